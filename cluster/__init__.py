@@ -1,0 +1,1 @@
+"""Starting, joining and securing the Ray cluster a sweep runs on."""

@@ -1,0 +1,1 @@
+"""xstilts sweep orchestration: config, planning, Ray Tune wiring, results and the CLI."""

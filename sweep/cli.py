@@ -1,0 +1,172 @@
+"""The ``sweep`` command: one entry point, a small ``add_arguments``/``run`` pair per subcommand.
+
+Heavy libraries (ray, torch, deepspeed) are imported only by the subcommands that train, so
+``sweep --help``, ``sweep validate`` and ``sweep query`` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from sweep.errors import ConfigError, XStiltsError
+from sweep.output import FORMATS, render
+
+
+def _launch_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="sweep config (YAML)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. target.num_samples=2")
+    p.add_argument("--name", help="sweep name (default: the config's name)")
+    p.add_argument("--storage", help="folder that holds sweep directories (default: ./sweeps)")
+    p.add_argument("--address", help="join an existing Ray cluster (HOST:PORT or auto) instead of a local one")
+
+
+def _launch(args: argparse.Namespace) -> int:
+    from sweep.driver import launch
+
+    root = launch(args.config, args.overrides, name=args.name, storage=args.storage, address=args.address)
+    print(f"sweep directory: {root}\nsee the transfer matrix with: sweep query {root} --pivot")
+    return 0
+
+
+def _resume_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep_dir")
+    p.add_argument("--address", help="join an existing Ray cluster instead of a local one")
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from sweep.driver import resume
+
+    root = resume(args.sweep_dir, address=args.address)
+    print(f"sweep directory: {root}")
+    return 0
+
+
+def _status_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep_dir")
+    p.add_argument("--format", choices=FORMATS[:3], default="table")
+
+
+def _status(args: argparse.Namespace) -> int:
+    from sweep.status import sweep_status
+
+    info = sweep_status(args.sweep_dir)
+    rows = info["searches"]
+    if not info["driver_alive"] and args.format == "table":
+        rows = [{("interrupted" if k == "running" else k): v for k, v in r.items()} for r in rows]
+    print(render(rows, fmt=args.format))
+    if args.format == "table":
+        print(f"driver: {'running' if info['driver_alive'] else 'not running'}")
+    return 0
+
+
+def _query_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep_dir")
+    p.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
+                   help="filter rows (repeatable; OP is one of = != < <= > >=; a|b matches either)")
+    p.add_argument("--metric", help="only this metric (e.g. accuracy)")
+    p.add_argument("--columns", help="comma-separated columns to show")
+    p.add_argument("--pivot", action="store_true",
+                   help="intermediate x target matrix: best trial's test score and its gain over the baseline")
+    p.add_argument("--language", help="with --pivot: one language instead of the mean over languages")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("--out", help="write to this file (required for parquet)")
+
+
+def _query(args: argparse.Namespace) -> int:
+    from sweep import query
+
+    if args.pivot:
+        result = query.transfer_matrix(args.sweep_dir, where=args.where, metric=args.metric, language=args.language)
+    else:
+        columns = args.columns.split(",") if args.columns else None
+        result = query.rows(args.sweep_dir, where=args.where, metric=args.metric, columns=columns)
+    print(render(result, fmt=args.format, out=args.out))
+    return 0
+
+
+def _validate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--address", help="the sweep will join this cluster: skip the checks against this machine's "
+                                     "CPUs and GPUs (the cluster's are checked at launch)")
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from sweep.config import check_local_resources, load_config
+    from sweep.plan import plan
+
+    config = load_config(args.config, args.overrides)
+    if args.address is None and (problems := check_local_resources(config.resources)):
+        raise ConfigError(problems, source=args.config)
+    searches = plan(config)
+    trials = sum((config.intermediate if s.phase == "intermediate" else config.target).num_samples for s in searches)
+    print(f"{args.config}: valid. {len(searches)} searches, up to {trials} trials, "
+          f"{config.resources.max_concurrent_trials} at a time.")
+    for s in searches:
+        print(f"  {s.phase:12} {s.pair}")
+    return 0
+
+
+def _tasks_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--format", choices=FORMATS[:3], default="table")
+
+
+def _tasks(args: argparse.Namespace) -> int:
+    from trainers.tasks import TASKS, get_task
+
+    if args.action == "show":
+        if not args.name:
+            raise XStiltsError("`sweep tasks show` needs a task name; `sweep tasks` lists them")
+        task = get_task(args.name)
+        rows = [{"field": k, "value": str(v)} for k, v in vars(task).items()]
+    else:
+        rows = [{"task": t.name, "kind": t.kind, "labels": len(t.labels), "metric": t.metric,
+                 "languages": len(t.languages), "description": t.description} for t in TASKS.values()]
+    print(render(rows, fmt=args.format))
+    return 0
+
+
+COMMANDS = {
+    "launch": (_launch_args, _launch, "start a sweep"),
+    "resume": (_resume_args, _resume, "continue a sweep whose driver stopped"),
+    "status": (_status_args, _status, "trials finished/running/errored/pending and best score per search"),
+    "query": (_query_args, _query, "read the results table"),
+    "validate": (_validate_args, _validate, "check a config completely, without starting Ray"),
+    "tasks": (_tasks_args, _tasks, "list the known tasks, or show one"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``sweep``."""
+    parser = argparse.ArgumentParser(prog="sweep", description="Intermediate-task transfer sweeps on Ray Tune.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (add_arguments, run, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``sweep``; user errors print one clear message and exit 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ConfigError as exc:
+        print(f"sweep {args.command}: invalid config: {exc}", file=sys.stderr)
+        return 2
+    except XStiltsError as exc:
+        print(f"sweep {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sweep {args.command}: interrupted; `sweep resume` continues a sweep from where it stopped",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

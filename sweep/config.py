@@ -1,0 +1,319 @@
+"""Sweep configs: YAML plus ``key=value`` overrides, parsed into frozen dataclasses and validated.
+
+Every problem is found before any compute is spent and reported at once (``ConfigError``);
+``sweep validate CONFIG`` runs exactly this, with no Ray and no GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sweep.confparse import parse_dataclass
+from sweep.errors import ConfigError
+from sweep.spaces import Param, load_space
+from trainers.errors import DataError, TaskError
+from trainers.languages import get_language
+from trainers.spec import HYPERPARAMETERS, ModelSpec, TrainingSpec
+from trainers.tasks import get_task
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageConfig:
+    """One phase's search: how long each trial trains and how many configurations are tried."""
+
+    epochs: int = 3  # ASHA's max_t: a trial that is never stopped trains this many epochs
+    num_samples: int = 4  # configurations tried per search
+    search_space: str | dict = "tpe_default"  # a name under search_spaces/, or inline {extends, params}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchConfig:
+    """Which searcher and scheduler drive every search, and what they optimise."""
+
+    algorithm: str = "tpe"  # tpe: Optuna's TPE sampler; random: Ray Tune's random search
+    scheduler: str = "asha"  # asha: stop weak trials early; fifo: run every trial to the end
+    grace_period: int = 1  # epochs before ASHA may stop a trial
+    reduction_factor: int = 2
+    select_on: str = "english_dev"  # english_dev (strict zero-shot) or mean_dev (all eval languages)
+    seed: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourcesConfig:
+    """What each trial gets, and how many run at once."""
+
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent_trials: int = 2
+    max_failures: int = 1  # retries of a crashed trial, from its last checkpoint
+    checkpoints_to_keep: int = 2  # per trial, best by the objective (the best is never deleted)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepConfig:
+    """A whole sweep: model, tasks, languages, the two searches and the resources they run on."""
+
+    name: str
+    data_dir: str
+    intermediate_tasks: tuple[str, ...]
+    target_tasks: tuple[str, ...]
+    languages: tuple[str, ...]  # evaluation languages; each target uses those it has
+    seed: int = 0
+    baseline: bool = True  # also train each target straight from the pretrained model
+    model: ModelSpec = ModelSpec()
+    training: TrainingSpec = TrainingSpec()
+    intermediate: StageConfig = StageConfig()
+    target: StageConfig = StageConfig()
+    search: SearchConfig = SearchConfig()
+    resources: ResourcesConfig = ResourcesConfig()
+
+    def space(self, phase: str) -> dict[str, Param]:
+        """Return the resolved search space of ``phase`` (intermediate or target)."""
+        problems: list[str] = []
+        stage = self.intermediate if phase == "intermediate" else self.target
+        params = load_space(stage.search_space, where=f"{phase}.search_space", problems=problems)
+        if problems:
+            raise ConfigError(problems)
+        return params
+
+    def eval_languages(self, task: str) -> tuple[str, ...]:
+        """The configured languages that target ``task`` has data in, in config order."""
+        return tuple(lang for lang in self.languages if lang in get_task(task).languages)
+
+    def hp_types(self) -> dict[str, str]:
+        """Column types of every hyperparameter either search may set, for the results schema."""
+        return {name: ("int" if kind is int else "float") for name, kind in HYPERPARAMETERS.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, YAML-able dict; search spaces are inlined so the copy stands alone."""
+        data = dataclasses.asdict(self)
+        for phase in ("intermediate", "target"):
+            data[phase]["search_space"] = {"params": {k: p.to_yaml() for k, p in self.space(phase).items()}}
+        data["intermediate_tasks"] = list(self.intermediate_tasks)
+        data["target_tasks"] = list(self.target_tasks)
+        data["languages"] = list(self.languages)
+        return data
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """Parse ``key.sub=value`` strings (values as YAML) into a dotted-key dict."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError([f"override `{item}` is not of the form key=value (e.g. training.zero_stage=2)"])
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return out
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = (), *, check_data: bool = True) -> SweepConfig:
+    """Read, override, resolve paths and validate a sweep config; raise ConfigError listing every problem.
+
+    Example: ``load_config("configs/quickstart.yaml", ["target.num_samples=2"])``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([f"config file {path} does not exist"])
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"not valid YAML: {exc}"], source=str(path)) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(["the top level must be a mapping of keys to values"], source=str(path))
+    raw.setdefault("name", path.stem)
+    overridden = set()
+    for dotted, value in parse_overrides(overrides).items():
+        _set_dotted(raw, dotted, value)
+        overridden.add(dotted)
+    # Paths in the file are relative to the file; paths given on the command line, to the shell's folder.
+    for key in ("data_dir", "model.tokenizer", "model.path"):
+        _resolve_path(raw, key, base=Path.cwd() if key in overridden else path.parent)
+    if raw.get("languages") == "all":
+        raw["languages"] = _all_languages(raw.get("target_tasks"))
+    problems: list[str] = []
+    config = parse_dataclass(SweepConfig, raw, where="", problems=problems)
+    if config is not None:  # also when some keys were bad: report the semantic problems too
+        problems.extend(validate(config, check_data=check_data))
+    if problems:
+        raise ConfigError(problems, source=str(path))
+    return config
+
+
+def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
+    """Return every semantic problem of an already-parsed config (empty when it is runnable)."""
+    problems: list[str] = []
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", config.name):
+        problems.append(f"name `{config.name}` may only use letters, digits, '.', '_' and '-'")
+    _validate_model(config.model, config.training, problems)
+    for phase in ("intermediate", "target"):
+        stage: StageConfig = getattr(config, phase)
+        if stage.epochs < 1 or stage.num_samples < 1:
+            problems.append(f"{phase}.epochs and {phase}.num_samples must be at least 1 "
+                            f"(got {stage.epochs} and {stage.num_samples})")
+        load_space(stage.search_space, where=f"{phase}.search_space", problems=problems)
+        if config.search.scheduler == "asha" and config.search.grace_period > stage.epochs:
+            problems.append(f"search.grace_period ({config.search.grace_period}) exceeds {phase}.epochs "
+                            f"({stage.epochs}); ASHA could never stop a trial")
+    _choice(problems, "search.algorithm", config.search.algorithm, ("tpe", "random"))
+    _choice(problems, "search.scheduler", config.search.scheduler, ("asha", "fifo"))
+    _choice(problems, "search.select_on", config.search.select_on, ("english_dev", "mean_dev"))
+    if config.search.grace_period < 1 or config.search.reduction_factor < 2:
+        problems.append("search.grace_period must be >= 1 and search.reduction_factor >= 2")
+    _validate_resources(config.resources, problems)
+    _validate_tasks(config, problems, check_data=check_data)
+    return problems
+
+
+def _validate_model(model: ModelSpec, training: TrainingSpec, problems: list[str]) -> None:
+    _choice(problems, "model.init", model.init, ("scratch", "pretrained"))
+    _choice(problems, "training.precision", training.precision, ("fp32", "bf16", "fp16"))
+    if training.zero_stage not in (0, 1, 2, 3):
+        problems.append(f"training.zero_stage must be 0, 1, 2 or 3, got {training.zero_stage}")
+    if model.init == "scratch":
+        _choice(problems, "model.architecture", model.architecture, ("xlm-roberta",))
+        if min(model.hidden_size, model.num_layers, model.num_heads, model.intermediate_size) < 1:
+            problems.append("model sizes (hidden_size, num_layers, num_heads, intermediate_size) must be >= 1")
+        elif model.hidden_size % model.num_heads:
+            problems.append(f"model.hidden_size ({model.hidden_size}) must be divisible by model.num_heads "
+                            f"({model.num_heads})")
+        if not model.tokenizer:
+            problems.append("model.tokenizer must name a tokenizer.json for a scratch model")
+        elif not Path(model.tokenizer).exists():
+            problems.append(f"model.tokenizer {model.tokenizer} does not exist")
+    elif model.init == "pretrained":
+        if not model.path:
+            problems.append("model.path must name a local model folder (or a cached hub id) for init: pretrained")
+        elif not Path(model.path).exists() and not _in_hub_cache(model.path):
+            problems.append(f"model.path `{model.path}` is neither a local folder nor in the local hub cache; "
+                            "download it once with `huggingface-cli download` where there is internet")
+    if model.max_length < 8:
+        problems.append(f"model.max_length must be at least 8 tokens, got {model.max_length}")
+    if training.eval_batch_size < 1 or training.torch_threads < 1:
+        problems.append("training.eval_batch_size and training.torch_threads must be >= 1")
+
+
+def _validate_resources(res: ResourcesConfig, problems: list[str]) -> None:
+    if res.cpus_per_trial <= 0 or res.gpus_per_trial < 0 or res.max_concurrent_trials < 1:
+        problems.append("resources: cpus_per_trial must be > 0, gpus_per_trial >= 0, max_concurrent_trials >= 1")
+    if res.max_failures < 0 or res.checkpoints_to_keep < 1:
+        problems.append("resources: max_failures must be >= 0 and checkpoints_to_keep >= 1")
+
+
+def check_local_resources(res: ResourcesConfig) -> list[str]:
+    """Problems with running on this machine alone (the embedded Ray instance)."""
+    problems = []
+    cpus = os.cpu_count() or 1
+    if res.cpus_per_trial > cpus:
+        problems.append(f"resources.cpus_per_trial is {res.cpus_per_trial:g} but this machine has {cpus} CPUs; "
+                        f"lower it or pass --address of a cluster with bigger nodes")
+    if res.gpus_per_trial > 0 and shutil.which("nvidia-smi") is None:
+        problems.append(f"resources.gpus_per_trial is {res.gpus_per_trial:g} but this machine has no GPU; "
+                        "set resources.gpus_per_trial=0 or pass --address of a cluster with GPUs")
+    return problems
+
+
+def _validate_tasks(config: SweepConfig, problems: list[str], *, check_data: bool) -> None:
+    if not config.target_tasks:
+        problems.append("target_tasks is empty; name at least one target task (`sweep tasks` lists them)")
+    languages_ok = True
+    for lang in config.languages:
+        try:
+            get_language(lang)
+        except TaskError as exc:
+            problems.append(f"languages: {exc}")
+            languages_ok = False
+    tasks = {}
+    for key in ("intermediate_tasks", "target_tasks"):
+        for name in getattr(config, key):
+            try:
+                tasks[(key, name)] = get_task(name)
+            except TaskError as exc:
+                problems.append(f"{key}: {exc}")
+    if not config.languages:
+        problems.append("languages is empty; name the evaluation languages (or `all`)")
+    elif languages_ok:
+        targets = [t for (key, _), t in tasks.items() if key == "target_tasks"]
+        for lang in config.languages:
+            if targets and not any(lang in t.languages for t in targets):
+                problems.append(f"language `{lang}` is in none of the target tasks "
+                                f"({', '.join(t.name for t in targets)}); drop it from languages")
+    data_dir = Path(config.data_dir)
+    if not data_dir.is_dir():
+        problems.append(f"data_dir {data_dir} is not a folder; point it at a local mirror "
+                        "(<config>/<split>.jsonl files in the hub's layout)")
+        return
+    if not check_data:
+        return
+    from trainers.data import split_path
+
+    for (key, name), task in tasks.items():
+        needs = [(task.train_language, "train"), (task.train_language, "dev")]
+        if key == "target_tasks":
+            needs += [(lang, role) for lang in config.eval_languages(name) for role in ("dev", "test")]
+        for lang, role in needs:
+            try:
+                split_path(task, language=lang, role=role, data_dir=data_dir)
+            except (DataError, TaskError) as exc:
+                problems.append(str(exc))
+
+
+def _choice(problems: list[str], key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        from trainers.languages import suggest
+
+        problems.append(f"{key} is `{value}`{suggest(value, allowed)}; choose one of {', '.join(allowed)}")
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    node = raw
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {} if child is None else child
+        if not isinstance(child, dict):
+            raise ConfigError([f"override `{dotted}`: `{part}` is not a section"])
+        node = child
+    node[parts[-1]] = value
+
+
+def _resolve_path(raw: dict[str, Any], dotted: str, *, base: Path) -> None:
+    node: Any = raw
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    if not isinstance(node, dict) or not isinstance(node.get(parts[-1]), str):
+        return
+    value = os.path.expanduser(node[parts[-1]])
+    candidate = Path(value) if os.path.isabs(value) else (base / value)
+    # A model.path that does not exist locally may be a hub id: leave it as written.
+    if dotted != "model.path" or candidate.exists():
+        node[parts[-1]] = str(candidate.resolve())
+
+
+def _all_languages(targets: Any) -> list[str]:
+    seen: list[str] = []
+    for name in targets or []:
+        try:
+            langs = get_task(name).languages
+        except (TaskError, TypeError):
+            continue
+        seen.extend(lang for lang in langs if lang not in seen)
+    return seen
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)

@@ -1,0 +1,188 @@
+"""Launching and resuming sweeps: the searches in plan order, each one a Ray Tune run.
+
+Python API: ``launch("configs/quickstart.yaml")`` returns the sweep directory;
+``resume(sweep_dir)`` continues one whose driver died.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sweep import layout
+from sweep.config import SweepConfig, check_local_resources, load_config
+from sweep.errors import CheckpointError, ConfigError, SweepStateError
+from sweep.journal import TrialJournal
+from sweep.plan import NONE, Search, plan
+from sweep.progress import Progress
+from sweep.recorder import Recorder
+from sweep.results import ResultsStore
+from sweep.select import best_trial, test_summary
+from trainers.spec import TrialSpec
+
+
+def launch(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, name: str | None = None,
+           storage: str | Path | None = None, address: str | None = None) -> Path:
+    """Validate a config, create its sweep directory and run the sweep; return the directory.
+
+    Example: ``launch("configs/quickstart.yaml", ["target.num_samples=2"], storage="/tmp/sweeps")``.
+    """
+    if name is not None:
+        overrides = [*overrides, f"name={name}"]
+    config = load_config(config_path, overrides)
+    if address is None and (problems := check_local_resources(config.resources)):
+        raise ConfigError(problems, source=str(config_path))
+    root = (Path(storage) if storage else Path.cwd() / "sweeps").resolve() / config.name
+    sweep_dir = layout.SweepDir(root)
+    if sweep_dir.manifest.exists():
+        raise SweepStateError(f"{root} already holds a sweep; continue it with `sweep resume {root}` or pick "
+                              "another --name")
+    root.mkdir(parents=True, exist_ok=True)
+    config_copy = yaml.safe_dump(config.to_dict(), sort_keys=False)
+    (root / ".config.yaml.tmp").write_text(config_copy)
+    (root / ".config.yaml.tmp").replace(sweep_dir.config)
+    layout.write_json_atomic(sweep_dir.manifest, {
+        "version": layout.MANIFEST_VERSION, "name": config.name, "created_at": time.time(),
+        "command": " ".join(shlex.quote(a) for a in sys.argv), "source_config": str(Path(config_path).resolve()),
+        "code": layout.code_version(),
+        "searches": {s.id: {"phase": s.phase, "pair": s.pair, "state": "pending"} for s in plan(config)},
+    })
+    _run(sweep_dir, config, address=address)
+    return root
+
+
+def resume(sweep_dir: str | Path, *, address: str | None = None) -> Path:
+    """Continue a sweep from where its driver stopped: finished trials are kept, running ones
+    continue from their last checkpoint, and searches not yet started run as planned."""
+    folder = layout.SweepDir(Path(sweep_dir).resolve())
+    layout.read_manifest(folder)
+    config = load_config(folder.config)
+    if address is None and (problems := check_local_resources(config.resources)):
+        raise ConfigError(problems, source=str(folder.config))
+    _run(folder, config, address=address)
+    return folder.root
+
+
+def _run(sweep_dir: layout.SweepDir, config: SweepConfig, *, address: str | None) -> None:
+    from cluster import ray_session
+
+    layout.acquire_driver(sweep_dir)
+    try:
+        resources = ray_session.start(address=address)
+        _check_cluster(config, resources)
+        searches = plan(config)
+        progress = Progress(total_searches=len(searches))
+        for index, search in enumerate(searches, start=1):
+            manifest = layout.read_manifest(sweep_dir)
+            entry = manifest["searches"][search.id]
+            if entry["state"] == "done":
+                progress.skip_search(index=index, label=_label(search))
+                continue
+            _run_one(sweep_dir, config, search, index=index, progress=progress, resumed=entry["state"] != "pending")
+        print(f"sweep finished: {sweep_dir.root}", flush=True)
+    finally:
+        ray_session.stop()
+        layout.release_driver(sweep_dir)
+
+
+def _run_one(sweep_dir: layout.SweepDir, config: SweepConfig, search: Search, *, index: int, progress: Progress,
+             resumed: bool) -> None:
+    from sweep import tuning
+
+    _set_state(sweep_dir, search, state="running")
+    stage = config.intermediate if search.phase == "intermediate" else config.target
+    store = ResultsStore(sweep_dir.results, sweep=config.name, hp_types=config.hp_types())
+    recorder = Recorder(store=store, journal=TrialJournal(sweep_dir.journal), search=search, sweep=config.name,
+                        model=config.model.name, epochs=stage.epochs, seed=config.seed)
+    spec = trial_spec(config, search, sweep_dir)
+    progress.start_search(index=index, label=_label(search), num_samples=stage.num_samples, epochs=stage.epochs,
+                           resumed=resumed)
+    grid = tuning.run_search(config, search, spec=spec, storage=sweep_dir.tune, recorder=recorder,
+                             progress=progress)
+    _reconcile(grid, recorder)
+    best = best_trial(ResultsStore.read(sweep_dir.results), search=search.id)
+    if best is None:
+        raise SweepStateError(f"every trial of {search.id} failed; see the errors with "
+                              f"`sweep query {sweep_dir.root} --where search={search.id} --where metric=error`")
+    record: dict[str, Any] = {"best": best}
+    if search.phase == "intermediate":
+        record["encoder"] = str(_export(sweep_dir, search, spec, best))
+        detail = f" (trial {best['trial_id']}, epoch {best['step']}); encoder saved"
+    else:
+        summary = test_summary(ResultsStore.read(sweep_dir.results), best=best)
+        record["test"] = summary
+        detail = f" (trial {best['trial_id']}, epoch {best['step']}); test mean {summary['mean']:.4f}" if summary \
+            else ""
+    progress.end_search(best=best["objective"], detail=detail)
+    _set_state(sweep_dir, search, state="done", **record)
+
+
+def trial_spec(config: SweepConfig, search: Search, sweep_dir: layout.SweepDir) -> TrialSpec:
+    """The spec every trial of ``search`` shares (the searched hyperparameters travel beside it)."""
+    stage = config.intermediate if search.phase == "intermediate" else config.target
+    init_encoder = None
+    if search.phase == "target" and search.intermediate != NONE:
+        path = sweep_dir.encoder(search.intermediate)
+        if not path.is_file():
+            raise CheckpointError(f"{search.id} needs the encoder of intermediate task {search.intermediate} at "
+                                  f"{path}, which is missing; `sweep resume {sweep_dir.root}` re-runs stage one")
+        init_encoder = str(path)
+    return TrialSpec(
+        sweep=config.name, search=search.id, phase=search.phase, task=search.task, train_language="en",
+        eval_languages=("en",) if search.phase == "intermediate" else config.eval_languages(search.task),
+        eval_splits=("dev",) if search.phase == "intermediate" else ("dev", "test"),
+        select_on=config.search.select_on, data_dir=config.data_dir, epochs=stage.epochs, seed=config.seed,
+        model=config.model, training=config.training, init_encoder=init_encoder)
+
+
+def _reconcile(grid: Any, recorder: Recorder) -> None:
+    """Record any trial that ended while no callback could see it (e.g. just before a crash)."""
+    for result in grid:
+        trial_id = result.metrics.get("trial_id") if result.metrics else None
+        if trial_id is None and result.path:
+            # A trial that never reported: its folder name carries the id (see tuning.trial_dirname).
+            match = re.fullmatch(r"trial_(\w+)", Path(result.path).name)
+            trial_id = match.group(1) if match else None
+        if trial_id is None:
+            continue
+        hp = (result.config or {}).get("hp", {})
+        error = str(result.error)[-4000:] if result.error is not None else None
+        recorder.on_end(trial_id, error=error, hp=hp)
+
+
+def _export(sweep_dir: layout.SweepDir, search: Search, spec: TrialSpec, best: dict[str, Any]) -> Path:
+    from trainers.engine import STATE_FILE, export_encoder
+
+    out = sweep_dir.encoder(search.intermediate)
+    for state in sorted((sweep_dir.tune / search.id).glob(f"*{best['trial_id']}*/checkpoint_*/{STATE_FILE}")):
+        if yaml.safe_load(state.read_text())["epoch"] == best["step"]:
+            export_encoder(state.parent, out, spec=spec)
+            return out
+    raise CheckpointError(f"no checkpoint of trial {best['trial_id']} at epoch {best['step']} under "
+                          f"{sweep_dir.tune / search.id}; raise resources.checkpoints_to_keep so the best is kept")
+
+
+def _check_cluster(config: SweepConfig, resources: dict[str, Any]) -> None:
+    needs = {"CPU": config.resources.cpus_per_trial, "GPU": config.resources.gpus_per_trial}
+    problems = [f"resources.{key.lower()}s_per_trial is {need:g} but the cluster has {resources.get(key, 0):g} {key}s"
+                for key, need in needs.items() if need > resources.get(key, 0)]
+    if problems:
+        raise ConfigError(problems)
+
+
+def _set_state(sweep_dir: layout.SweepDir, search: Search, **fields: Any) -> None:
+    manifest = layout.read_manifest(sweep_dir)
+    manifest["searches"][search.id].update(fields)
+    layout.write_json_atomic(sweep_dir.manifest, manifest)
+
+
+def _label(search: Search) -> str:
+    return f"{search.phase} {search.pair}"
+
+

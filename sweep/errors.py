@@ -1,0 +1,30 @@
+"""One exception family for xstilts: every error a user can cause derives from XStiltsError.
+
+The root class lives in ``trainers.errors`` (the lowest layer); it is re-exported here.
+"""
+
+from __future__ import annotations
+
+from trainers.errors import CheckpointError, DataError, TaskError, XStiltsError
+
+__all__ = ["CheckpointError", "ConfigError", "DataError", "ResultsError", "SweepStateError", "TaskError",
+           "XStiltsError"]
+
+
+class ConfigError(XStiltsError):
+    """A sweep config has one or more problems; ``problems`` lists them all."""
+
+    def __init__(self, problems: list[str], *, source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        where = f" in {source}" if source else ""
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s){where}:\n{lines}")
+
+
+class ResultsError(XStiltsError):
+    """A results table or trial journal is missing, damaged, or of an unknown schema version."""
+
+
+class SweepStateError(XStiltsError):
+    """A sweep directory is missing, incomplete, or in use by another driver."""

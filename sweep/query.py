@@ -1,0 +1,125 @@
+"""Reading the results table: filters, a metric, and the intermediate x target transfer matrix.
+
+Python API: ``rows(sweep_dir, where=["language=de"])`` and ``transfer_matrix(sweep_dir)``
+return lists of dicts; the CLI formats them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sweep.errors import XStiltsError
+from sweep.results import ResultsStore
+from sweep.select import best_trial, test_summary
+from trainers.languages import suggest
+
+
+class QueryError(XStiltsError):
+    """A query names an unknown column or has a malformed filter."""
+
+
+_WHERE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|!=|=|<|>)\s*(.*?)\s*$")
+DEFAULT_COLUMNS = ("pair", "trial_id", "attempt", "status", "phase", "step", "split", "language", "metric", "value")
+
+
+def load(sweep_dir: str | Path) -> pa.Table:
+    """The whole results table of a sweep."""
+    return ResultsStore.read(Path(sweep_dir) / "results")
+
+
+def apply_where(table: pa.Table, where: Sequence[str]) -> pa.Table:
+    """Keep rows matching every ``column OP value`` filter (OP: = != < <= > >=; ``a|b`` for any of)."""
+    for clause in where:
+        match = _WHERE.match(clause)
+        if not match:
+            raise QueryError(f"filter `{clause}` is not `column OP value` with OP one of = != < <= > >= "
+                             "(e.g. --where language=de --where hp_learning_rate<1e-3)")
+        column, op, text = match.groups()
+        if column not in table.column_names:
+            raise QueryError(f"unknown column `{column}` in filter `{clause}`{suggest(column, table.column_names)}; "
+                             f"columns: {', '.join(table.column_names)}")
+        values = [_typed(v, table.schema.field(column).type, clause) for v in text.split("|")]
+        col = table[column]
+        if op == "=":
+            mask = pc.is_in(col, value_set=pa.array(values, type=col.type))
+        elif op == "!=":
+            mask = pc.invert(pc.is_in(col, value_set=pa.array(values, type=col.type)))
+        else:
+            fn = {"<": pc.less, "<=": pc.less_equal, ">": pc.greater, ">=": pc.greater_equal}[op]
+            mask = fn(col, pa.scalar(values[0], type=col.type))
+        table = table.filter(pc.fill_null(mask, False))
+    return table
+
+
+def rows(sweep_dir: str | Path, *, where: Sequence[str] = (), metric: str | None = None,
+         columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Filtered result rows, e.g. ``rows(d, where=["split=test"], metric="accuracy")``."""
+    table = apply_where(load(sweep_dir), [*where, *([f"metric={metric}"] if metric else [])])
+    wanted = list(columns or DEFAULT_COLUMNS)
+    unknown = [c for c in wanted if c not in table.column_names]
+    if unknown:
+        raise QueryError(f"unknown column `{unknown[0]}`{suggest(unknown[0], table.column_names)}; columns: "
+                         f"{', '.join(table.column_names)}")
+    return table.select(wanted).to_pylist()
+
+
+def transfer_matrix(sweep_dir: str | Path, *, where: Sequence[str] = (), metric: str | None = None,
+                    language: str | None = None) -> list[dict[str, Any]]:
+    """One row per intermediate task, one column per target: the best trial's test score.
+
+    The best trial of each pair is chosen on the dev objective; its test score at that step is
+    averaged over the evaluation languages (or taken for ``language``). Each cell also gets the
+    difference to the target's baseline pair (intermediate ``none``).
+    """
+    table = apply_where(load(sweep_dir), [*where, "phase=target"])
+    scores: dict[tuple[str, str], float] = {}
+    searches = sorted(set(table["search"].to_pylist()))
+    for search in searches:
+        best = best_trial(table, search=search)
+        if best is None:
+            continue
+        sub = table.filter(pc.equal(table["search"], search))
+        inter, target = sub["intermediate"][0].as_py(), sub["target"][0].as_py()
+        summary = test_summary(table, best=best, metric=metric)
+        if not summary:
+            continue
+        if language is not None:
+            if language not in summary["languages"]:
+                continue
+            scores[(inter, target)] = summary["languages"][language]
+        else:
+            scores[(inter, target)] = summary["mean"]
+    targets = sorted({t for _, t in scores})
+    inters = sorted({i for i, _ in scores}, key=lambda i: (i != "none", i))
+    out = []
+    for inter in inters:
+        row: dict[str, Any] = {"intermediate": inter}
+        for target in targets:
+            value = scores.get((inter, target))
+            base = scores.get(("none", target))
+            row[target] = value
+            row[f"{target} vs none"] = None if value is None or base is None or inter == "none" else value - base
+        out.append(row)
+    return out
+
+
+def _typed(text: str, kind: pa.DataType, clause: str) -> Any:
+    try:
+        if pa.types.is_integer(kind):
+            return int(text)
+        if pa.types.is_floating(kind):
+            return float(text)
+        if pa.types.is_timestamp(kind):
+            import datetime as dt
+
+            return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise QueryError(f"`{text}` in filter `{clause}` is not a valid {kind} value") from None
+    return text
+

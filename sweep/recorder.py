@@ -1,0 +1,118 @@
+"""Turning what trials report into immutable result rows, exactly once per trial attempt.
+
+Each report is appended to the trial's journal as it arrives. When an attempt ends (completed,
+stopped by the scheduler, or errored) its journal records become one Parquet file of rows.
+A resumed driver may see the same trial end again: the store's first-write-wins rule and the
+``finished`` check below keep every attempt recorded once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from sweep.journal import TrialJournal
+from sweep.plan import Search
+from sweep.results import ResultsStore
+from trainers.spec import DEFAULT_HPARAMS
+
+# Keys of a Tune result that are not ``split/language/metric`` scores but still become rows.
+_EXTRA_ROWS = {"objective": ("dev", "*", "objective"), "lr": ("train", "*", "lr")}
+
+
+class Recorder:
+    """Journals one search's reports and writes each finished attempt's rows."""
+
+    def __init__(self, *, store: ResultsStore, journal: TrialJournal, search: Search, sweep: str, model: str,
+                 epochs: int, seed: int) -> None:
+        self.store, self.journal, self.search = store, journal, search
+        self.sweep, self.model, self.epochs, self.seed = sweep, model, epochs, seed
+
+    def attempt(self, trial_id: str) -> int:
+        """The attempt a trial is on: the first one without a results file."""
+        k = 0
+        while self.store.has_attempt(search=self.search.id, trial_id=trial_id, attempt=k):
+            k += 1
+        return k
+
+    def finished(self, trial_id: str) -> bool:
+        """Whether some attempt of the trial already ended in ``completed`` or ``stopped``."""
+        for k in range(self.attempt(trial_id)):
+            path = self.store.attempt_path(search=self.search.id, trial_id=trial_id, attempt=k)
+            statuses = set(pq.read_table(path, columns=["status"]).column("status").to_pylist())
+            if statuses & {"completed", "stopped"}:
+                return True
+        return False
+
+    def on_result(self, trial_id: str, result: dict[str, Any], hp: dict[str, Any]) -> None:
+        """Journal one reported result (ignored for a trial that already finished)."""
+        if self.finished(trial_id):
+            return
+        hp = effective_hparams(hp)
+        now = time.time()
+        metrics = {k: v for k, v in result.items()
+                   if (k.count("/") == 2 or k in _EXTRA_ROWS or k in ("epoch", "node"))}
+        self.journal.append(search=self.search.id, trial_id=trial_id, record={
+            "attempt": self.attempt(trial_id),
+            "step": int(result["training_iteration"]),
+            "reported_at": now,
+            "started_at": now - float(result.get("time_total_s", 0.0)),
+            "wall_s": float(result.get("time_total_s", 0.0)),
+            "metrics": metrics,
+            "hp": hp,
+        })
+
+    def on_end(self, trial_id: str, *, error: str | None, hp: dict[str, Any]) -> Path | None:
+        """Write the rows of the trial's current attempt; return the file written, if any."""
+        if self.finished(trial_id):
+            return None
+        attempt = self.attempt(trial_id)
+        hp = effective_hparams(hp)
+        records = [r for r in self.journal.records(search=self.search.id, trial_id=trial_id)
+                   if r["attempt"] == attempt]
+        if error is not None:
+            status = "errored"
+        elif records and max(r["step"] for r in records) >= self.epochs:
+            status = "completed"
+        else:
+            status = "stopped"
+        rows = self._rows(trial_id, attempt, records, status=status, error=error, hp=hp)
+        return self.store.write_attempt(rows, search=self.search.id, trial_id=trial_id, attempt=attempt)
+
+    def _rows(self, trial_id: str, attempt: int, records: list[dict[str, Any]], *, status: str,
+              error: str | None, hp: dict[str, Any]) -> list[dict[str, Any]]:
+        now = time.time()
+        base = {"sweep": self.sweep, "search": self.search.id, "pair": self.search.pair, "model": self.model,
+                "intermediate": self.search.intermediate, "target": self.search.target, "trial_id": trial_id,
+                "attempt": attempt, "status": status, "phase": self.search.phase, "seed": self.seed,
+                "error": error, "hp": hp}
+        rows = []
+        for record in records:
+            common = {**base, "step": record["step"], "wall_s": record["wall_s"],
+                      "node": str(record["metrics"].get("node", "")), "started_at": record["started_at"],
+                      "reported_at": record["reported_at"], "hp": record.get("hp", hp)}
+            for key, value in record["metrics"].items():
+                if key in _EXTRA_ROWS:
+                    split, language, metric = _EXTRA_ROWS[key]
+                elif key.count("/") == 2:
+                    split, language, metric = key.split("/")
+                else:
+                    continue
+                rows.append({**common, "split": split, "language": language, "metric": metric,
+                             "value": float(value)})
+        if error is not None or not rows:
+            last = records[-1] if records else None
+            rows.append({**base, "step": last["step"] if last else 0, "split": "-", "language": "-",
+                         "metric": "error", "value": math.nan, "wall_s": last["wall_s"] if last else 0.0,
+                         "node": str(last["metrics"].get("node", "")) if last else "",
+                         "started_at": last["started_at"] if last else now, "reported_at": now})
+        return rows
+
+
+def effective_hparams(hp: dict[str, Any]) -> dict[str, Any]:
+    """The values a trial really trained with: its searched ones over the defaults."""
+    return {**DEFAULT_HPARAMS, **hp}

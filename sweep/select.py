@@ -1,0 +1,43 @@
+"""Choosing the best trial of a search from the results table, and summarising its test scores.
+
+The best trial is the (trial, attempt, step) with the highest dev objective over all reported
+steps, i.e. the checkpoint a user would keep (and Tune's score-ordered retention keeps); its
+test scores are the ones from that same step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def best_trial(table: pa.Table, *, search: str) -> dict[str, Any] | None:
+    """Return ``{trial_id, attempt, step, objective}`` of the best step in ``search``, or None."""
+    mask = pc.and_(pc.equal(table["search"], search), pc.equal(table["metric"], "objective"))
+    rows = table.filter(mask).select(["trial_id", "attempt", "step", "value"]).to_pylist()
+    rows = [r for r in rows if r["value"] is not None and not math.isnan(r["value"])]
+    if not rows:
+        return None
+    # Highest objective; ties go to the latest step (the one Tune keeps a checkpoint of when scores
+    # are equal), then the smallest trial id, so the choice is stable.
+    top = min(rows, key=lambda r: (-r["value"], -r["step"], r["trial_id"], -r["attempt"]))
+    return {"trial_id": top["trial_id"], "attempt": top["attempt"], "step": top["step"], "objective": top["value"]}
+
+
+def test_summary(table: pa.Table, *, best: dict[str, Any], split: str = "test", metric: str | None = None
+                 ) -> dict[str, Any]:
+    """Scores of ``best``'s step on ``split`` in ``metric`` (default: the first by name), per language,
+    plus their mean; ``{}`` if there are none."""
+    mask = pc.and_(pc.and_(pc.equal(table["trial_id"], best["trial_id"]), pc.equal(table["attempt"], best["attempt"])),
+                   pc.and_(pc.equal(table["step"], best["step"]), pc.equal(table["split"], split)))
+    rows = table.filter(mask).select(["language", "metric", "value"]).to_pylist()
+    if metric is None and rows:
+        metric = min(r["metric"] for r in rows)
+    rows = [r for r in rows if r["metric"] == metric]
+    if not rows:
+        return {}
+    per_language = {r["language"]: r["value"] for r in rows}
+    return {"metric": metric, "languages": per_language, "mean": sum(per_language.values()) / len(per_language)}

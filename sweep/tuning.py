@@ -1,0 +1,120 @@
+"""Ray Tune wiring for one search: Optuna's TPE proposes, ASHA stops, the recorder writes rows.
+
+Everything here composes Ray's and Optuna's own pieces (``OptunaSearch``, ``ConcurrencyLimiter``,
+``ASHAScheduler``, ``Tuner.restore``); nothing of their logic is rewritten.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any
+
+from sweep.config import SweepConfig
+from sweep.plan import Search
+from sweep.progress import Progress
+from sweep.recorder import Recorder
+from trainers.spec import TrialSpec
+
+
+def search_seed(config: SweepConfig, search: Search) -> int:
+    """A per-search sampler seed: stable across runs and machines, different between searches."""
+    return (config.search.seed * 1_000_003 + zlib.crc32(search.id.encode())) % (2**31)
+
+
+def make_callback(recorder: Recorder, progress: Progress) -> Any:
+    """A Tune callback that journals every result and records each attempt when it ends."""
+    from ray import tune
+
+    class _RecordingCallback(tune.Callback):
+        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+            recorder.on_result(trial.trial_id, result, trial.config["hp"])
+            progress.on_result(trial.trial_id, result)
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            recorder.on_end(trial.trial_id, error=None, hp=trial.config["hp"])
+            progress.on_end(trial.trial_id, trials, error=None)
+
+        def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            recorder.on_end(trial.trial_id, error=_error_text(trial), hp=trial.config["hp"])
+            progress.on_retry(trial.trial_id)
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            recorder.on_end(trial.trial_id, error=_error_text(trial), hp=trial.config["hp"])
+            progress.on_end(trial.trial_id, trials, error=_error_text(trial))
+
+    return _RecordingCallback()
+
+
+def run_search(config: SweepConfig, search: Search, *, spec: TrialSpec, storage: Path, recorder: Recorder,
+               progress: Progress) -> Any:
+    """Run (or continue) one search to the end and return Tune's ResultGrid."""
+    from ray import tune
+
+    from sweep.trainable import xstilts_trial
+
+    stage = config.intermediate if search.phase == "intermediate" else config.target
+    space = config.space(search.phase)
+    param_space = {"spec": spec.to_dict(), "hp": {name: p.to_tune() for name, p in space.items()}}
+    resources = {"cpu": config.resources.cpus_per_trial, "gpu": config.resources.gpus_per_trial}
+    trainable = tune.with_resources(xstilts_trial, resources)
+    path = storage / search.id
+    callback = make_callback(recorder, progress)
+    if tune.Tuner.can_restore(str(path)):
+        # Tune keeps finished trials, continues running ones from their last checkpoint and
+        # restores the searcher and scheduler state; errored ones get another go.
+        tuner = tune.Tuner.restore(str(path), trainable, resume_errored=True, param_space=param_space)
+        # The unpickled callbacks would be copies of the dead driver's; use this driver's own.
+        tuner._local_tuner.get_run_config().callbacks = [callback]
+    else:
+        tuner = tune.Tuner(
+            trainable, param_space=param_space,
+            tune_config=tune.TuneConfig(metric="objective", mode="max", num_samples=stage.num_samples,
+                                        search_alg=_searcher(config, search), scheduler=_scheduler(config, stage),
+                                        reuse_actors=True, trial_dirname_creator=trial_dirname),
+            run_config=tune.RunConfig(
+                name=search.id, storage_path=str(storage), verbose=0, callbacks=[callback],
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=config.resources.checkpoints_to_keep,
+                                                        checkpoint_score_attribute="objective",
+                                                        checkpoint_score_order="max"),
+                failure_config=tune.FailureConfig(max_failures=config.resources.max_failures)))
+    return tuner.fit()
+
+
+def _searcher(config: SweepConfig, search: Search) -> Any:
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+
+    seed = search_seed(config, search)
+    limit = config.resources.max_concurrent_trials
+    if config.search.algorithm == "random":
+        return BasicVariantGenerator(random_state=seed, max_concurrent=limit)
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    return ConcurrencyLimiter(OptunaSearch(sampler=optuna.samplers.TPESampler(seed=seed)), max_concurrent=limit)
+
+
+def _scheduler(config: SweepConfig, stage: Any) -> Any:
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if config.search.scheduler == "fifo":
+        return FIFOScheduler()
+    return ASHAScheduler(time_attr="training_iteration", max_t=stage.epochs,
+                         grace_period=config.search.grace_period, reduction_factor=config.search.reduction_factor)
+
+
+def trial_dirname(trial: Any) -> str:
+    """Name trial folders by id alone: Tune's default packs the whole config into the name."""
+    return f"trial_{trial.trial_id}"
+
+
+def _error_text(trial: Any) -> str:
+    # Tune appends "Failure # N ..." blocks to the trial's local error file before calling back;
+    # its storage copy (get_error) may not be synced yet.
+    text = None
+    if trial.error_file and Path(trial.error_file).is_file():
+        text = Path(trial.error_file).read_text().split("Failure # ")[-1]
+    if not text:
+        error = trial.get_error()
+        text = str(error) if error is not None else "trial failed (no error recorded)"
+    return text.strip()[-4000:]  # the tail holds the exception; the whole traceback stays in Tune's file

@@ -1,0 +1,87 @@
+"""A small sweep end to end on a local Ray instance (127.0.0.1), then status and query on its table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from tests.integration.conftest import MINI, QUICKSTART, _ray_processes, leftover_processes, run_sweep
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    storage = tmp_path_factory.mktemp("sweeps")
+    before = _ray_processes()
+    done = run_sweep("launch", str(QUICKSTART), *MINI, "--name", "mini", "--storage", str(storage))
+    leftover = leftover_processes(before)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert not leftover, f"the driver left processes behind: {leftover}"
+    assert "finished target toy_nli->toy_order" in done.stdout
+    return storage / "mini"
+
+
+def test_every_trial_is_in_the_table_once(finished_sweep: Path) -> None:
+    table = ds.dataset(finished_sweep / "results").to_table()
+    assert table.schema.metadata[b"xstilts.schema_version"] == b"1"
+    rows = table.to_pylist()
+    trials: dict[str, set] = {}
+    for r in rows:
+        trials.setdefault(r["search"], set()).add(r["trial_id"])
+    assert {k: len(v) for k, v in trials.items()} == {
+        "intermediate-toy_nli": 2, "target-none-toy_order": 3, "target-toy_nli-toy_order": 3}
+    keys = [(r["trial_id"], r["attempt"], r["step"], r["split"], r["language"], r["metric"]) for r in rows]
+    assert len(keys) == len(set(keys)), "duplicated rows"
+    assert {r["status"] for r in rows} <= {"completed", "stopped"}
+    stage_one = [r for r in rows if r["phase"] == "intermediate"]
+    assert {(r["split"], r["language"]) for r in stage_one if r["metric"] == "accuracy"} == {("dev", "en")}
+    assert all(r["target"] is None for r in stage_one)
+    target = [r for r in rows if r["phase"] == "target" and r["metric"] == "accuracy"]
+    assert {(r["split"], r["language"]) for r in target} == {(s, lang) for s in ("dev", "test")
+                                                             for lang in ("en", "de", "sw")}
+    assert all(r["hp_learning_rate"] > 0 and r["node"] for r in target)
+
+
+def test_stage_one_encoder_feeds_stage_two(finished_sweep: Path) -> None:
+    manifest = json.loads((finished_sweep / "manifest.json").read_text())
+    assert {s["state"] for s in manifest["searches"].values()} == {"done"}
+    encoder = Path(manifest["searches"]["intermediate-toy_nli"]["encoder"])
+    assert encoder.is_file()
+    config = (finished_sweep / "tune" / "target-toy_nli-toy_order" / "tuner.pkl")
+    assert config.is_file()
+    assert "git_commit" in manifest["code"] or manifest["code"]["xstilts"]
+
+
+def test_status_and_query_cli(finished_sweep: Path) -> None:
+    status = run_sweep("status", str(finished_sweep), "--format", "json")
+    assert status.returncode == 0, status.stderr
+    searches = {s["search"]: s for s in json.loads(status.stdout)}
+    assert searches["target-none-toy_order"]["finished"] == 3
+    assert searches["target-none-toy_order"]["pending"] == 0
+
+    pivot = run_sweep("query", str(finished_sweep), "--pivot", "--format", "json")
+    assert pivot.returncode == 0, pivot.stderr
+    matrix = {row["intermediate"]: row for row in json.loads(pivot.stdout)}
+    assert set(matrix) == {"none", "toy_nli"}
+    assert matrix["toy_nli"]["toy_order vs none"] == pytest.approx(
+        matrix["toy_nli"]["toy_order"] - matrix["none"]["toy_order"])
+
+    rows = run_sweep("query", str(finished_sweep), "--where", "language=de", "--where", "split=test",
+                     "--metric", "accuracy", "--format", "csv")
+    assert rows.returncode == 0, rows.stderr
+    lines = rows.stdout.strip().splitlines()
+    assert lines[0].startswith("pair,trial_id,attempt,status")
+    assert len(lines) > 1 and all(",de,accuracy," in line for line in lines[1:])
+
+    bad = run_sweep("query", str(finished_sweep), "--where", "langauge=de")
+    assert bad.returncode == 2 and "did you mean `language`" in bad.stderr
+
+
+def test_launch_refuses_an_existing_sweep(finished_sweep: Path) -> None:
+    again = run_sweep("launch", str(QUICKSTART), *MINI, "--name", "mini", "--storage", str(finished_sweep.parent))
+    assert again.returncode == 2
+    assert "already holds a sweep" in again.stderr and "sweep resume" in again.stderr

@@ -1,0 +1,129 @@
+"""Config parsing and validation: every problem found before compute is spent, all at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sweep.config import load_config, parse_overrides
+from sweep.errors import ConfigError
+from sweep.plan import plan
+
+ROOT = Path(__file__).resolve().parents[3]
+QUICKSTART = ROOT / "configs" / "quickstart.yaml"
+
+
+def problems_of(overrides: list[str], path: Path = QUICKSTART) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides)
+    return info.value.problems
+
+
+def test_quickstart_is_valid_and_resolved() -> None:
+    config = load_config(QUICKSTART)
+    assert config.name == "quickstart"
+    assert Path(config.data_dir) == (ROOT / "data" / "toy").resolve()
+    assert config.intermediate_tasks == ("toy_nli", "toy_topic")
+    assert config.eval_languages("toy_paws") == ("en", "de", "fr", "es", "sw")
+    assert set(config.space("target")) == {"learning_rate", "warmup_ratio", "weight_decay", "micro_batch_size",
+                                           "dropout"}
+
+
+def test_overrides_are_applied_and_typed() -> None:
+    config = load_config(QUICKSTART, ["training.zero_stage=2", "target.num_samples=2", "languages=[en,de]",
+                                      "baseline=false"])
+    assert config.training.zero_stage == 2
+    assert config.target.num_samples == 2
+    assert config.languages == ("en", "de")
+    assert [s.id for s in plan(config)] == [
+        "intermediate-toy_nli", "intermediate-toy_topic", "target-toy_nli-toy_paws", "target-toy_topic-toy_paws",
+        "target-toy_nli-toy_order", "target-toy_topic-toy_order"]
+
+
+def test_plan_has_one_stage_one_search_per_intermediate_and_baselines() -> None:
+    searches = plan(load_config(QUICKSTART))
+    assert [s.pair for s in searches] == [
+        "toy_nli", "toy_topic", "none->toy_paws", "toy_nli->toy_paws", "toy_topic->toy_paws",
+        "none->toy_order", "toy_nli->toy_order", "toy_topic->toy_order"]
+
+
+def test_unknown_key_suggests_the_right_one() -> None:
+    (problem,) = problems_of(["training.zero_stag=2"])
+    assert "unknown key `zero_stag` in training; did you mean `zero_stage`?" in problem
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    problems = problems_of(["training.zero_stag=2", "languages=[en,xx]", "target_tasks=[toy_pawz]",
+                            "intermediate.search_space=tpe_defualt", "training.precision=fp8",
+                            "intermediate.epochs=zero"])
+    text = "\n".join(problems)
+    assert len(problems) == 6
+    for expected in ("did you mean `zero_stage`", "unknown language `xx`", "did you mean `toy_paws`",
+                     "did you mean `tpe_default`", "training.precision is `fp8`",
+                     "intermediate.epochs must be an integer, got 'zero'"):
+        assert expected in text
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("intermediate_tasks=[mnli_typo]", "unknown task `mnli_typo`"),
+    ("languages=[qu]", "language `qu` is in none of the target tasks"),
+    ("target_tasks=[]", "target_tasks is empty"),
+    ("search.algorithm=bayes", "search.algorithm is `bayes`"),
+    ("search.scheduler=pbt", "search.scheduler is `pbt`"),
+    ("search.select_on=test", "search.select_on is `test`"),
+    ("search.grace_period=9", "exceeds intermediate.epochs"),
+    ("resources.cpus_per_trial=0", "cpus_per_trial must be > 0"),
+    ("training.zero_stage=4", "zero_stage must be 0, 1, 2 or 3"),
+    ("model.hidden_size=65", "must be divisible by model.num_heads"),
+    ("model.tokenizer=/nonexistent/tokenizer.json", "does not exist"),
+    ("data_dir=/nonexistent", "data_dir /nonexistent is not a folder"),
+    ("name=has space", "may only use letters"),
+    ("target.search_space={params: {lerning_rate: 1e-3}}", "did you mean `learning_rate`"),
+    ("target.search_space={params: {learning_rate: {type: loguniform, low: 0, high: 1}}}", "needs low > 0"),
+    ("target.search_space={params: {learning_rate: {type: uniform, low: 2, high: 1}}}", "must be below high"),
+    ("target.search_space={params: {micro_batch_size: {type: uniform, low: 8, high: 32}}}", "use type: int"),
+    ("target.search_space={params: {learning_rate: {type: gaussian}}}", "unknown distribution type"),
+    ("model.init=pretrained", "model.path must name a local model folder"),
+    ("model.init=pretrained model.path=no-such/model-xyz", "neither a local folder nor in the local hub cache"),
+])
+def test_each_validation_error(override: str, expected: str) -> None:
+    problems = problems_of(override.split(" ") if override.startswith("model.init=pretrained ") else [override])
+    assert any(expected in p for p in problems), problems
+
+
+def test_missing_data_file_is_named_before_compute(tmp_path: Path) -> None:
+    data = tmp_path / "toy"
+    import shutil
+
+    shutil.copytree(ROOT / "data" / "toy", data)
+    (data / "toy_paws.de" / "test.jsonl").unlink()
+    (problem,) = problems_of([f"data_dir={data}"])
+    assert "no test data for task `toy_paws` in `de`" in problem
+    assert str(data / "toy_paws.de" / "test") in problem
+
+
+def test_inline_space_extends_a_named_one() -> None:
+    config = load_config(QUICKSTART, ["target.search_space={extends: quickstart_target, params: {dropout: 0.2}}"])
+    space = config.space("target")
+    assert space["dropout"].values == (0.2,)
+    assert space["learning_rate"].type == "loguniform"
+
+
+def test_bad_yaml_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    assert "not valid YAML" in problems_of([], bad)[0]
+    assert "does not exist" in problems_of([], tmp_path / "nope.yaml")[0]
+    with pytest.raises(ConfigError, match="not of the form key=value"):
+        parse_overrides(["zero_stage"])
+
+
+def test_resolved_config_round_trips(tmp_path: Path) -> None:
+    config = load_config(QUICKSTART, ["target.num_samples=2"])
+    copy = tmp_path / "config.yaml"
+    copy.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    again = load_config(copy)
+    assert again.to_dict() == config.to_dict()
+    assert again.target.num_samples == 2

@@ -1,0 +1,245 @@
+"""One trial: train a task through a DeepSpeed engine, evaluate it, checkpoint and report each epoch.
+
+This module knows nothing of Ray Tune: the caller passes a ``Reporter`` that receives each epoch's
+metrics and checkpoint folder, and may pass the folder of a checkpoint to resume from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from trainers import data as data_lib
+from trainers.errors import CheckpointError, TaskError
+from trainers.languages import suggest
+from trainers.metrics import METRICS
+from trainers.model import build_model, encoder_state, load_encoder, load_tokenizer, save_encoder
+from trainers.spec import DEFAULT_HPARAMS, HYPERPARAMETERS, TrialSpec
+from trainers.tasks import get_task
+
+STATE_FILE = "trainer_state.json"
+RNG_FILE = "rng_state.pt"
+TAG = "checkpoint"
+
+
+class Reporter(Protocol):
+    """Receives one report per epoch; the checkpoint folder may be deleted once it returns."""
+
+    def report(self, metrics: dict[str, Any], *, checkpoint_dir: Path) -> None: ...
+
+
+def resolve_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill defaults and check names and types of a trial's hyperparameters."""
+    unknown = [k for k in hparams if k not in HYPERPARAMETERS]
+    if unknown:
+        raise TaskError(f"unknown hyperparameter `{unknown[0]}`{suggest(unknown[0], HYPERPARAMETERS)}; "
+                        f"known: {', '.join(HYPERPARAMETERS)}")
+    merged = {**DEFAULT_HPARAMS, **hparams}
+    return {k: HYPERPARAMETERS[k](v) for k, v in merged.items()}
+
+
+def ensure_process_group() -> None:
+    """Create a one-rank gloo group on a free port unless one exists (Ray Train sets its own).
+
+    A free port (0) lets many single-process trials share a machine without clashing.
+    """
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return
+    os.environ.setdefault("LOCAL_RANK", "0")
+    store = dist.TCPStore("127.0.0.1", 0, 1, is_master=True)
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+
+
+def deepspeed_config(spec: TrialSpec, hp: Mapping[str, Any], *, total_steps: int) -> dict[str, Any]:
+    """Return the DeepSpeed config for a trial: ZeRO stage, precision, accumulation, clipping, LR schedule."""
+    precision = spec.training.precision
+    return {
+        "train_micro_batch_size_per_gpu": hp["micro_batch_size"],
+        "gradient_accumulation_steps": hp["gradient_accumulation_steps"],
+        "gradient_clipping": spec.training.gradient_clipping,
+        "zero_optimization": {"stage": spec.training.zero_stage},
+        "bf16": {"enabled": precision == "bf16"},
+        "fp16": {"enabled": precision == "fp16"},
+        "scheduler": {"type": "WarmupDecayLR", "params": {
+            "total_num_steps": max(total_steps, 1),
+            # DeepSpeed refuses 0; one warmup step from warmup_min_lr is no warmup in effect.
+            "warmup_num_steps": max(1, int(round(hp["warmup_ratio"] * total_steps))),
+            "warmup_min_lr": 0.0, "warmup_max_lr": hp["learning_rate"], "warmup_type": "linear"}},
+        "steps_per_print": 10**9,  # DeepSpeed's own step logging would flood trial logs
+        "wall_clock_breakdown": False,
+    }
+
+
+def run_trial(spec: TrialSpec, hparams: Mapping[str, Any], *, reporter: Reporter,
+              resume_dir: Path | None = None) -> None:
+    """Train ``spec.task`` for ``spec.epochs`` epochs, reporting metrics and a checkpoint after each.
+
+    Example: ``run_trial(spec, {"learning_rate": 1e-3}, reporter=printer)``. With ``resume_dir``
+    (a folder an earlier report handed out), training continues after that checkpoint's epoch.
+    """
+    import numpy as np
+    import torch
+
+    hp = resolve_hparams(hparams)
+    torch.set_num_threads(spec.training.torch_threads)
+    random.seed(spec.seed)
+    np.random.seed(spec.seed)
+    torch.manual_seed(spec.seed)
+    if not torch.cuda.is_available():
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    import deepspeed
+
+    ensure_process_group()
+    task = get_task(spec.task)
+    data_dir = Path(spec.data_dir)
+    tokenizer = load_tokenizer(spec.model)
+    train_records = data_lib.load_records(task, language=spec.train_language, role="train", data_dir=data_dir)
+    train_records = train_records[: spec.training.max_train_examples]
+    train = data_lib.encode(task, train_records, tokenizer=tokenizer, max_length=spec.model.max_length,
+                            where=f"{task.name}/{spec.train_language}/train")
+    evals = {}
+    for role in spec.eval_splits:
+        for language in spec.eval_languages:
+            records = data_lib.load_records(task, language=language, role=role, data_dir=data_dir)
+            evals[(role, language)] = data_lib.encode(
+                task, records[: spec.training.max_eval_examples], tokenizer=tokenizer,
+                max_length=spec.model.max_length, where=f"{task.name}/{language}/{role}")
+
+    model = build_model(spec.model, num_labels=task.num_labels, vocab_size=len(tokenizer), dropout=hp["dropout"])
+    if spec.init_encoder:
+        load_encoder(model, Path(spec.init_encoder))
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
+         "weight_decay": hp["weight_decay"]},
+        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=hp["learning_rate"], eps=hp["adam_epsilon"])
+    per_step = hp["micro_batch_size"] * hp["gradient_accumulation_steps"]
+    steps_per_epoch = math.ceil(len(train) / per_step)
+    ds_config = deepspeed_config(spec, hp, total_steps=steps_per_epoch * spec.epochs)
+    engine, _, _, scheduler = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config)
+
+    start_epoch = 0
+    if resume_dir is not None:
+        start_epoch = _load_checkpoint(engine, Path(resume_dir))
+    pad_id = tokenizer.pad_token_id
+    for epoch in range(start_epoch + 1, spec.epochs + 1):
+        started = time.perf_counter()
+        engine.train()
+        # The order depends on (seed, epoch) only, so a resumed trial sees the same batches.
+        order = list(range(len(train)))
+        random.Random(spec.seed * 1_000_003 + epoch).shuffle(order)
+        losses = []
+        for ids, mask, labels in data_lib.batches(train, order=order, batch_size=hp["micro_batch_size"],
+                                                  pad_id=pad_id):
+            loss = engine(input_ids=ids.to(engine.device), attention_mask=mask.to(engine.device),
+                          labels=labels.to(engine.device)).loss
+            engine.backward(loss)
+            engine.step()
+            losses.append(float(loss.detach()))
+        train_seconds = time.perf_counter() - started
+        metrics: dict[str, Any] = {
+            "epoch": epoch,
+            "train/en/loss": sum(losses) / len(losses),
+            "train/en/examples_per_s": len(train) / train_seconds,
+            "lr": float(scheduler.get_last_lr()[0]),
+            "node": platform.node(),
+        }
+        metrics.update(_evaluate(engine, evals, metric=task.metric, batch_size=spec.training.eval_batch_size,
+                                 pad_id=pad_id))
+        metrics["objective"] = _objective(metrics, spec, metric=task.metric)
+        checkpoint_dir = Path(tempfile.mkdtemp(prefix="xstilts-ckpt-"))
+        try:
+            engine.save_checkpoint(str(checkpoint_dir), tag=TAG)
+            (checkpoint_dir / STATE_FILE).write_text(json.dumps({
+                "epoch": epoch, "task": task.name, "zero_stage": spec.training.zero_stage,
+                "precision": spec.training.precision}))
+            # Dropout draws from these: restoring them makes a resumed epoch identical to an uninterrupted one.
+            torch.save({"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+                       checkpoint_dir / RNG_FILE)
+            reporter.report(metrics, checkpoint_dir=checkpoint_dir)
+        finally:
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    engine.destroy()
+
+
+def _evaluate(engine: Any, evals: dict[tuple[str, str], data_lib.Encoded], *, metric: str, batch_size: int,
+              pad_id: int) -> dict[str, float]:
+    import torch
+
+    engine.eval()
+    scores = {}
+    with torch.no_grad():
+        for (role, language), data in evals.items():
+            predictions: list[int] = []
+            for ids, mask, _ in data_lib.batches(data, order=list(range(len(data))), batch_size=batch_size,
+                                                 pad_id=pad_id):
+                logits = engine(input_ids=ids.to(engine.device), attention_mask=mask.to(engine.device)).logits
+                predictions.extend(int(i) for i in logits.argmax(dim=-1).tolist())
+            scores[f"{role}/{language}/{metric}"] = METRICS[metric](predictions, data.labels)
+    return scores
+
+
+def _objective(metrics: Mapping[str, Any], spec: TrialSpec, *, metric: str) -> float:
+    if spec.select_on == "english_dev" or spec.eval_languages == ("en",):
+        return float(metrics[f"dev/{spec.train_language}/{metric}"])
+    values = [float(metrics[f"dev/{language}/{metric}"]) for language in spec.eval_languages]
+    return sum(values) / len(values)
+
+
+def _load_checkpoint(engine: Any, folder: Path) -> int:
+    state_file = folder / STATE_FILE
+    if not state_file.is_file():
+        raise CheckpointError(f"checkpoint {folder} has no {STATE_FILE}; it was not written by an xstilts trial")
+    load_path, _ = engine.load_checkpoint(str(folder), tag=TAG)
+    if load_path is None:
+        raise CheckpointError(f"DeepSpeed could not load the checkpoint in {folder}")
+    if (folder / RNG_FILE).is_file():
+        import numpy as np
+        import torch
+
+        rng = torch.load(folder / RNG_FILE, weights_only=False)
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+    return int(json.loads(state_file.read_text())["epoch"])
+
+
+def export_encoder(checkpoint_dir: Path, out_path: Path, *, spec: TrialSpec) -> None:
+    """Write the fp32 encoder weights of a trial checkpoint to ``out_path`` for the target phase.
+
+    ZeRO stages 1-3 keep the fp32 master weights in optimizer partitions, so they are consolidated
+    with DeepSpeed's own tool; stage 0 checkpoints hold the whole module.
+    """
+    import torch
+
+    task = get_task(spec.task)
+    tokenizer = load_tokenizer(spec.model)
+    model = build_model(spec.model, num_labels=task.num_labels, vocab_size=len(tokenizer), dropout=0.0)
+    if spec.training.zero_stage > 0:
+        from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+
+        state = get_fp32_state_dict_from_zero_checkpoint(str(checkpoint_dir), tag=TAG)
+    else:
+        states = checkpoint_dir / TAG / "mp_rank_00_model_states.pt"
+        if not states.is_file():
+            raise CheckpointError(f"{states} is missing; cannot export the intermediate encoder")
+        state = torch.load(states, map_location="cpu", weights_only=False)["module"]
+    result = model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    missing = [k for k in result.missing_keys if not k.endswith("position_ids")]
+    if missing or result.unexpected_keys:
+        raise CheckpointError(f"checkpoint {checkpoint_dir} does not fit the model of task {task.name}: missing "
+                              f"{missing[:5]}, unexpected {result.unexpected_keys[:5]}")
+    save_encoder(encoder_state(model), out_path)
