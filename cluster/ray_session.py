@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,37 +23,55 @@ class ClusterError(XStiltsError):
     """The cluster cannot be started or joined."""
 
 
-def start(*, address: str | None = None, num_cpus: float | None = None,
-          num_gpus: float | None = None) -> dict[str, Any]:
+def start(
+    *, address: str | None = None, num_cpus: float | None = None, num_gpus: float | None = None
+) -> dict[str, Any]:
     """Connect this process to Ray and return the cluster's total resources.
 
     Without ``address`` an embedded single-node instance starts on 127.0.0.1 only (its GCS and
     workers never listen on other interfaces). With ``address`` (``HOST:PORT`` or ``auto``) the
     process joins that cluster, using token authentication when a token is available.
     """
-    if address is None:
-        # Must be set before ray is imported: Ray then picks the loopback address for this node.
+    if address is not None and address != "auto":
+        _check_reachable(address)
+    if address is None or _is_loopback(address):
+        # Ray then uses the loopback address for this node instead of swapping 127.0.0.1 for the
+        # machine's external address. Ray reads the variable at import; if it is imported already,
+        # the constant it was read into is set instead.
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        if "ray" in sys.modules:
+            from ray._private import ray_constants
+
+            ray_constants.ENABLE_RAY_CLUSTER = False
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    if address is not None:
+        _configure_token()  # read by Ray at import time
     import ray
 
     if ray.is_initialized():
         return dict(ray.cluster_resources())
     kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": "WARNING", "configure_logging": True}
     if address is None:
-        kwargs.update(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=True, dashboard_host="127.0.0.1")
+        # "local" forces a fresh instance: without it ray.init() silently joins any cluster that
+        # `ray start` left running on this machine.
+        kwargs.update(
+            address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=True, dashboard_host="127.0.0.1"
+        )
     else:
-        _configure_token()
         kwargs["address"] = address
     try:
         ray.init(**kwargs)
     except Exception as exc:  # Ray raises ConnectionError, AuthenticationError, RuntimeError, ...
         hint = ""
         if address is not None:
-            hint = (f"; check that a Ray head runs at {address} (`ray status --address {address}`) and that its "
-                    f"token is in {TOKEN_FILE} or RAY_AUTH_TOKEN")
-        raise ClusterError(f"could not {'join Ray at ' + address if address else 'start a local Ray instance'}: "
-                           f"{type(exc).__name__}: {exc}{hint}") from exc
+            hint = (
+                f"; check that a Ray head runs at {address} (`ray status --address {address}`) and that its "
+                f"token is in {TOKEN_FILE} or RAY_AUTH_TOKEN"
+            )
+        raise ClusterError(
+            f"could not {'join Ray at ' + address if address else 'start a local Ray instance'}: "
+            f"{type(exc).__name__}: {exc}{hint}"
+        ) from exc
     # Tune logs every trial failure with its traceback; xstilts records and prints them itself.
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
     return dict(ray.cluster_resources())
@@ -59,10 +79,38 @@ def start(*, address: str | None = None, num_cpus: float | None = None,
 
 def stop() -> None:
     """Disconnect from Ray; an embedded instance shuts down with it."""
+    if "ray" not in sys.modules:  # never started: importing ray just to check would cost a second
+        return
     import ray
 
     if ray.is_initialized():
         ray.shutdown()
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        return host or address, int(port)
+    except ValueError:
+        raise ClusterError(f"--address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379) or `auto`") from None
+
+
+def _is_loopback(address: str) -> bool:
+    if address == "auto":
+        return False
+    host = _split(address)[0]
+    return host == "localhost" or host.startswith("127.")
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast: Ray itself retries an unreachable head for minutes."""
+    host, port = _split(address)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise ClusterError(
+            f"no Ray head answers at {address} ({exc}); start one with `ray start --head` or fix --address"
+        ) from exc
 
 
 def _configure_token() -> None:

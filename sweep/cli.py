@@ -63,12 +63,20 @@ def _status(args: argparse.Namespace) -> int:
 
 def _query_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("sweep_dir")
-    p.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
-                   help="filter rows (repeatable; OP is one of = != < <= > >=; a|b matches either)")
+    p.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="COL=VALUE",
+        help="filter rows (repeatable; OP is one of = != < <= > >=; a|b matches either)",
+    )
     p.add_argument("--metric", help="only this metric (e.g. accuracy)")
     p.add_argument("--columns", help="comma-separated columns to show")
-    p.add_argument("--pivot", action="store_true",
-                   help="intermediate x target matrix: best trial's test score and its gain over the baseline")
+    p.add_argument(
+        "--pivot",
+        action="store_true",
+        help="intermediate x target matrix: best trial's test score and its gain over the baseline",
+    )
     p.add_argument("--language", help="with --pivot: one language instead of the mean over languages")
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--out", help="write to this file (required for parquet)")
@@ -89,8 +97,11 @@ def _query(args: argparse.Namespace) -> int:
 def _validate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config")
     p.add_argument("overrides", nargs="*", metavar="key=value")
-    p.add_argument("--address", help="the sweep will join this cluster: skip the checks against this machine's "
-                                     "CPUs and GPUs (the cluster's are checked at launch)")
+    p.add_argument(
+        "--address",
+        help="the sweep will join this cluster: skip the checks against this machine's "
+        "CPUs and GPUs (the cluster's are checked at launch)",
+    )
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -102,8 +113,10 @@ def _validate(args: argparse.Namespace) -> int:
         raise ConfigError(problems, source=args.config)
     searches = plan(config)
     trials = sum((config.intermediate if s.phase == "intermediate" else config.target).num_samples for s in searches)
-    print(f"{args.config}: valid. {len(searches)} searches, up to {trials} trials, "
-          f"{config.resources.max_concurrent_trials} at a time.")
+    print(
+        f"{args.config}: valid. {len(searches)} searches, up to {trials} trials, "
+        f"{config.resources.max_concurrent_trials} at a time."
+    )
     for s in searches:
         print(f"  {s.phase:12} {s.pair}")
     return 0
@@ -124,8 +137,17 @@ def _tasks(args: argparse.Namespace) -> int:
         task = get_task(args.name)
         rows = [{"field": k, "value": str(v)} for k, v in vars(task).items()]
     else:
-        rows = [{"task": t.name, "kind": t.kind, "labels": len(t.labels), "metric": t.metric,
-                 "languages": len(t.languages), "description": t.description} for t in TASKS.values()]
+        rows = [
+            {
+                "task": t.name,
+                "kind": t.kind,
+                "labels": len(t.labels),
+                "metric": t.metric,
+                "languages": len(t.languages),
+                "description": t.description,
+            }
+            for t in TASKS.values()
+        ]
     print(render(rows, fmt=args.format))
     return 0
 
@@ -163,8 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sweep {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"sweep {args.command}: interrupted; `sweep resume` continues a sweep from where it stopped",
-              file=sys.stderr)
+        print(
+            f"sweep {args.command}: interrupted; `sweep resume` continues a sweep from where it stopped",
+            file=sys.stderr,
+        )
         return 130
 
 

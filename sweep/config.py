@@ -157,12 +157,16 @@ def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
     for phase in ("intermediate", "target"):
         stage: StageConfig = getattr(config, phase)
         if stage.epochs < 1 or stage.num_samples < 1:
-            problems.append(f"{phase}.epochs and {phase}.num_samples must be at least 1 "
-                            f"(got {stage.epochs} and {stage.num_samples})")
+            problems.append(
+                f"{phase}.epochs and {phase}.num_samples must be at least 1 "
+                f"(got {stage.epochs} and {stage.num_samples})"
+            )
         load_space(stage.search_space, where=f"{phase}.search_space", problems=problems)
         if config.search.scheduler == "asha" and config.search.grace_period > stage.epochs:
-            problems.append(f"search.grace_period ({config.search.grace_period}) exceeds {phase}.epochs "
-                            f"({stage.epochs}); ASHA could never stop a trial")
+            problems.append(
+                f"search.grace_period ({config.search.grace_period}) exceeds {phase}.epochs "
+                f"({stage.epochs}); ASHA could never stop a trial"
+            )
     _choice(problems, "search.algorithm", config.search.algorithm, ("tpe", "random"))
     _choice(problems, "search.scheduler", config.search.scheduler, ("asha", "fifo"))
     _choice(problems, "search.select_on", config.search.select_on, ("english_dev", "mean_dev"))
@@ -183,8 +187,9 @@ def _validate_model(model: ModelSpec, training: TrainingSpec, problems: list[str
         if min(model.hidden_size, model.num_layers, model.num_heads, model.intermediate_size) < 1:
             problems.append("model sizes (hidden_size, num_layers, num_heads, intermediate_size) must be >= 1")
         elif model.hidden_size % model.num_heads:
-            problems.append(f"model.hidden_size ({model.hidden_size}) must be divisible by model.num_heads "
-                            f"({model.num_heads})")
+            problems.append(
+                f"model.hidden_size ({model.hidden_size}) must be divisible by model.num_heads ({model.num_heads})"
+            )
         if not model.tokenizer:
             problems.append("model.tokenizer must name a tokenizer.json for a scratch model")
         elif not Path(model.tokenizer).exists():
@@ -193,8 +198,10 @@ def _validate_model(model: ModelSpec, training: TrainingSpec, problems: list[str
         if not model.path:
             problems.append("model.path must name a local model folder (or a cached hub id) for init: pretrained")
         elif not Path(model.path).exists() and not _in_hub_cache(model.path):
-            problems.append(f"model.path `{model.path}` is neither a local folder nor in the local hub cache; "
-                            "download it once with `huggingface-cli download` where there is internet")
+            problems.append(
+                f"model.path `{model.path}` is neither a local folder nor in the local hub cache; "
+                "download it once with `huggingface-cli download` where there is internet"
+            )
     if model.max_length < 8:
         problems.append(f"model.max_length must be at least 8 tokens, got {model.max_length}")
     if training.eval_batch_size < 1 or training.torch_threads < 1:
@@ -213,11 +220,15 @@ def check_local_resources(res: ResourcesConfig) -> list[str]:
     problems = []
     cpus = os.cpu_count() or 1
     if res.cpus_per_trial > cpus:
-        problems.append(f"resources.cpus_per_trial is {res.cpus_per_trial:g} but this machine has {cpus} CPUs; "
-                        f"lower it or pass --address of a cluster with bigger nodes")
+        problems.append(
+            f"resources.cpus_per_trial is {res.cpus_per_trial:g} but this machine has {cpus} CPUs; "
+            f"lower it or pass --address of a cluster with bigger nodes"
+        )
     if res.gpus_per_trial > 0 and shutil.which("nvidia-smi") is None:
-        problems.append(f"resources.gpus_per_trial is {res.gpus_per_trial:g} but this machine has no GPU; "
-                        "set resources.gpus_per_trial=0 or pass --address of a cluster with GPUs")
+        problems.append(
+            f"resources.gpus_per_trial is {res.gpus_per_trial:g} but this machine has no GPU; "
+            "set resources.gpus_per_trial=0 or pass --address of a cluster with GPUs"
+        )
     return problems
 
 
@@ -244,12 +255,16 @@ def _validate_tasks(config: SweepConfig, problems: list[str], *, check_data: boo
         targets = [t for (key, _), t in tasks.items() if key == "target_tasks"]
         for lang in config.languages:
             if targets and not any(lang in t.languages for t in targets):
-                problems.append(f"language `{lang}` is in none of the target tasks "
-                                f"({', '.join(t.name for t in targets)}); drop it from languages")
+                problems.append(
+                    f"language `{lang}` is in none of the target tasks "
+                    f"({', '.join(t.name for t in targets)}); drop it from languages"
+                )
     data_dir = Path(config.data_dir)
     if not data_dir.is_dir():
-        problems.append(f"data_dir {data_dir} is not a folder; point it at a local mirror "
-                        "(<config>/<split>.jsonl files in the hub's layout)")
+        problems.append(
+            f"data_dir {data_dir} is not a folder; point it at a local mirror "
+            "(<config>/<split>.jsonl files in the hub's layout)"
+        )
         return
     if not check_data:
         return

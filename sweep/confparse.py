@@ -32,8 +32,9 @@ def parse_dataclass(cls: type, data: Any, *, where: str, problems: list[str]) ->
     for key, raw in data.items():
         path = f"{where}.{key}" if where else str(key)
         if key not in fields:
-            problems.append(f"unknown key `{key}` in {where or 'the config'}{suggest(key, fields)}; "
-                            f"known keys: {', '.join(fields)}")
+            problems.append(
+                f"unknown key `{key}` in {where or 'the config'}{suggest(key, fields)}; known keys: {', '.join(fields)}"
+            )
             continue
         value, good = convert(hints[key], raw, where=path, problems=problems)
         if good:

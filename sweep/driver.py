@@ -27,8 +27,14 @@ from sweep.select import best_trial, test_summary
 from trainers.spec import TrialSpec
 
 
-def launch(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, name: str | None = None,
-           storage: str | Path | None = None, address: str | None = None) -> Path:
+def launch(
+    config_path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    name: str | None = None,
+    storage: str | Path | None = None,
+    address: str | None = None,
+) -> Path:
     """Validate a config, create its sweep directory and run the sweep; return the directory.
 
     Example: ``launch("configs/quickstart.yaml", ["target.num_samples=2"], storage="/tmp/sweeps")``.
@@ -41,18 +47,26 @@ def launch(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     root = (Path(storage) if storage else Path.cwd() / "sweeps").resolve() / config.name
     sweep_dir = layout.SweepDir(root)
     if sweep_dir.manifest.exists():
-        raise SweepStateError(f"{root} already holds a sweep; continue it with `sweep resume {root}` or pick "
-                              "another --name")
+        raise SweepStateError(
+            f"{root} already holds a sweep; continue it with `sweep resume {root}` or pick another --name"
+        )
+    _connect(config, address)  # a cluster that cannot be joined fails the launch before anything is written
     root.mkdir(parents=True, exist_ok=True)
     config_copy = yaml.safe_dump(config.to_dict(), sort_keys=False)
     (root / ".config.yaml.tmp").write_text(config_copy)
     (root / ".config.yaml.tmp").replace(sweep_dir.config)
-    layout.write_json_atomic(sweep_dir.manifest, {
-        "version": layout.MANIFEST_VERSION, "name": config.name, "created_at": time.time(),
-        "command": " ".join(shlex.quote(a) for a in sys.argv), "source_config": str(Path(config_path).resolve()),
-        "code": layout.code_version(),
-        "searches": {s.id: {"phase": s.phase, "pair": s.pair, "state": "pending"} for s in plan(config)},
-    })
+    layout.write_json_atomic(
+        sweep_dir.manifest,
+        {
+            "version": layout.MANIFEST_VERSION,
+            "name": config.name,
+            "created_at": time.time(),
+            "command": " ".join(shlex.quote(a) for a in sys.argv),
+            "source_config": str(Path(config_path).resolve()),
+            "code": layout.code_version(),
+            "searches": {s.id: {"phase": s.phase, "pair": s.pair, "state": "pending"} for s in plan(config)},
+        },
+    )
     _run(sweep_dir, config, address=address)
     return root
 
@@ -74,13 +88,16 @@ def _run(sweep_dir: layout.SweepDir, config: SweepConfig, *, address: str | None
 
     layout.acquire_driver(sweep_dir)
     try:
-        resources = ray_session.start(address=address)
-        _check_cluster(config, resources)
         searches = plan(config)
+        for search in searches:
+            for path in _recorder(sweep_dir, config, search).rebuild_missing():
+                print(f"rebuilt {path} from the trial journal", flush=True)
         progress = Progress(total_searches=len(searches))
+        manifest = layout.read_manifest(sweep_dir)
+        if any(manifest["searches"][s.id]["state"] != "done" for s in searches):
+            _connect(config, address)
         for index, search in enumerate(searches, start=1):
-            manifest = layout.read_manifest(sweep_dir)
-            entry = manifest["searches"][search.id]
+            entry = layout.read_manifest(sweep_dir)["searches"][search.id]
             if entry["state"] == "done":
                 progress.skip_search(index=index, label=_label(search))
                 continue
@@ -91,25 +108,40 @@ def _run(sweep_dir: layout.SweepDir, config: SweepConfig, *, address: str | None
         layout.release_driver(sweep_dir)
 
 
-def _run_one(sweep_dir: layout.SweepDir, config: SweepConfig, search: Search, *, index: int, progress: Progress,
-             resumed: bool) -> None:
+def _recorder(sweep_dir: layout.SweepDir, config: SweepConfig, search: Search) -> Recorder:
+    stage = config.intermediate if search.phase == "intermediate" else config.target
+    store = ResultsStore(sweep_dir.results, sweep=config.name, hp_types=config.hp_types())
+    return Recorder(
+        store=store,
+        journal=TrialJournal(sweep_dir.journal),
+        search=search,
+        sweep=config.name,
+        model=config.model.name,
+        epochs=stage.epochs,
+        seed=config.seed,
+    )
+
+
+def _run_one(
+    sweep_dir: layout.SweepDir, config: SweepConfig, search: Search, *, index: int, progress: Progress, resumed: bool
+) -> None:
     from sweep import tuning
 
     _set_state(sweep_dir, search, state="running")
     stage = config.intermediate if search.phase == "intermediate" else config.target
-    store = ResultsStore(sweep_dir.results, sweep=config.name, hp_types=config.hp_types())
-    recorder = Recorder(store=store, journal=TrialJournal(sweep_dir.journal), search=search, sweep=config.name,
-                        model=config.model.name, epochs=stage.epochs, seed=config.seed)
+    recorder = _recorder(sweep_dir, config, search)
     spec = trial_spec(config, search, sweep_dir)
-    progress.start_search(index=index, label=_label(search), num_samples=stage.num_samples, epochs=stage.epochs,
-                           resumed=resumed)
-    grid = tuning.run_search(config, search, spec=spec, storage=sweep_dir.tune, recorder=recorder,
-                             progress=progress)
+    progress.start_search(
+        index=index, label=_label(search), num_samples=stage.num_samples, epochs=stage.epochs, resumed=resumed
+    )
+    grid = tuning.run_search(config, search, spec=spec, storage=sweep_dir.tune, recorder=recorder, progress=progress)
     _reconcile(grid, recorder)
     best = best_trial(ResultsStore.read(sweep_dir.results), search=search.id)
     if best is None:
-        raise SweepStateError(f"every trial of {search.id} failed; see the errors with "
-                              f"`sweep query {sweep_dir.root} --where search={search.id} --where metric=error`")
+        raise SweepStateError(
+            f"every trial of {search.id} failed; see the errors with "
+            f"`sweep query {sweep_dir.root} --where search={search.id} --where metric=error`"
+        )
     record: dict[str, Any] = {"best": best}
     if search.phase == "intermediate":
         record["encoder"] = str(_export(sweep_dir, search, spec, best))
@@ -117,8 +149,9 @@ def _run_one(sweep_dir: layout.SweepDir, config: SweepConfig, search: Search, *,
     else:
         summary = test_summary(ResultsStore.read(sweep_dir.results), best=best)
         record["test"] = summary
-        detail = f" (trial {best['trial_id']}, epoch {best['step']}); test mean {summary['mean']:.4f}" if summary \
-            else ""
+        detail = (
+            f" (trial {best['trial_id']}, epoch {best['step']}); test mean {summary['mean']:.4f}" if summary else ""
+        )
     progress.end_search(best=best["objective"], detail=detail)
     _set_state(sweep_dir, search, state="done", **record)
 
@@ -130,15 +163,27 @@ def trial_spec(config: SweepConfig, search: Search, sweep_dir: layout.SweepDir) 
     if search.phase == "target" and search.intermediate != NONE:
         path = sweep_dir.encoder(search.intermediate)
         if not path.is_file():
-            raise CheckpointError(f"{search.id} needs the encoder of intermediate task {search.intermediate} at "
-                                  f"{path}, which is missing; `sweep resume {sweep_dir.root}` re-runs stage one")
+            raise CheckpointError(
+                f"{search.id} needs the encoder of intermediate task {search.intermediate} at "
+                f"{path}, which is missing; `sweep resume {sweep_dir.root}` re-runs stage one"
+            )
         init_encoder = str(path)
     return TrialSpec(
-        sweep=config.name, search=search.id, phase=search.phase, task=search.task, train_language="en",
+        sweep=config.name,
+        search=search.id,
+        phase=search.phase,
+        task=search.task,
+        train_language="en",
         eval_languages=("en",) if search.phase == "intermediate" else config.eval_languages(search.task),
         eval_splits=("dev",) if search.phase == "intermediate" else ("dev", "test"),
-        select_on=config.search.select_on, data_dir=config.data_dir, epochs=stage.epochs, seed=config.seed,
-        model=config.model, training=config.training, init_encoder=init_encoder)
+        select_on=config.search.select_on,
+        data_dir=config.data_dir,
+        epochs=stage.epochs,
+        seed=config.seed,
+        model=config.model,
+        training=config.training,
+        init_encoder=init_encoder,
+    )
 
 
 def _reconcile(grid: Any, recorder: Recorder) -> None:
@@ -164,15 +209,25 @@ def _export(sweep_dir: layout.SweepDir, search: Search, spec: TrialSpec, best: d
         if yaml.safe_load(state.read_text())["epoch"] == best["step"]:
             export_encoder(state.parent, out, spec=spec)
             return out
-    raise CheckpointError(f"no checkpoint of trial {best['trial_id']} at epoch {best['step']} under "
-                          f"{sweep_dir.tune / search.id}; raise resources.checkpoints_to_keep so the best is kept")
+    raise CheckpointError(
+        f"no checkpoint of trial {best['trial_id']} at epoch {best['step']} under "
+        f"{sweep_dir.tune / search.id}; raise resources.checkpoints_to_keep so the best is kept"
+    )
 
 
-def _check_cluster(config: SweepConfig, resources: dict[str, Any]) -> None:
+def _connect(config: SweepConfig, address: str | None) -> None:
+    """Start or join Ray (once per process) and check that one trial fits on the cluster."""
+    from cluster import ray_session
+
+    resources = ray_session.start(address=address)
     needs = {"CPU": config.resources.cpus_per_trial, "GPU": config.resources.gpus_per_trial}
-    problems = [f"resources.{key.lower()}s_per_trial is {need:g} but the cluster has {resources.get(key, 0):g} {key}s"
-                for key, need in needs.items() if need > resources.get(key, 0)]
+    problems = [
+        f"resources.{key.lower()}s_per_trial is {need:g} but the cluster has {resources.get(key, 0):g} {key}s"
+        for key, need in needs.items()
+        if need > resources.get(key, 0)
+    ]
     if problems:
+        ray_session.stop()
         raise ConfigError(problems)
 
 
@@ -184,5 +239,3 @@ def _set_state(sweep_dir: layout.SweepDir, search: Search, **fields: Any) -> Non
 
 def _label(search: Search) -> str:
     return f"{search.phase} {search.pair}"
-
-

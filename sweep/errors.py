@@ -7,8 +7,15 @@ from __future__ import annotations
 
 from trainers.errors import CheckpointError, DataError, TaskError, XStiltsError
 
-__all__ = ["CheckpointError", "ConfigError", "DataError", "ResultsError", "SweepStateError", "TaskError",
-           "XStiltsError"]
+__all__ = [
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "ResultsError",
+    "SweepStateError",
+    "TaskError",
+    "XStiltsError",
+]
 
 
 class ConfigError(XStiltsError):

@@ -3,6 +3,7 @@
 The results store writes an attempt's rows only when the attempt ends; the journal is what
 lets ``sweep resume`` rebuild those rows after the driver crashed mid-attempt.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,7 @@ class TrialJournal:
 
     def path(self, *, search: str, trial_id: str) -> Path:
         """Return ``root/<search>/<trial_id>.jsonl``."""
-        return (self.root / safe_path_part(search, what="search")
-                / f"{safe_path_part(trial_id, what='trial id')}.jsonl")
+        return self.root / safe_path_part(search, what="search") / f"{safe_path_part(trial_id, what='trial id')}.jsonl"
 
     def append(self, *, search: str, trial_id: str, record: Mapping[str, Any]) -> None:
         """Append ``record`` (with int ``attempt`` and ``step``) as one fsynced JSON line."""
@@ -50,8 +50,9 @@ class TrialJournal:
         try:
             line = json.dumps(dict(record), sort_keys=True, separators=(",", ":"), allow_nan=True)
         except (TypeError, ValueError) as exc:
-            raise ResultsError(f"{where} cannot be stored as JSON ({exc}); "
-                               "pass only str, numbers, bools, None, lists and dicts") from exc
+            raise ResultsError(
+                f"{where} cannot be stored as JSON ({exc}); pass only str, numbers, bools, None, lists and dicts"
+            ) from exc
         new_dir = not path.parent.exists()
         path.parent.mkdir(parents=True, exist_ok=True)
         new_file = not path.exists()
@@ -85,7 +86,8 @@ class TrialJournal:
                 raise ResultsError(
                     f"trial journal {path} is damaged at line {number} ({exc}); move the file "
                     "aside to resume without it: the trial's rows already written under "
-                    "results/ are unaffected") from exc
+                    "results/ are unaffected"
+                ) from exc
             key = (record["attempt"], record["step"])
             if key not in seen:
                 seen.add(key)
@@ -97,15 +99,13 @@ class TrialJournal:
         folder = self.root / safe_path_part(search, what="search")
         if not folder.is_dir():
             return []
-        return sorted(p.stem for p in folder.glob("*.jsonl")
-                      if p.is_file() and not p.name.startswith("."))
+        return sorted(p.stem for p in folder.glob("*.jsonl") if p.is_file() and not p.name.startswith("."))
 
     def searches(self) -> list[str]:
         """Return the names of the searches that have a journal folder, sorted."""
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir()
-                      if p.is_dir() and not p.name.startswith((".", "_")))
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
 def _check_record(record: Any, *, where: str) -> None:
@@ -135,4 +135,3 @@ def _cut_torn_tail(fh: Any) -> None:
         fh.truncate(start)
         return
     fh.write(b"\n")  # complete record that lost only its newline: keep it
-

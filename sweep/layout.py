@@ -1,12 +1,12 @@
 """The sweep directory: where the config copy, manifest, Tune state, journal, results and encoders live.
 
-    SWEEP_DIR/config.yaml      the fully resolved config (overrides applied, paths absolute)
-    SWEEP_DIR/manifest.json    code version, the plan, and each search's state
-    SWEEP_DIR/driver.pid       the live driver's pid (absent when none runs)
-    SWEEP_DIR/tune/<search>/   Ray Tune's experiment folders (checkpoints, searcher state)
-    SWEEP_DIR/journal/<search>/<trial>.jsonl   every reported result, as it arrived
-    SWEEP_DIR/results/<search>/<trial>.a<k>.parquet   the results table
-    SWEEP_DIR/encoders/<task>/encoder.pt       the best intermediate encoder of each task
+SWEEP_DIR/config.yaml      the fully resolved config (overrides applied, paths absolute)
+SWEEP_DIR/manifest.json    code version, the plan, and each search's state
+SWEEP_DIR/driver.pid       the live driver's pid (absent when none runs)
+SWEEP_DIR/tune/<search>/   Ray Tune's experiment folders (checkpoints, searcher state)
+SWEEP_DIR/journal/<search>/<trial>.jsonl   every reported result, as it arrived
+SWEEP_DIR/results/<search>/<trial>.a<k>.parquet   the results table
+SWEEP_DIR/encoders/<task>/encoder.pt       the best intermediate encoder of each task
 """
 
 from __future__ import annotations
@@ -61,8 +61,10 @@ class SweepDir:
     def require(self) -> None:
         """Raise unless this looks like a sweep directory."""
         if not self.manifest.is_file() or not self.config.is_file():
-            raise SweepStateError(f"{self.root} is not a sweep directory (no manifest.json/config.yaml); "
-                                  "give the folder `sweep launch` printed")
+            raise SweepStateError(
+                f"{self.root} is not a sweep directory (no manifest.json/config.yaml); "
+                "give the folder `sweep launch` printed"
+            )
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -83,8 +85,9 @@ def read_manifest(sweep_dir: SweepDir) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise SweepStateError(f"{sweep_dir.manifest} is damaged ({exc}); restore it from a backup") from exc
     if data.get("version") != MANIFEST_VERSION:
-        raise SweepStateError(f"{sweep_dir.manifest} has version {data.get('version')!r}; this xstilts reads "
-                              f"version {MANIFEST_VERSION}")
+        raise SweepStateError(
+            f"{sweep_dir.manifest} has version {data.get('version')!r}; this xstilts reads version {MANIFEST_VERSION}"
+        )
     return data
 
 
@@ -98,10 +101,16 @@ def code_version() -> dict[str, str]:
         info = {"xstilts": "unknown"}
     repo = Path(__file__).resolve().parent.parent
     try:
-        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
         info.update(git_commit=commit, git_dirty=str(bool(dirty)).lower())
     except (OSError, subprocess.SubprocessError):
         pass
@@ -116,8 +125,9 @@ def acquire_driver(sweep_dir: SweepDir) -> None:
         except ValueError:
             pid = -1
         if pid > 0 and pid != os.getpid() and _alive(pid):
-            raise SweepStateError(f"sweep {sweep_dir.root} is being run by process {pid}; wait for it or stop it "
-                                  "before resuming")
+            raise SweepStateError(
+                f"sweep {sweep_dir.root} is being run by process {pid}; wait for it or stop it before resuming"
+            )
     sweep_dir.pid_file.write_text(f"{os.getpid()}\n")
 
 

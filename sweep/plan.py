@@ -36,8 +36,10 @@ class Search:
 
 def plan(config: SweepConfig) -> list[Search]:
     """Return every search of ``config`` in the order they run (stage one first)."""
-    searches = [Search(id=f"intermediate-{task}", phase="intermediate", intermediate=task, target=None)
-                for task in config.intermediate_tasks]
+    searches = [
+        Search(id=f"intermediate-{task}", phase="intermediate", intermediate=task, target=None)
+        for task in config.intermediate_tasks
+    ]
     starts = ([NONE] if config.baseline else []) + list(config.intermediate_tasks)
     for target in config.target_tasks:
         for start in starts:

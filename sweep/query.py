@@ -38,12 +38,16 @@ def apply_where(table: pa.Table, where: Sequence[str]) -> pa.Table:
     for clause in where:
         match = _WHERE.match(clause)
         if not match:
-            raise QueryError(f"filter `{clause}` is not `column OP value` with OP one of = != < <= > >= "
-                             "(e.g. --where language=de --where hp_learning_rate<1e-3)")
+            raise QueryError(
+                f"filter `{clause}` is not `column OP value` with OP one of = != < <= > >= "
+                "(e.g. --where language=de --where hp_learning_rate<1e-3)"
+            )
         column, op, text = match.groups()
         if column not in table.column_names:
-            raise QueryError(f"unknown column `{column}` in filter `{clause}`{suggest(column, table.column_names)}; "
-                             f"columns: {', '.join(table.column_names)}")
+            raise QueryError(
+                f"unknown column `{column}` in filter `{clause}`{suggest(column, table.column_names)}; "
+                f"columns: {', '.join(table.column_names)}"
+            )
         values = [_typed(v, table.schema.field(column).type, clause) for v in text.split("|")]
         col = table[column]
         if op == "=":
@@ -57,20 +61,24 @@ def apply_where(table: pa.Table, where: Sequence[str]) -> pa.Table:
     return table
 
 
-def rows(sweep_dir: str | Path, *, where: Sequence[str] = (), metric: str | None = None,
-         columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def rows(
+    sweep_dir: str | Path, *, where: Sequence[str] = (), metric: str | None = None, columns: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
     """Filtered result rows, e.g. ``rows(d, where=["split=test"], metric="accuracy")``."""
     table = apply_where(load(sweep_dir), [*where, *([f"metric={metric}"] if metric else [])])
     wanted = list(columns or DEFAULT_COLUMNS)
     unknown = [c for c in wanted if c not in table.column_names]
     if unknown:
-        raise QueryError(f"unknown column `{unknown[0]}`{suggest(unknown[0], table.column_names)}; columns: "
-                         f"{', '.join(table.column_names)}")
+        raise QueryError(
+            f"unknown column `{unknown[0]}`{suggest(unknown[0], table.column_names)}; columns: "
+            f"{', '.join(table.column_names)}"
+        )
     return table.select(wanted).to_pylist()
 
 
-def transfer_matrix(sweep_dir: str | Path, *, where: Sequence[str] = (), metric: str | None = None,
-                    language: str | None = None) -> list[dict[str, Any]]:
+def transfer_matrix(
+    sweep_dir: str | Path, *, where: Sequence[str] = (), metric: str | None = None, language: str | None = None
+) -> list[dict[str, Any]]:
     """One row per intermediate task, one column per target: the best trial's test score.
 
     The best trial of each pair is chosen on the dev objective; its test score at that step is
@@ -122,4 +130,3 @@ def _typed(text: str, kind: pa.DataType, clause: str) -> Any:
     except ValueError:
         raise QueryError(f"`{text}` in filter `{clause}` is not a valid {kind} value") from None
     return text
-

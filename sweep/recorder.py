@@ -1,7 +1,9 @@
 """Turning what trials report into immutable result rows, exactly once per trial attempt.
 
 Each report is appended to the trial's journal as it arrives. When an attempt ends (completed,
-stopped by the scheduler, or errored) its journal records become one Parquet file of rows.
+stopped by the scheduler, or errored) an end marker (step 0, which no report uses) is journalled
+and the attempt's records become one Parquet file of rows; the marker lets ``rebuild_missing``
+write that file again, identically, if it is lost.
 A resumed driver may see the same trial end again: the store's first-write-wins rule and the
 ``finished`` check below keep every attempt recorded once.
 """
@@ -20,6 +22,8 @@ from sweep.plan import Search
 from sweep.results import ResultsStore
 from trainers.spec import DEFAULT_HPARAMS
 
+END_STEP = 0  # reports are numbered from 1, so step 0 of an attempt is its end marker
+
 # Keys of a Tune result that are not ``split/language/metric`` scores but still become rows.
 _EXTRA_ROWS = {"objective": ("dev", "*", "objective"), "lr": ("train", "*", "lr")}
 
@@ -27,8 +31,17 @@ _EXTRA_ROWS = {"objective": ("dev", "*", "objective"), "lr": ("train", "*", "lr"
 class Recorder:
     """Journals one search's reports and writes each finished attempt's rows."""
 
-    def __init__(self, *, store: ResultsStore, journal: TrialJournal, search: Search, sweep: str, model: str,
-                 epochs: int, seed: int) -> None:
+    def __init__(
+        self,
+        *,
+        store: ResultsStore,
+        journal: TrialJournal,
+        search: Search,
+        sweep: str,
+        model: str,
+        epochs: int,
+        seed: int,
+    ) -> None:
         self.store, self.journal, self.search = store, journal, search
         self.sweep, self.model, self.epochs, self.seed = sweep, model, epochs, seed
 
@@ -54,47 +67,107 @@ class Recorder:
             return
         hp = effective_hparams(hp)
         now = time.time()
-        metrics = {k: v for k, v in result.items()
-                   if (k.count("/") == 2 or k in _EXTRA_ROWS or k in ("epoch", "node"))}
-        self.journal.append(search=self.search.id, trial_id=trial_id, record={
-            "attempt": self.attempt(trial_id),
-            "step": int(result["training_iteration"]),
-            "reported_at": now,
-            "started_at": now - float(result.get("time_total_s", 0.0)),
-            "wall_s": float(result.get("time_total_s", 0.0)),
-            "metrics": metrics,
-            "hp": hp,
-        })
+        metrics = {k: v for k, v in result.items() if (k.count("/") == 2 or k in _EXTRA_ROWS or k in ("epoch", "node"))}
+        self.journal.append(
+            search=self.search.id,
+            trial_id=trial_id,
+            record={
+                "attempt": self.attempt(trial_id),
+                "step": int(result["training_iteration"]),
+                "reported_at": now,
+                "started_at": now - float(result.get("time_total_s", 0.0)),
+                "wall_s": float(result.get("time_total_s", 0.0)),
+                "metrics": metrics,
+                "hp": hp,
+            },
+        )
 
     def on_end(self, trial_id: str, *, error: str | None, hp: dict[str, Any]) -> Path | None:
-        """Write the rows of the trial's current attempt; return the file written, if any."""
+        """Record the end of the trial's current attempt; return the results file written, if any."""
         if self.finished(trial_id):
             return None
         attempt = self.attempt(trial_id)
-        hp = effective_hparams(hp)
-        records = [r for r in self.journal.records(search=self.search.id, trial_id=trial_id)
-                   if r["attempt"] == attempt]
+        records = self.journal.records(search=self.search.id, trial_id=trial_id)
+        reports = [r for r in records if r["attempt"] == attempt and r["step"] != END_STEP]
         if error is not None:
             status = "errored"
-        elif records and max(r["step"] for r in records) >= self.epochs:
+        elif reports and max(r["step"] for r in reports) >= self.epochs:
             status = "completed"
         else:
             status = "stopped"
-        rows = self._rows(trial_id, attempt, records, status=status, error=error, hp=hp)
+        self.journal.append(
+            search=self.search.id,
+            trial_id=trial_id,
+            record={
+                "attempt": attempt,
+                "step": END_STEP,
+                "status": status,
+                "error": error,
+                "hp": effective_hparams(hp),
+                "ended_at": time.time(),
+            },
+        )
+        return self._write(trial_id, attempt)
+
+    def rebuild_missing(self) -> list[Path]:
+        """Write the results file of every ended attempt that has none (e.g. moved aside as damaged)."""
+        written = []
+        for trial_id in self.journal.trials(search=self.search.id):
+            for record in self.journal.records(search=self.search.id, trial_id=trial_id):
+                if record["step"] == END_STEP and not self.store.has_attempt(
+                    search=self.search.id, trial_id=trial_id, attempt=record["attempt"]
+                ):
+                    path = self._write(trial_id, record["attempt"])
+                    if path is not None:
+                        written.append(path)
+        return written
+
+    def _write(self, trial_id: str, attempt: int) -> Path | None:
+        records = [r for r in self.journal.records(search=self.search.id, trial_id=trial_id) if r["attempt"] == attempt]
+        end = next(r for r in records if r["step"] == END_STEP)  # the first end marker is the recorded one
+        reports = [r for r in records if r["step"] != END_STEP]
+        rows = self._rows(
+            trial_id, attempt, reports, status=end["status"], error=end["error"], hp=end["hp"], ended_at=end["ended_at"]
+        )
         return self.store.write_attempt(rows, search=self.search.id, trial_id=trial_id, attempt=attempt)
 
-    def _rows(self, trial_id: str, attempt: int, records: list[dict[str, Any]], *, status: str,
-              error: str | None, hp: dict[str, Any]) -> list[dict[str, Any]]:
-        now = time.time()
-        base = {"sweep": self.sweep, "search": self.search.id, "pair": self.search.pair, "model": self.model,
-                "intermediate": self.search.intermediate, "target": self.search.target, "trial_id": trial_id,
-                "attempt": attempt, "status": status, "phase": self.search.phase, "seed": self.seed,
-                "error": error, "hp": hp}
+    def _rows(
+        self,
+        trial_id: str,
+        attempt: int,
+        records: list[dict[str, Any]],
+        *,
+        status: str,
+        error: str | None,
+        hp: dict[str, Any],
+        ended_at: float,
+    ) -> list[dict[str, Any]]:
+        base = {
+            "sweep": self.sweep,
+            "search": self.search.id,
+            "pair": self.search.pair,
+            "model": self.model,
+            "intermediate": self.search.intermediate,
+            "target": self.search.target,
+            "trial_id": trial_id,
+            "attempt": attempt,
+            "status": status,
+            "phase": self.search.phase,
+            "seed": self.seed,
+            "error": error,
+            "hp": hp,
+        }
         rows = []
         for record in records:
-            common = {**base, "step": record["step"], "wall_s": record["wall_s"],
-                      "node": str(record["metrics"].get("node", "")), "started_at": record["started_at"],
-                      "reported_at": record["reported_at"], "hp": record.get("hp", hp)}
+            common = {
+                **base,
+                "step": record["step"],
+                "wall_s": record["wall_s"],
+                "node": str(record["metrics"].get("node", "")),
+                "started_at": record["started_at"],
+                "reported_at": record["reported_at"],
+                "hp": record.get("hp", hp),
+            }
             for key, value in record["metrics"].items():
                 if key in _EXTRA_ROWS:
                     split, language, metric = _EXTRA_ROWS[key]
@@ -102,14 +175,23 @@ class Recorder:
                     split, language, metric = key.split("/")
                 else:
                     continue
-                rows.append({**common, "split": split, "language": language, "metric": metric,
-                             "value": float(value)})
+                rows.append({**common, "split": split, "language": language, "metric": metric, "value": float(value)})
         if error is not None or not rows:
             last = records[-1] if records else None
-            rows.append({**base, "step": last["step"] if last else 0, "split": "-", "language": "-",
-                         "metric": "error", "value": math.nan, "wall_s": last["wall_s"] if last else 0.0,
-                         "node": str(last["metrics"].get("node", "")) if last else "",
-                         "started_at": last["started_at"] if last else now, "reported_at": now})
+            rows.append(
+                {
+                    **base,
+                    "step": last["step"] if last else 0,
+                    "split": "-",
+                    "language": "-",
+                    "metric": "error",
+                    "value": math.nan,
+                    "wall_s": last["wall_s"] if last else 0.0,
+                    "node": str(last["metrics"].get("node", "")) if last else "",
+                    "started_at": last["started_at"] if last else ended_at,
+                    "reported_at": ended_at,
+                }
+            )
         return rows
 
 

@@ -4,6 +4,7 @@ Every file of one sweep has the same Arrow schema (the base columns, then the sw
 ``hp_*`` columns), so ``pyarrow.dataset.dataset(SWEEP_DIR / "results")`` reads a whole
 sweep without any xstilts code.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -30,13 +31,27 @@ HP_TYPES: Mapping[str, pa.DataType] = {"float": pa.float64(), "int": pa.int64(),
 
 _TS = pa.timestamp("ms", tz="UTC")
 _BASE_FIELDS = (
-    ("sweep", pa.string()), ("search", pa.string()), ("pair", pa.string()),
-    ("model", pa.string()), ("intermediate", pa.string()), ("target", pa.string()),
-    ("trial_id", pa.string()), ("attempt", pa.int32()), ("status", pa.string()),
-    ("phase", pa.string()), ("step", pa.int32()), ("split", pa.string()),
-    ("language", pa.string()), ("metric", pa.string()), ("value", pa.float64()),
-    ("seed", pa.int64()), ("wall_s", pa.float64()), ("node", pa.string()),
-    ("started_at", _TS), ("reported_at", _TS), ("error", pa.string()),
+    ("sweep", pa.string()),
+    ("search", pa.string()),
+    ("pair", pa.string()),
+    ("model", pa.string()),
+    ("intermediate", pa.string()),
+    ("target", pa.string()),
+    ("trial_id", pa.string()),
+    ("attempt", pa.int32()),
+    ("status", pa.string()),
+    ("phase", pa.string()),
+    ("step", pa.int32()),
+    ("split", pa.string()),
+    ("language", pa.string()),
+    ("metric", pa.string()),
+    ("value", pa.float64()),
+    ("seed", pa.int64()),
+    ("wall_s", pa.float64()),
+    ("node", pa.string()),
+    ("started_at", _TS),
+    ("reported_at", _TS),
+    ("error", pa.string()),
 )
 BASE_COLUMNS: tuple[str, ...] = tuple(name for name, _ in _BASE_FIELDS)
 _NULLABLE = frozenset({"target", "error"})
@@ -49,11 +64,11 @@ def safe_path_part(value: Any, *, what: str) -> str:
     Names starting with "." or "_" are refused because pyarrow.dataset skips such paths:
     rows stored under them would silently be missing from the results.
     """
-    if (not isinstance(value, str) or not value or value[0] in "._"
-            or any(c in value for c in "/\\\x00")):
+    if not isinstance(value, str) or not value or value[0] in "._" or any(c in value for c in "/\\\x00"):
         raise ResultsError(
             f"{what} {value!r} cannot be used as a file name: it must be a non-empty string "
-            "without '/' or '\\' that does not start with '.' or '_'; give it another name")
+            "without '/' or '\\' that does not start with '.' or '_'; give it another name"
+        )
     return value
 
 
@@ -70,11 +85,12 @@ def results_schema(*, sweep: str, hp_types: Mapping[str, str]) -> pa.Schema:
     fields = [pa.field(name, typ) for name, typ in _BASE_FIELDS]
     for name, kind in hp_types.items():
         if not isinstance(name, str) or not name or kind not in HP_TYPES:
-            raise ResultsError(f"hyperparameter {name!r} of type {kind!r} cannot be stored: give "
-                               f"it a non-empty name and one of the types {', '.join(HP_TYPES)}")
+            raise ResultsError(
+                f"hyperparameter {name!r} of type {kind!r} cannot be stored: give "
+                f"it a non-empty name and one of the types {', '.join(HP_TYPES)}"
+            )
     fields += [pa.field(f"hp_{name}", HP_TYPES[hp_types[name]]) for name in sorted(hp_types)]
-    return pa.schema(fields, metadata={VERSION_KEY: str(SCHEMA_VERSION).encode(),
-                                       SWEEP_KEY: sweep.encode()})
+    return pa.schema(fields, metadata={VERSION_KEY: str(SCHEMA_VERSION).encode(), SWEEP_KEY: sweep.encode()})
 
 
 def _to_ms(value: Any, *, where: str, column: str) -> int | None:
@@ -82,8 +98,9 @@ def _to_ms(value: Any, *, where: str, column: str) -> int | None:
         return None
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            raise ResultsError(f"{where}: {column} {value!r} has no time zone; "
-                               "pass a timezone-aware datetime or unix seconds")
+            raise ResultsError(
+                f"{where}: {column} {value!r} has no time zone; pass a timezone-aware datetime or unix seconds"
+            )
         # Integer arithmetic on timedeltas is exact, unlike datetime.timestamp().
         return (value - _EPOCH) // timedelta(milliseconds=1)
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
@@ -91,19 +108,20 @@ def _to_ms(value: Any, *, where: str, column: str) -> int | None:
     raise ResultsError(f"{where}: {column} is {value!r}; pass unix seconds or a datetime")
 
 
-def _check_row(row: Mapping[str, Any], *, where: str, expected: Mapping[str, Any],
-               hp_names: Sequence[str]) -> Mapping[str, Any]:
+def _check_row(
+    row: Mapping[str, Any], *, where: str, expected: Mapping[str, Any], hp_names: Sequence[str]
+) -> Mapping[str, Any]:
     unknown = sorted(set(row) - set(BASE_COLUMNS) - {"hp"})
     if unknown:
-        raise ResultsError(f"{where} has unknown keys {unknown}; "
-                           f"allowed are {list(BASE_COLUMNS)} and 'hp'")
+        raise ResultsError(f"{where} has unknown keys {unknown}; allowed are {list(BASE_COLUMNS)} and 'hp'")
     missing = [n for n in BASE_COLUMNS if n not in _NULLABLE and row.get(n) is None]
     if missing:
         raise ResultsError(f"{where} has no value for {missing[0]!r}; give every row one")
     for key, want in expected.items():
         if row[key] != want:
-            raise ResultsError(f"{where} has {key} {row[key]!r} but is written as {want!r}; "
-                               "write each attempt's rows separately")
+            raise ResultsError(
+                f"{where} has {key} {row[key]!r} but is written as {want!r}; write each attempt's rows separately"
+            )
     for key, allowed in (("status", STATUSES), ("phase", PHASES)):
         if row[key] not in allowed:
             raise ResultsError(f"{where} has {key} {row[key]!r}; use one of {sorted(allowed)}")
@@ -114,8 +132,10 @@ def _check_row(row: Mapping[str, Any], *, where: str, expected: Mapping[str, Any
         raise ResultsError(f"{where} has hp {hp!r}; pass a dict of name -> value")
     extra = sorted(set(hp) - set(hp_names))
     if extra:
-        raise ResultsError(f"{where} has undeclared hyperparameters {extra}; declared are "
-                           f"{list(hp_names)}: declare them when creating the sweep")
+        raise ResultsError(
+            f"{where} has undeclared hyperparameters {extra}; declared are "
+            f"{list(hp_names)}: declare them when creating the sweep"
+        )
     return hp
 
 
@@ -152,21 +172,25 @@ class ResultsStore:
         self.root = Path(root)
         self.sweep = sweep
         self.schema = results_schema(sweep=sweep, hp_types=hp_types)
-        self._hp_names = [n[3:] for n in self.schema.names[len(BASE_COLUMNS):]]
+        self._hp_names = [n[3:] for n in self.schema.names[len(BASE_COLUMNS) :]]
 
     def attempt_path(self, *, search: str, trial_id: str, attempt: int) -> Path:
         """Return ``root/<search>/<trial_id>.a<attempt>.parquet``."""
         if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 0:
             raise ResultsError(f"attempt {attempt!r} is not a non-negative integer; pass 0, 1, ...")
-        return (self.root / safe_path_part(search, what="search")
-                / f"{safe_path_part(trial_id, what='trial id')}.a{attempt}.parquet")
+        return (
+            self.root
+            / safe_path_part(search, what="search")
+            / f"{safe_path_part(trial_id, what='trial id')}.a{attempt}.parquet"
+        )
 
     def has_attempt(self, *, search: str, trial_id: str, attempt: int) -> bool:
         """Tell whether the rows of this attempt are already stored."""
         return self.attempt_path(search=search, trial_id=trial_id, attempt=attempt).exists()
 
-    def write_attempt(self, rows: Sequence[Mapping[str, Any]], *, search: str, trial_id: str,
-                      attempt: int) -> Path | None:
+    def write_attempt(
+        self, rows: Sequence[Mapping[str, Any]], *, search: str, trial_id: str, attempt: int
+    ) -> Path | None:
         """Store all rows of one attempt as one file; return its path, or None if already stored."""
         final = self.attempt_path(search=search, trial_id=trial_id, attempt=attempt)
         # Rows are checked even when the attempt is stored already, so bad rows never pass.
@@ -196,18 +220,17 @@ class ResultsStore:
         fsync_dir(final.parent)
         return final
 
-    def _table(self, rows: Sequence[Mapping[str, Any]], *, search: str, trial_id: str,
-               attempt: int) -> pa.Table:
+    def _table(self, rows: Sequence[Mapping[str, Any]], *, search: str, trial_id: str, attempt: int) -> pa.Table:
         if not rows:
             raise ResultsError(
                 f"no rows given for search {search!r} trial {trial_id!r} attempt {attempt}: every "
-                "attempt has at least one row (an errored trial gets a row with metric 'error')")
+                "attempt has at least one row (an errored trial gets a row with metric 'error')"
+            )
         expected = {"sweep": self.sweep, "search": search, "trial_id": trial_id, "attempt": attempt}
         columns: dict[str, list[Any]] = {name: [] for name in self.schema.names}
         where = f"search {search!r} trial {trial_id!r} attempt {attempt}"
         for i, row in enumerate(rows):
-            hp = _check_row(row, where=f"row {i} of {where}", expected=expected,
-                            hp_names=self._hp_names)
+            hp = _check_row(row, where=f"row {i} of {where}", expected=expected, hp_names=self._hp_names)
             for name in BASE_COLUMNS:
                 columns[name].append(row.get(name))
             for name in self._hp_names:
@@ -223,8 +246,9 @@ class ResultsStore:
                     raise TypeError("a float was given")
                 arrays.append(pa.array(values, type=field.type))
             except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
-                raise ResultsError(f"column {field.name!r} of {where} cannot hold the values "
-                                   f"given ({exc}); pass {field.type} values") from exc
+                raise ResultsError(
+                    f"column {field.name!r} of {where} cannot hold the values given ({exc}); pass {field.type} values"
+                ) from exc
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
     @staticmethod
@@ -234,15 +258,20 @@ class ResultsStore:
         Example: ``ResultsStore.read(sweep_dir / "results", columns=["metric", "value"])``.
         """
         root = Path(root)
-        files = sorted(p for p in root.rglob("*.parquet") if p.is_file()
-                       and not any(part[0] in "._" for part in p.relative_to(root).parts))
+        files = sorted(
+            p
+            for p in root.rglob("*.parquet")
+            if p.is_file() and not any(part[0] in "._" for part in p.relative_to(root).parts)
+        )
         schemas = [_checked_schema(p) for p in files]
         if schemas:
             try:
                 unified = pa.unify_schemas(schemas, promote_options="permissive")
             except pa.ArrowException as exc:
-                raise ResultsError(f"results files under {root} disagree on column types ({exc}); "
-                                   "read each sweep's results folder separately") from exc
+                raise ResultsError(
+                    f"results files under {root} disagree on column types ({exc}); "
+                    "read each sweep's results folder separately"
+                ) from exc
         else:
             unified = pa.schema([pa.field(name, typ) for name, typ in _BASE_FIELDS])
         metadata = {VERSION_KEY: str(SCHEMA_VERSION).encode()}
@@ -252,8 +281,9 @@ class ResultsStore:
         wanted = list(unified.names) if columns is None else list(columns)
         unknown = [c for c in wanted if c not in unified.names]
         if unknown:
-            raise ResultsError(f"unknown columns {unknown} in {root} ({len(files)} result files); "
-                               f"available are {unified.names}")
+            raise ResultsError(
+                f"unknown columns {unknown} in {root} ({len(files)} result files); available are {unified.names}"
+            )
         target = pa.schema([unified.field(c) for c in wanted], metadata=metadata)
         tables = [_read_file(p, s, target) for p, s in zip(files, schemas, strict=True)]
         return pa.concat_tables(tables) if tables else target.empty_table()
@@ -265,9 +295,11 @@ def read_results(root: Path, *, columns: Sequence[str] | None = None) -> pa.Tabl
 
 
 def _damaged(path: Path, exc: BaseException) -> ResultsError:
-    return ResultsError(f"results file {path} is damaged ({exc}): it was not written completely "
-                        "by xstilts or was altered afterwards; move it out of the results folder "
-                        "and run `sweep resume <sweep dir>` to rewrite it from the trial journal")
+    return ResultsError(
+        f"results file {path} is damaged ({exc}): it was not written completely "
+        "by xstilts or was altered afterwards; move it out of the results folder "
+        "and run `sweep resume <sweep dir>` to rewrite it from the trial journal"
+    )
 
 
 def _checked_schema(path: Path) -> pa.Schema:
@@ -277,12 +309,16 @@ def _checked_schema(path: Path) -> pa.Schema:
         raise _damaged(path, exc) from exc
     raw = (schema.metadata or {}).get(VERSION_KEY)
     if raw is None:
-        raise ResultsError(f"{path} is not an xstilts results file (its schema has no "
-                           f"{VERSION_KEY.decode()}); move it out of the results folder")
+        raise ResultsError(
+            f"{path} is not an xstilts results file (its schema has no "
+            f"{VERSION_KEY.decode()}); move it out of the results folder"
+        )
     if raw.decode(errors="replace") not in {str(v) for v in KNOWN_VERSIONS}:
-        raise ResultsError(f"{path} has results schema version {raw.decode(errors='replace')}, "
-                           f"but this xstilts reads versions {sorted(KNOWN_VERSIONS)}; "
-                           "upgrade xstilts to read it")
+        raise ResultsError(
+            f"{path} has results schema version {raw.decode(errors='replace')}, "
+            f"but this xstilts reads versions {sorted(KNOWN_VERSIONS)}; "
+            "upgrade xstilts to read it"
+        )
     return schema
 
 
@@ -292,8 +328,9 @@ def _read_file(path: Path, schema: pa.Schema, target: pa.Schema) -> pa.Table:
         with pq.ParquetFile(path) as pf:
             table = pf.read(columns=present)
         # Files of other sweeps may lack hp columns: those read as nulls.
-        arrays = [table.column(f.name).cast(f.type) if f.name in present
-                  else pa.nulls(table.num_rows, f.type) for f in target]
+        arrays = [
+            table.column(f.name).cast(f.type) if f.name in present else pa.nulls(table.num_rows, f.type) for f in target
+        ]
     except (pa.ArrowException, OSError) as exc:
         raise _damaged(path, exc) from exc
     return pa.Table.from_arrays(arrays, schema=target)

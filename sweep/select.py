@@ -27,12 +27,15 @@ def best_trial(table: pa.Table, *, search: str) -> dict[str, Any] | None:
     return {"trial_id": top["trial_id"], "attempt": top["attempt"], "step": top["step"], "objective": top["value"]}
 
 
-def test_summary(table: pa.Table, *, best: dict[str, Any], split: str = "test", metric: str | None = None
-                 ) -> dict[str, Any]:
+def test_summary(
+    table: pa.Table, *, best: dict[str, Any], split: str = "test", metric: str | None = None
+) -> dict[str, Any]:
     """Scores of ``best``'s step on ``split`` in ``metric`` (default: the first by name), per language,
     plus their mean; ``{}`` if there are none."""
-    mask = pc.and_(pc.and_(pc.equal(table["trial_id"], best["trial_id"]), pc.equal(table["attempt"], best["attempt"])),
-                   pc.and_(pc.equal(table["step"], best["step"]), pc.equal(table["split"], split)))
+    mask = pc.and_(
+        pc.and_(pc.equal(table["trial_id"], best["trial_id"]), pc.equal(table["attempt"], best["attempt"])),
+        pc.and_(pc.equal(table["step"], best["step"]), pc.equal(table["split"], split)),
+    )
     rows = table.filter(mask).select(["language", "metric", "value"]).to_pylist()
     if metric is None and rows:
         metric = min(r["metric"] for r in rows)

@@ -67,8 +67,10 @@ def load_space(spec: str | Mapping[str, Any], *, where: str, problems: list[str]
     if isinstance(spec, str):
         path = SPACE_DIR / f"{spec}.yaml"
         if not path.is_file():
-            problems.append(f"{where}: unknown search space `{spec}`{suggest(spec, available_spaces())}; "
-                            f"shipped spaces: {', '.join(available_spaces())}")
+            problems.append(
+                f"{where}: unknown search space `{spec}`{suggest(spec, available_spaces())}; "
+                f"shipped spaces: {', '.join(available_spaces())}"
+            )
             return {}
         data = yaml.safe_load(path.read_text()) or {}
         extra = set(data) - {"description", "params"}
@@ -94,8 +96,10 @@ def parse_params(data: Any, *, where: str, problems: list[str]) -> dict[str, Par
     for name, raw in data.items():
         here = f"{where}.{name}"
         if name not in HYPERPARAMETERS:
-            problems.append(f"unknown hyperparameter `{name}` in {where}{suggest(name, HYPERPARAMETERS)}; "
-                            f"known: {', '.join(HYPERPARAMETERS)}")
+            problems.append(
+                f"unknown hyperparameter `{name}` in {where}{suggest(name, HYPERPARAMETERS)}; "
+                f"known: {', '.join(HYPERPARAMETERS)}"
+            )
             continue
         param = _parse_one(name, raw, where=here, problems=problems)
         if param is not None:
@@ -108,11 +112,18 @@ def _parse_one(name: str, raw: Any, *, where: str, problems: list[str]) -> Param
     if not isinstance(raw, Mapping):
         raw = {"type": "constant", "values": [raw]}
     dist = raw.get("type")
-    allowed = {"uniform": {"low", "high"}, "loguniform": {"low", "high"}, "int": {"low", "high"},
-               "choice": {"values"}, "constant": {"values"}}
+    allowed = {
+        "uniform": {"low", "high"},
+        "loguniform": {"low", "high"},
+        "int": {"low", "high"},
+        "choice": {"values"},
+        "constant": {"values"},
+    }
     if dist not in allowed:
-        problems.append(f"{where}: unknown distribution type {dist!r}{suggest(str(dist), DISTRIBUTIONS)}; "
-                        f"use one of {', '.join(DISTRIBUTIONS)} or a plain value")
+        problems.append(
+            f"{where}: unknown distribution type {dist!r}{suggest(str(dist), DISTRIBUTIONS)}; "
+            f"use one of {', '.join(DISTRIBUTIONS)} or a plain value"
+        )
         return None
     extra = set(raw) - allowed[dist] - {"type"}
     if extra:
@@ -139,8 +150,10 @@ def _parse_one(name: str, raw: Any, *, where: str, problems: list[str]) -> Param
     elif dist == "loguniform" and low <= 0:
         problems.append(f"{where}: a loguniform distribution needs low > 0 (got {low:g})")
     elif (dist == "int") != (kind is int):
-        problems.append(f"{where}: `{name}` is {'an integer' if kind is int else 'a real number'}; "
-                        f"use {'type: int' if kind is int else 'uniform or loguniform'}")
+        problems.append(
+            f"{where}: `{name}` is {'an integer' if kind is int else 'a real number'}; "
+            f"use {'type: int' if kind is int else 'uniform or loguniform'}"
+        )
     else:
         return Param(name=name, type=dist, low=low, high=high)
     return None

@@ -37,10 +37,17 @@ def sweep_status(sweep_dir: str | Path) -> dict[str, Any]:
         running = len([t for t in journal.trials(search=search_id) if t not in final])
         best = best_trial(sub, search=search_id) if sub.num_rows else None
         summary = test_summary(sub, best=best) if best and phase == "target" else {}
-        out.append({
-            "search": search_id, "pair": entry["pair"], "state": entry["state"], "finished": finished,
-            "running": running, "errored": errored, "pending": max(samples - finished - errored - running, 0),
-            "best": None if best is None else round(best["objective"], 4),
-            "test_mean": round(summary["mean"], 4) if summary else None,
-        })
+        out.append(
+            {
+                "search": search_id,
+                "pair": entry["pair"],
+                "state": entry["state"],
+                "finished": finished,
+                "running": running,
+                "errored": errored,
+                "pending": max(samples - finished - errored - running, 0),
+                "best": None if best is None else round(best["objective"], 4),
+                "test_mean": round(summary["mean"], 4) if summary else None,
+            }
+        )
     return {"sweep": manifest["name"], "driver_alive": alive, "searches": out}

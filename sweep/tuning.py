@@ -46,8 +46,9 @@ def make_callback(recorder: Recorder, progress: Progress) -> Any:
     return _RecordingCallback()
 
 
-def run_search(config: SweepConfig, search: Search, *, spec: TrialSpec, storage: Path, recorder: Recorder,
-               progress: Progress) -> Any:
+def run_search(
+    config: SweepConfig, search: Search, *, spec: TrialSpec, storage: Path, recorder: Recorder, progress: Progress
+) -> Any:
     """Run (or continue) one search to the end and return Tune's ResultGrid."""
     from ray import tune
 
@@ -68,16 +69,30 @@ def run_search(config: SweepConfig, search: Search, *, spec: TrialSpec, storage:
         tuner._local_tuner.get_run_config().callbacks = [callback]
     else:
         tuner = tune.Tuner(
-            trainable, param_space=param_space,
-            tune_config=tune.TuneConfig(metric="objective", mode="max", num_samples=stage.num_samples,
-                                        search_alg=_searcher(config, search), scheduler=_scheduler(config, stage),
-                                        reuse_actors=True, trial_dirname_creator=trial_dirname),
+            trainable,
+            param_space=param_space,
+            tune_config=tune.TuneConfig(
+                metric="objective",
+                mode="max",
+                num_samples=stage.num_samples,
+                search_alg=_searcher(config, search),
+                scheduler=_scheduler(config, stage),
+                reuse_actors=True,
+                trial_dirname_creator=trial_dirname,
+            ),
             run_config=tune.RunConfig(
-                name=search.id, storage_path=str(storage), verbose=0, callbacks=[callback],
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=config.resources.checkpoints_to_keep,
-                                                        checkpoint_score_attribute="objective",
-                                                        checkpoint_score_order="max"),
-                failure_config=tune.FailureConfig(max_failures=config.resources.max_failures)))
+                name=search.id,
+                storage_path=str(storage),
+                verbose=0,
+                callbacks=[callback],
+                checkpoint_config=tune.CheckpointConfig(
+                    num_to_keep=config.resources.checkpoints_to_keep,
+                    checkpoint_score_attribute="objective",
+                    checkpoint_score_order="max",
+                ),
+                failure_config=tune.FailureConfig(max_failures=config.resources.max_failures),
+            ),
+        )
     return tuner.fit()
 
 
@@ -91,6 +106,7 @@ def _searcher(config: SweepConfig, search: Search) -> Any:
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one "study created" line per search is noise
     return ConcurrencyLimiter(OptunaSearch(sampler=optuna.samplers.TPESampler(seed=seed)), max_concurrent=limit)
 
 
@@ -99,8 +115,12 @@ def _scheduler(config: SweepConfig, stage: Any) -> Any:
 
     if config.search.scheduler == "fifo":
         return FIFOScheduler()
-    return ASHAScheduler(time_attr="training_iteration", max_t=stage.epochs,
-                         grace_period=config.search.grace_period, reduction_factor=config.search.reduction_factor)
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        max_t=stage.epochs,
+        grace_period=config.search.grace_period,
+        reduction_factor=config.search.reduction_factor,
+    )
 
 
 def trial_dirname(trial: Any) -> str:

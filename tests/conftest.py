@@ -30,3 +30,17 @@ def xtreme_sample() -> Path:
     if not XTREME_SAMPLE.is_dir():
         pytest.skip(f"{XTREME_SAMPLE} is absent (a fresh clone has no ../shared)")
     return XTREME_SAMPLE
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip `gpu` tests on machines without a CUDA device."""
+    if not any(item.get_closest_marker("gpu") for item in items):
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if item.get_closest_marker("gpu"):
+            item.add_marker(skip)

@@ -34,8 +34,10 @@ def split_path(task: Task, *, language: str, role: str, data_dir: Path) -> Path:
         candidate = folder / f"{split}{suffix}"
         if candidate.exists():
             return candidate
-    raise DataError(f"no {role} data for task `{task.name}` in `{language}`: expected {folder / split}.jsonl "
-                    f"(or .parquet) under data_dir {data_dir}; point data_dir at a local mirror that has it")
+    raise DataError(
+        f"no {role} data for task `{task.name}` in `{language}`: expected {folder / split}.jsonl "
+        f"(or .parquet) under data_dir {data_dir}; point data_dir at a local mirror that has it"
+    )
 
 
 def load_records(task: Task, *, language: str, role: str, data_dir: Path) -> list[dict[str, Any]]:
@@ -57,16 +59,20 @@ def load_records(task: Task, *, language: str, role: str, data_dir: Path) -> lis
                 try:
                     records.append(json.loads(line))
                 except json.JSONDecodeError as exc:
-                    raise DataError(f"{path} line {number} is not valid JSON ({exc.msg}); each line must be "
-                                    "one record in the hub's schema") from exc
+                    raise DataError(
+                        f"{path} line {number} is not valid JSON ({exc.msg}); each line must be "
+                        "one record in the hub's schema"
+                    ) from exc
     if not records:
         raise DataError(f"{path} holds no records; task `{task.name}` needs at least one {role} example")
     needed = (*task.text_fields, "label")
     for number, record in enumerate(records, start=1):
         missing = [name for name in needed if name not in record]
         if missing:
-            raise DataError(f"{path} record {number} lacks field(s) {', '.join(missing)} that task "
-                            f"`{task.name}` reads (it has: {', '.join(sorted(record))})")
+            raise DataError(
+                f"{path} record {number} lacks field(s) {', '.join(missing)} that task "
+                f"`{task.name}` reads (it has: {', '.join(sorted(record))})"
+            )
     return records
 
 
@@ -95,7 +101,7 @@ def batches(data: Encoded, *, order: list[int], batch_size: int, pad_id: int) ->
     import torch
 
     for start in range(0, len(order), batch_size):
-        index = order[start:start + batch_size]
+        index = order[start : start + batch_size]
         width = max(len(data.input_ids[i]) for i in index)
         ids = torch.full((len(index), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(index), width), dtype=torch.long)

@@ -6,6 +6,8 @@ metrics and checkpoint folder, and may pass the folder of a checkpoint to resume
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -41,8 +43,10 @@ def resolve_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
     """Fill defaults and check names and types of a trial's hyperparameters."""
     unknown = [k for k in hparams if k not in HYPERPARAMETERS]
     if unknown:
-        raise TaskError(f"unknown hyperparameter `{unknown[0]}`{suggest(unknown[0], HYPERPARAMETERS)}; "
-                        f"known: {', '.join(HYPERPARAMETERS)}")
+        raise TaskError(
+            f"unknown hyperparameter `{unknown[0]}`{suggest(unknown[0], HYPERPARAMETERS)}; "
+            f"known: {', '.join(HYPERPARAMETERS)}"
+        )
     merged = {**DEFAULT_HPARAMS, **hparams}
     return {k: HYPERPARAMETERS[k](v) for k, v in merged.items()}
 
@@ -71,18 +75,25 @@ def deepspeed_config(spec: TrialSpec, hp: Mapping[str, Any], *, total_steps: int
         "zero_optimization": {"stage": spec.training.zero_stage},
         "bf16": {"enabled": precision == "bf16"},
         "fp16": {"enabled": precision == "fp16"},
-        "scheduler": {"type": "WarmupDecayLR", "params": {
-            "total_num_steps": max(total_steps, 1),
-            # DeepSpeed refuses 0; one warmup step from warmup_min_lr is no warmup in effect.
-            "warmup_num_steps": max(1, int(round(hp["warmup_ratio"] * total_steps))),
-            "warmup_min_lr": 0.0, "warmup_max_lr": hp["learning_rate"], "warmup_type": "linear"}},
+        "scheduler": {
+            "type": "WarmupDecayLR",
+            "params": {
+                "total_num_steps": max(total_steps, 1),
+                # DeepSpeed refuses 0; one warmup step from warmup_min_lr is no warmup in effect.
+                "warmup_num_steps": max(1, int(round(hp["warmup_ratio"] * total_steps))),
+                "warmup_min_lr": 0.0,
+                "warmup_max_lr": hp["learning_rate"],
+                "warmup_type": "linear",
+            },
+        },
         "steps_per_print": 10**9,  # DeepSpeed's own step logging would flood trial logs
         "wall_clock_breakdown": False,
     }
 
 
-def run_trial(spec: TrialSpec, hparams: Mapping[str, Any], *, reporter: Reporter,
-              resume_dir: Path | None = None) -> None:
+def run_trial(
+    spec: TrialSpec, hparams: Mapping[str, Any], *, reporter: Reporter, resume_dir: Path | None = None
+) -> None:
     """Train ``spec.task`` for ``spec.epochs`` epochs, reporting metrics and a checkpoint after each.
 
     Example: ``run_trial(spec, {"learning_rate": 1e-3}, reporter=printer)``. With ``resume_dir``
@@ -106,23 +117,34 @@ def run_trial(spec: TrialSpec, hparams: Mapping[str, Any], *, reporter: Reporter
     tokenizer = load_tokenizer(spec.model)
     train_records = data_lib.load_records(task, language=spec.train_language, role="train", data_dir=data_dir)
     train_records = train_records[: spec.training.max_train_examples]
-    train = data_lib.encode(task, train_records, tokenizer=tokenizer, max_length=spec.model.max_length,
-                            where=f"{task.name}/{spec.train_language}/train")
+    train = data_lib.encode(
+        task,
+        train_records,
+        tokenizer=tokenizer,
+        max_length=spec.model.max_length,
+        where=f"{task.name}/{spec.train_language}/train",
+    )
     evals = {}
     for role in spec.eval_splits:
         for language in spec.eval_languages:
             records = data_lib.load_records(task, language=language, role=role, data_dir=data_dir)
             evals[(role, language)] = data_lib.encode(
-                task, records[: spec.training.max_eval_examples], tokenizer=tokenizer,
-                max_length=spec.model.max_length, where=f"{task.name}/{language}/{role}")
+                task,
+                records[: spec.training.max_eval_examples],
+                tokenizer=tokenizer,
+                max_length=spec.model.max_length,
+                where=f"{task.name}/{language}/{role}",
+            )
 
     model = build_model(spec.model, num_labels=task.num_labels, vocab_size=len(tokenizer), dropout=hp["dropout"])
     if spec.init_encoder:
         load_encoder(model, Path(spec.init_encoder))
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
     groups = [
-        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
-         "weight_decay": hp["weight_decay"]},
+        {
+            "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
+            "weight_decay": hp["weight_decay"],
+        },
         {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(groups, lr=hp["learning_rate"], eps=hp["adam_epsilon"])
@@ -142,10 +164,10 @@ def run_trial(spec: TrialSpec, hparams: Mapping[str, Any], *, reporter: Reporter
         order = list(range(len(train)))
         random.Random(spec.seed * 1_000_003 + epoch).shuffle(order)
         losses = []
-        for ids, mask, labels in data_lib.batches(train, order=order, batch_size=hp["micro_batch_size"],
-                                                  pad_id=pad_id):
-            loss = engine(input_ids=ids.to(engine.device), attention_mask=mask.to(engine.device),
-                          labels=labels.to(engine.device)).loss
+        for ids, mask, labels in data_lib.batches(train, order=order, batch_size=hp["micro_batch_size"], pad_id=pad_id):
+            loss = engine(
+                input_ids=ids.to(engine.device), attention_mask=mask.to(engine.device), labels=labels.to(engine.device)
+            ).loss
             engine.backward(loss)
             engine.step()
             losses.append(float(loss.detach()))
@@ -157,26 +179,37 @@ def run_trial(spec: TrialSpec, hparams: Mapping[str, Any], *, reporter: Reporter
             "lr": float(scheduler.get_last_lr()[0]),
             "node": platform.node(),
         }
-        metrics.update(_evaluate(engine, evals, metric=task.metric, batch_size=spec.training.eval_batch_size,
-                                 pad_id=pad_id))
+        metrics.update(
+            _evaluate(engine, evals, metric=task.metric, batch_size=spec.training.eval_batch_size, pad_id=pad_id)
+        )
         metrics["objective"] = _objective(metrics, spec, metric=task.metric)
         checkpoint_dir = Path(tempfile.mkdtemp(prefix="xstilts-ckpt-"))
         try:
             engine.save_checkpoint(str(checkpoint_dir), tag=TAG)
-            (checkpoint_dir / STATE_FILE).write_text(json.dumps({
-                "epoch": epoch, "task": task.name, "zero_stage": spec.training.zero_stage,
-                "precision": spec.training.precision}))
+            (checkpoint_dir / STATE_FILE).write_text(
+                json.dumps(
+                    {
+                        "epoch": epoch,
+                        "task": task.name,
+                        "zero_stage": spec.training.zero_stage,
+                        "precision": spec.training.precision,
+                    }
+                )
+            )
             # Dropout draws from these: restoring them makes a resumed epoch identical to an uninterrupted one.
-            torch.save({"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
-                       checkpoint_dir / RNG_FILE)
+            torch.save(
+                {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+                checkpoint_dir / RNG_FILE,
+            )
             reporter.report(metrics, checkpoint_dir=checkpoint_dir)
         finally:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
     engine.destroy()
 
 
-def _evaluate(engine: Any, evals: dict[tuple[str, str], data_lib.Encoded], *, metric: str, batch_size: int,
-              pad_id: int) -> dict[str, float]:
+def _evaluate(
+    engine: Any, evals: dict[tuple[str, str], data_lib.Encoded], *, metric: str, batch_size: int, pad_id: int
+) -> dict[str, float]:
     import torch
 
     engine.eval()
@@ -184,8 +217,9 @@ def _evaluate(engine: Any, evals: dict[tuple[str, str], data_lib.Encoded], *, me
     with torch.no_grad():
         for (role, language), data in evals.items():
             predictions: list[int] = []
-            for ids, mask, _ in data_lib.batches(data, order=list(range(len(data))), batch_size=batch_size,
-                                                 pad_id=pad_id):
+            for ids, mask, _ in data_lib.batches(
+                data, order=list(range(len(data))), batch_size=batch_size, pad_id=pad_id
+            ):
                 logits = engine(input_ids=ids.to(engine.device), attention_mask=mask.to(engine.device)).logits
                 predictions.extend(int(i) for i in logits.argmax(dim=-1).tolist())
             scores[f"{role}/{language}/{metric}"] = METRICS[metric](predictions, data.labels)
@@ -231,7 +265,8 @@ def export_encoder(checkpoint_dir: Path, out_path: Path, *, spec: TrialSpec) -> 
     if spec.training.zero_stage > 0:
         from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
-        state = get_fp32_state_dict_from_zero_checkpoint(str(checkpoint_dir), tag=TAG)
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints progress lines meant for its own CLI
+            state = get_fp32_state_dict_from_zero_checkpoint(str(checkpoint_dir), tag=TAG)
     else:
         states = checkpoint_dir / TAG / "mp_rank_00_model_states.pt"
         if not states.is_file():
@@ -240,6 +275,8 @@ def export_encoder(checkpoint_dir: Path, out_path: Path, *, spec: TrialSpec) -> 
     result = model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
     missing = [k for k in result.missing_keys if not k.endswith("position_ids")]
     if missing or result.unexpected_keys:
-        raise CheckpointError(f"checkpoint {checkpoint_dir} does not fit the model of task {task.name}: missing "
-                              f"{missing[:5]}, unexpected {result.unexpected_keys[:5]}")
+        raise CheckpointError(
+            f"checkpoint {checkpoint_dir} does not fit the model of task {task.name}: missing "
+            f"{missing[:5]}, unexpected {result.unexpected_keys[:5]}"
+        )
     save_encoder(encoder_state(model), out_path)

@@ -69,8 +69,7 @@ _TABLE: tuple[tuple[str, str, str, str], ...] = (
 )
 
 LANGUAGES: dict[str, Language] = {
-    code: Language(code=code, name=name, family=family, script=script)
-    for code, name, family, script in _TABLE
+    code: Language(code=code, name=name, family=family, script=script) for code, name, family, script in _TABLE
 }
 
 
@@ -79,8 +78,10 @@ def get_language(code: str) -> Language:
     try:
         return LANGUAGES[code]
     except KeyError:
-        raise TaskError(f"unknown language `{code}`{suggest(code, LANGUAGES)}; languages are named by XTREME's codes "
-                        f"({', '.join(sorted(LANGUAGES))})") from None
+        raise TaskError(
+            f"unknown language `{code}`{suggest(code, LANGUAGES)}; languages are named by XTREME's codes "
+            f"({', '.join(sorted(LANGUAGES))})"
+        ) from None
 
 
 def suggest(word: str, choices: object) -> str:

@@ -8,8 +8,15 @@ from typing import Any
 from trainers.errors import CheckpointError, DataError
 from trainers.spec import ModelSpec
 
-_XLMR_SPECIALS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
-                  "cls_token": "<s>", "pad_token": "<pad>", "mask_token": "<mask>"}
+_XLMR_SPECIALS = {
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "unk_token": "<unk>",
+    "sep_token": "</s>",
+    "cls_token": "<s>",
+    "pad_token": "<pad>",
+    "mask_token": "<mask>",
+}
 
 
 def load_tokenizer(spec: ModelSpec) -> Any:
@@ -18,8 +25,9 @@ def load_tokenizer(spec: ModelSpec) -> Any:
 
     source = spec.tokenizer or spec.path
     if source is None:
-        raise DataError(f"model `{spec.name}` names no tokenizer; set model.tokenizer to a tokenizer.json "
-                        "or a local model folder")
+        raise DataError(
+            f"model `{spec.name}` names no tokenizer; set model.tokenizer to a tokenizer.json or a local model folder"
+        )
     path = Path(source)
     if path.suffix == ".json":
         if not path.is_file():
@@ -40,14 +48,27 @@ def build_model(spec: ModelSpec, *, num_labels: int, vocab_size: int, dropout: f
 
     if spec.init == "pretrained":
         return AutoModelForSequenceClassification.from_pretrained(
-            spec.path, num_labels=num_labels, local_files_only=True,
-            hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+            spec.path,
+            num_labels=num_labels,
+            local_files_only=True,
+            hidden_dropout_prob=dropout,
+            attention_probs_dropout_prob=dropout,
+        )
     config = XLMRobertaConfig(
-        vocab_size=vocab_size, hidden_size=spec.hidden_size, num_hidden_layers=spec.num_layers,
-        num_attention_heads=spec.num_heads, intermediate_size=spec.intermediate_size,
+        vocab_size=vocab_size,
+        hidden_size=spec.hidden_size,
+        num_hidden_layers=spec.num_layers,
+        num_attention_heads=spec.num_heads,
+        intermediate_size=spec.intermediate_size,
         max_position_embeddings=spec.max_length + 2,  # XLM-R offsets positions by the pad id + 1
-        type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2, num_labels=num_labels,
-        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+        type_vocab_size=1,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        num_labels=num_labels,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
         return XLMRobertaForSequenceClassification(config)
@@ -63,16 +84,20 @@ def load_encoder(model: Any, path: Path) -> None:
     import torch
 
     if not Path(path).is_file():
-        raise CheckpointError(f"intermediate encoder {path} does not exist; rerun the intermediate search "
-                              "(`sweep resume` re-exports it from the best checkpoint)")
+        raise CheckpointError(
+            f"intermediate encoder {path} does not exist; rerun the intermediate search "
+            "(`sweep resume` re-exports it from the best checkpoint)"
+        )
     state = torch.load(path, map_location="cpu", weights_only=True)
     missing, unexpected = model.base_model.load_state_dict(state, strict=False)
     # Pooler weights may be absent on one side; anything else means a different architecture.
     missing = [k for k in missing if not k.startswith("pooler.")]
     unexpected = [k for k in unexpected if not k.startswith("pooler.")]
     if missing or unexpected:
-        raise CheckpointError(f"encoder {path} does not fit model: missing {missing[:5]}, unexpected "
-                              f"{unexpected[:5]}; the intermediate and target phases must use the same model")
+        raise CheckpointError(
+            f"encoder {path} does not fit model: missing {missing[:5]}, unexpected "
+            f"{unexpected[:5]}; the intermediate and target phases must use the same model"
+        )
 
 
 def save_encoder(state: dict[str, Any], path: Path) -> None:

@@ -49,8 +49,9 @@ class Task:
         """Raise a TaskError unless ``language`` is a known code that this task covers."""
         get_language(language)
         if language not in self.languages:
-            raise TaskError(f"task `{self.name}` has no data in `{language}`; its languages are "
-                            f"{', '.join(self.languages)}")
+            raise TaskError(
+                f"task `{self.name}` has no data in `{language}`; its languages are {', '.join(self.languages)}"
+            )
 
     @property
     def num_labels(self) -> int:
@@ -62,12 +63,18 @@ def _toy_task(name: str, description: str) -> Task:
     from trainers import toydata
 
     intermediate = name in toydata.INTERMEDIATE_TASKS
-    return Task(name=name, kind="classification", text_fields=toydata.TASK_FIELDS[name],
-                labels=toydata.TASK_LABELS[name], metric="accuracy",
-                languages=("en",) if intermediate else toydata.LANGUAGES,
-                splits={"train": "train", "dev": "validation"} if intermediate else
-                {"train": "train", "dev": "validation", "test": "test"},
-                description=description)
+    return Task(
+        name=name,
+        kind="classification",
+        text_fields=toydata.TASK_FIELDS[name],
+        labels=toydata.TASK_LABELS[name],
+        metric="accuracy",
+        languages=("en",) if intermediate else toydata.LANGUAGES,
+        splits={"train": "train", "dev": "validation"}
+        if intermediate
+        else {"train": "train", "dev": "validation", "test": "test"},
+        description=description,
+    )
 
 
 # Toy tasks ship with the project under data/toy (written by trainers/toydata.py): quantities are
@@ -89,5 +96,7 @@ def get_task(name: str) -> Task:
     try:
         return TASKS[name]
     except KeyError:
-        raise TaskError(f"unknown task `{name}`{suggest(name, TASKS)}; `sweep tasks` lists the known tasks "
-                        f"({', '.join(sorted(TASKS))})") from None
+        raise TaskError(
+            f"unknown task `{name}`{suggest(name, TASKS)}; `sweep tasks` lists the known tasks "
+            f"({', '.join(sorted(TASKS))})"
+        ) from None

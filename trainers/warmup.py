@@ -23,8 +23,11 @@ def main() -> None:
     started = time.perf_counter()
     ensure_process_group()
     model = torch.nn.Linear(4, 2)
-    engine, *_ = deepspeed.initialize(model=model, optimizer=torch.optim.AdamW(model.parameters()),
-                                      config={"train_micro_batch_size_per_gpu": 1, "steps_per_print": 10**9})
+    engine, *_ = deepspeed.initialize(
+        model=model,
+        optimizer=torch.optim.AdamW(model.parameters()),
+        config={"train_micro_batch_size_per_gpu": 1, "steps_per_print": 10**9},
+    )
     loss = engine(torch.ones(1, 4, device=engine.device)).sum()
     engine.backward(loss)
     engine.step()

@@ -16,9 +16,17 @@ ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "configs" / "quickstart.yaml"
 
 # A small sweep: one intermediate task, one target plus its baseline, short trials.
-MINI = ["intermediate_tasks=[toy_nli]", "target_tasks=[toy_order]", "languages=[en,de,sw]",
-        "intermediate.epochs=2", "intermediate.num_samples=2", "target.epochs=3", "target.num_samples=3",
-        "training.max_train_examples=600", "training.max_eval_examples=100"]
+MINI = [
+    "intermediate_tasks=[toy_nli]",
+    "target_tasks=[toy_order]",
+    "languages=[en,de,sw]",
+    "intermediate.epochs=2",
+    "intermediate.num_samples=2",
+    "target.epochs=3",
+    "target.num_samples=3",
+    "training.max_train_examples=600",
+    "training.max_eval_examples=100",
+]
 
 
 def sweep_cmd(*args: str) -> list[str]:

@@ -41,8 +41,13 @@ def test_sigkill_then_resume_records_each_trial_once(tmp_path: Path, reap: None)
     sweep_dir = tmp_path / "killed"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = (tmp_path / "first.log").open("w")
-    driver = subprocess.Popen(sweep_cmd("launch", str(QUICKSTART), *MINI, "--name", "killed", "--storage",
-                                        str(tmp_path)), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    driver = subprocess.Popen(
+        sweep_cmd("launch", str(QUICKSTART), *MINI, "--name", "killed", "--storage", str(tmp_path)),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     deadline = time.monotonic() + 300
     while not _running_trial_with_reports(sweep_dir):
         assert driver.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
@@ -71,7 +76,10 @@ def test_sigkill_then_resume_records_each_trial_once(tmp_path: Path, reap: None)
         if r["status"] in ("completed", "stopped") and r["metric"] == "objective":
             finished.setdefault(r["search"], {}).setdefault(r["trial_id"], r["attempt"])
     assert {s: len(t) for s, t in finished.items()} == {
-        "intermediate-toy_nli": 2, "target-none-toy_order": 3, "target-toy_nli-toy_order": 3}
+        "intermediate-toy_nli": 2,
+        "target-none-toy_order": 3,
+        "target-toy_nli-toy_order": 3,
+    }
     for r in rows:  # each trial is complete in exactly one attempt, and every step is there once
         if r["metric"] == "objective":
             assert finished[r["search"]][r["trial_id"]] == r["attempt"]

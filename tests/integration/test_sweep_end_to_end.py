@@ -33,7 +33,10 @@ def test_every_trial_is_in_the_table_once(finished_sweep: Path) -> None:
     for r in rows:
         trials.setdefault(r["search"], set()).add(r["trial_id"])
     assert {k: len(v) for k, v in trials.items()} == {
-        "intermediate-toy_nli": 2, "target-none-toy_order": 3, "target-toy_nli-toy_order": 3}
+        "intermediate-toy_nli": 2,
+        "target-none-toy_order": 3,
+        "target-toy_nli-toy_order": 3,
+    }
     keys = [(r["trial_id"], r["attempt"], r["step"], r["split"], r["language"], r["metric"]) for r in rows]
     assert len(keys) == len(set(keys)), "duplicated rows"
     assert {r["status"] for r in rows} <= {"completed", "stopped"}
@@ -41,8 +44,9 @@ def test_every_trial_is_in_the_table_once(finished_sweep: Path) -> None:
     assert {(r["split"], r["language"]) for r in stage_one if r["metric"] == "accuracy"} == {("dev", "en")}
     assert all(r["target"] is None for r in stage_one)
     target = [r for r in rows if r["phase"] == "target" and r["metric"] == "accuracy"]
-    assert {(r["split"], r["language"]) for r in target} == {(s, lang) for s in ("dev", "test")
-                                                             for lang in ("en", "de", "sw")}
+    assert {(r["split"], r["language"]) for r in target} == {
+        (s, lang) for s in ("dev", "test") for lang in ("en", "de", "sw")
+    }
     assert all(r["hp_learning_rate"] > 0 and r["node"] for r in target)
 
 
@@ -51,7 +55,7 @@ def test_stage_one_encoder_feeds_stage_two(finished_sweep: Path) -> None:
     assert {s["state"] for s in manifest["searches"].values()} == {"done"}
     encoder = Path(manifest["searches"]["intermediate-toy_nli"]["encoder"])
     assert encoder.is_file()
-    config = (finished_sweep / "tune" / "target-toy_nli-toy_order" / "tuner.pkl")
+    config = finished_sweep / "tune" / "target-toy_nli-toy_order" / "tuner.pkl"
     assert config.is_file()
     assert "git_commit" in manifest["code"] or manifest["code"]["xstilts"]
 
@@ -68,10 +72,21 @@ def test_status_and_query_cli(finished_sweep: Path) -> None:
     matrix = {row["intermediate"]: row for row in json.loads(pivot.stdout)}
     assert set(matrix) == {"none", "toy_nli"}
     assert matrix["toy_nli"]["toy_order vs none"] == pytest.approx(
-        matrix["toy_nli"]["toy_order"] - matrix["none"]["toy_order"])
+        matrix["toy_nli"]["toy_order"] - matrix["none"]["toy_order"]
+    )
 
-    rows = run_sweep("query", str(finished_sweep), "--where", "language=de", "--where", "split=test",
-                     "--metric", "accuracy", "--format", "csv")
+    rows = run_sweep(
+        "query",
+        str(finished_sweep),
+        "--where",
+        "language=de",
+        "--where",
+        "split=test",
+        "--metric",
+        "accuracy",
+        "--format",
+        "csv",
+    )
     assert rows.returncode == 0, rows.stderr
     lines = rows.stdout.strip().splitlines()
     assert lines[0].startswith("pair,trial_id,attempt,status")
@@ -85,3 +100,19 @@ def test_launch_refuses_an_existing_sweep(finished_sweep: Path) -> None:
     again = run_sweep("launch", str(QUICKSTART), *MINI, "--name", "mini", "--storage", str(finished_sweep.parent))
     assert again.returncode == 2
     assert "already holds a sweep" in again.stderr and "sweep resume" in again.stderr
+
+
+def test_damaged_results_file_is_named_and_rebuilt_by_resume(finished_sweep: Path, tmp_path: Path) -> None:
+    victim = sorted((finished_sweep / "results" / "target-none-toy_order").glob("*.parquet"))[0]
+    original = ds.dataset(victim).to_table()
+    victim.write_bytes(b"not parquet at all")
+
+    broken = run_sweep("query", str(finished_sweep))
+    assert broken.returncode == 2
+    assert victim.name in broken.stderr and "sweep resume" in broken.stderr
+
+    victim.rename(tmp_path / victim.name)  # what the message says to do
+    resumed = run_sweep("resume", str(finished_sweep))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"rebuilt {victim}" in resumed.stdout
+    assert ds.dataset(victim).to_table().equals(original)

@@ -27,26 +27,44 @@ def test_quickstart_is_valid_and_resolved() -> None:
     assert Path(config.data_dir) == (ROOT / "data" / "toy").resolve()
     assert config.intermediate_tasks == ("toy_nli", "toy_topic")
     assert config.eval_languages("toy_paws") == ("en", "de", "fr", "es", "sw")
-    assert set(config.space("target")) == {"learning_rate", "warmup_ratio", "weight_decay", "micro_batch_size",
-                                           "dropout"}
+    assert set(config.space("target")) == {
+        "learning_rate",
+        "warmup_ratio",
+        "weight_decay",
+        "micro_batch_size",
+        "dropout",
+    }
 
 
 def test_overrides_are_applied_and_typed() -> None:
-    config = load_config(QUICKSTART, ["training.zero_stage=2", "target.num_samples=2", "languages=[en,de]",
-                                      "baseline=false"])
+    config = load_config(
+        QUICKSTART, ["training.zero_stage=2", "target.num_samples=2", "languages=[en,de]", "baseline=false"]
+    )
     assert config.training.zero_stage == 2
     assert config.target.num_samples == 2
     assert config.languages == ("en", "de")
     assert [s.id for s in plan(config)] == [
-        "intermediate-toy_nli", "intermediate-toy_topic", "target-toy_nli-toy_paws", "target-toy_topic-toy_paws",
-        "target-toy_nli-toy_order", "target-toy_topic-toy_order"]
+        "intermediate-toy_nli",
+        "intermediate-toy_topic",
+        "target-toy_nli-toy_paws",
+        "target-toy_topic-toy_paws",
+        "target-toy_nli-toy_order",
+        "target-toy_topic-toy_order",
+    ]
 
 
 def test_plan_has_one_stage_one_search_per_intermediate_and_baselines() -> None:
     searches = plan(load_config(QUICKSTART))
     assert [s.pair for s in searches] == [
-        "toy_nli", "toy_topic", "none->toy_paws", "toy_nli->toy_paws", "toy_topic->toy_paws",
-        "none->toy_order", "toy_nli->toy_order", "toy_topic->toy_order"]
+        "toy_nli",
+        "toy_topic",
+        "none->toy_paws",
+        "toy_nli->toy_paws",
+        "toy_topic->toy_paws",
+        "none->toy_order",
+        "toy_nli->toy_order",
+        "toy_topic->toy_order",
+    ]
 
 
 def test_unknown_key_suggests_the_right_one() -> None:
@@ -55,39 +73,54 @@ def test_unknown_key_suggests_the_right_one() -> None:
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    problems = problems_of(["training.zero_stag=2", "languages=[en,xx]", "target_tasks=[toy_pawz]",
-                            "intermediate.search_space=tpe_defualt", "training.precision=fp8",
-                            "intermediate.epochs=zero"])
+    problems = problems_of(
+        [
+            "training.zero_stag=2",
+            "languages=[en,xx]",
+            "target_tasks=[toy_pawz]",
+            "intermediate.search_space=tpe_defualt",
+            "training.precision=fp8",
+            "intermediate.epochs=zero",
+        ]
+    )
     text = "\n".join(problems)
     assert len(problems) == 6
-    for expected in ("did you mean `zero_stage`", "unknown language `xx`", "did you mean `toy_paws`",
-                     "did you mean `tpe_default`", "training.precision is `fp8`",
-                     "intermediate.epochs must be an integer, got 'zero'"):
+    for expected in (
+        "did you mean `zero_stage`",
+        "unknown language `xx`",
+        "did you mean `toy_paws`",
+        "did you mean `tpe_default`",
+        "training.precision is `fp8`",
+        "intermediate.epochs must be an integer, got 'zero'",
+    ):
         assert expected in text
 
 
-@pytest.mark.parametrize(("override", "expected"), [
-    ("intermediate_tasks=[mnli_typo]", "unknown task `mnli_typo`"),
-    ("languages=[qu]", "language `qu` is in none of the target tasks"),
-    ("target_tasks=[]", "target_tasks is empty"),
-    ("search.algorithm=bayes", "search.algorithm is `bayes`"),
-    ("search.scheduler=pbt", "search.scheduler is `pbt`"),
-    ("search.select_on=test", "search.select_on is `test`"),
-    ("search.grace_period=9", "exceeds intermediate.epochs"),
-    ("resources.cpus_per_trial=0", "cpus_per_trial must be > 0"),
-    ("training.zero_stage=4", "zero_stage must be 0, 1, 2 or 3"),
-    ("model.hidden_size=65", "must be divisible by model.num_heads"),
-    ("model.tokenizer=/nonexistent/tokenizer.json", "does not exist"),
-    ("data_dir=/nonexistent", "data_dir /nonexistent is not a folder"),
-    ("name=has space", "may only use letters"),
-    ("target.search_space={params: {lerning_rate: 1e-3}}", "did you mean `learning_rate`"),
-    ("target.search_space={params: {learning_rate: {type: loguniform, low: 0, high: 1}}}", "needs low > 0"),
-    ("target.search_space={params: {learning_rate: {type: uniform, low: 2, high: 1}}}", "must be below high"),
-    ("target.search_space={params: {micro_batch_size: {type: uniform, low: 8, high: 32}}}", "use type: int"),
-    ("target.search_space={params: {learning_rate: {type: gaussian}}}", "unknown distribution type"),
-    ("model.init=pretrained", "model.path must name a local model folder"),
-    ("model.init=pretrained model.path=no-such/model-xyz", "neither a local folder nor in the local hub cache"),
-])
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("intermediate_tasks=[mnli_typo]", "unknown task `mnli_typo`"),
+        ("languages=[qu]", "language `qu` is in none of the target tasks"),
+        ("target_tasks=[]", "target_tasks is empty"),
+        ("search.algorithm=bayes", "search.algorithm is `bayes`"),
+        ("search.scheduler=pbt", "search.scheduler is `pbt`"),
+        ("search.select_on=test", "search.select_on is `test`"),
+        ("search.grace_period=9", "exceeds intermediate.epochs"),
+        ("resources.cpus_per_trial=0", "cpus_per_trial must be > 0"),
+        ("training.zero_stage=4", "zero_stage must be 0, 1, 2 or 3"),
+        ("model.hidden_size=65", "must be divisible by model.num_heads"),
+        ("model.tokenizer=/nonexistent/tokenizer.json", "does not exist"),
+        ("data_dir=/nonexistent", "data_dir /nonexistent is not a folder"),
+        ("name=has space", "may only use letters"),
+        ("target.search_space={params: {lerning_rate: 1e-3}}", "did you mean `learning_rate`"),
+        ("target.search_space={params: {learning_rate: {type: loguniform, low: 0, high: 1}}}", "needs low > 0"),
+        ("target.search_space={params: {learning_rate: {type: uniform, low: 2, high: 1}}}", "must be below high"),
+        ("target.search_space={params: {micro_batch_size: {type: uniform, low: 8, high: 32}}}", "use type: int"),
+        ("target.search_space={params: {learning_rate: {type: gaussian}}}", "unknown distribution type"),
+        ("model.init=pretrained", "model.path must name a local model folder"),
+        ("model.init=pretrained model.path=no-such/model-xyz", "neither a local folder nor in the local hub cache"),
+    ],
+)
 def test_each_validation_error(override: str, expected: str) -> None:
     problems = problems_of(override.split(" ") if override.startswith("model.init=pretrained ") else [override])
     assert any(expected in p for p in problems), problems

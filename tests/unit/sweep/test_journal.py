@@ -1,4 +1,5 @@
 """Tests for sweep.journal: append-only trial journals, torn lines, dedup on read."""
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,12 @@ def test_missing_journal_has_no_records(tmp_path: Path) -> None:
 
 def test_dedup_keeps_first_record_of_each_attempt_and_step(tmp_path: Path) -> None:
     journal = make_journal(tmp_path)
-    for record in [{"attempt": 0, "step": 1, "v": "first"}, {"attempt": 0, "step": 2, "v": "a"},
-                   {"attempt": 0, "step": 1, "v": "again"}, {"attempt": 1, "step": 1, "v": "b"}]:
+    for record in [
+        {"attempt": 0, "step": 1, "v": "first"},
+        {"attempt": 0, "step": 2, "v": "a"},
+        {"attempt": 0, "step": 1, "v": "again"},
+        {"attempt": 1, "step": 1, "v": "b"},
+    ]:
         journal.append(search="xnli", trial_id="t1", record=record)
     assert journal.records(search="xnli", trial_id="t1") == [
         {"attempt": 0, "step": 1, "v": "first"},
@@ -55,8 +60,7 @@ def test_torn_last_line_is_ignored_and_cut_on_next_append(tmp_path: Path) -> Non
     assert journal.records(search="xnli", trial_id="t1") == [{"attempt": 0, "step": 1}]
     journal.append(search="xnli", trial_id="t1", record={"attempt": 0, "step": 2})
     assert path.read_text() == '{"attempt":0,"step":1}\n{"attempt":0,"step":2}\n'
-    assert journal.records(search="xnli", trial_id="t1") == [
-        {"attempt": 0, "step": 1}, {"attempt": 0, "step": 2}]
+    assert journal.records(search="xnli", trial_id="t1") == [{"attempt": 0, "step": 1}, {"attempt": 0, "step": 2}]
 
 
 def test_complete_last_line_without_newline_is_kept(tmp_path: Path) -> None:
@@ -65,8 +69,7 @@ def test_complete_last_line_without_newline_is_kept(tmp_path: Path) -> None:
     path.parent.mkdir(parents=True)
     path.write_bytes(b'{"attempt":0,"step":1}')
     journal.append(search="xnli", trial_id="t1", record={"attempt": 0, "step": 2})
-    assert journal.records(search="xnli", trial_id="t1") == [
-        {"attempt": 0, "step": 1}, {"attempt": 0, "step": 2}]
+    assert journal.records(search="xnli", trial_id="t1") == [{"attempt": 0, "step": 1}, {"attempt": 0, "step": 2}]
 
 
 def test_corrupt_middle_line_names_line_number(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
 """Tests for sweep.results: schema, atomic idempotent writes, checked reads."""
+
 from __future__ import annotations
 
 import math
@@ -31,22 +32,35 @@ def make_store(tmp_path: Path) -> ResultsStore:
     return ResultsStore(tmp_path / "results", sweep="s1", hp_types=HP_TYPES)
 
 
-def make_row(*, trial_id: str = "t1", attempt: int = 0, step: int = 1,
-             **over: Any) -> dict[str, Any]:
+def make_row(*, trial_id: str = "t1", attempt: int = 0, step: int = 1, **over: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "sweep": "s1", "search": "xnli", "pair": "mnli->xnli", "model": "xlmr-base",
-        "intermediate": "mnli", "target": "xnli", "trial_id": trial_id, "attempt": attempt,
-        "status": "completed", "phase": "target", "step": step, "split": "test",
-        "language": "de", "metric": "accuracy", "value": 0.75, "seed": 13, "wall_s": 12.5,
-        "node": "node-1", "started_at": 1_700_000_000.0, "reported_at": 1_700_000_060.25,
+        "sweep": "s1",
+        "search": "xnli",
+        "pair": "mnli->xnli",
+        "model": "xlmr-base",
+        "intermediate": "mnli",
+        "target": "xnli",
+        "trial_id": trial_id,
+        "attempt": attempt,
+        "status": "completed",
+        "phase": "target",
+        "step": step,
+        "split": "test",
+        "language": "de",
+        "metric": "accuracy",
+        "value": 0.75,
+        "seed": 13,
+        "wall_s": 12.5,
+        "node": "node-1",
+        "started_at": 1_700_000_000.0,
+        "reported_at": 1_700_000_060.25,
         "hp": {"lr": 1e-5, "batch_size": 32, "optimizer": "adamw"},
     }
     row.update(over)
     return row
 
 
-def write(store: ResultsStore, rows: list[dict[str, Any]], *, trial_id: str = "t1",
-          attempt: int = 0) -> Path | None:
+def write(store: ResultsStore, rows: list[dict[str, Any]], *, trial_id: str = "t1", attempt: int = 0) -> Path | None:
     return store.write_attempt(rows, search="xnli", trial_id=trial_id, attempt=attempt)
 
 
@@ -67,8 +81,14 @@ def test_round_trip_with_hp_and_nulls(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     rows = [
         make_row(step=1, phase="intermediate", target=None, hp={"lr": 0.5}),
-        make_row(step=2, value=math.nan, status="errored", metric="error", error="OOM",
-                 reported_at=datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)),
+        make_row(
+            step=2,
+            value=math.nan,
+            status="errored",
+            metric="error",
+            error="OOM",
+            reported_at=datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC),
+        ),
     ]
     path = write(store, rows)
     assert path == tmp_path / "results" / "xnli" / "t1.a0.parquet"
@@ -168,21 +188,24 @@ def test_unknown_hp_name_is_refused(tmp_path: Path) -> None:
     assert not store.has_attempt(search="xnli", trial_id="t1", attempt=0)
 
 
-@pytest.mark.parametrize(("over", "match"), [
-    ({"status": "running"}, "status 'running'"),
-    ({"phase": "pretrain"}, "phase 'pretrain'"),
-    ({"trial_id": "t2"}, "trial_id 't2'"),
-    ({"attempt": 3}, "attempt 3"),
-    ({"sweep": "other"}, "sweep 'other'"),
-    ({"metric": None}, "no value for 'metric'"),
-    ({"phase": "target", "target": None}, "no target"),
-    ({"colour": "red"}, "unknown keys \\['colour'\\]"),
-    ({"step": "two"}, "column 'step'"),
-    ({"seed": 1.5}, "column 'seed'.*a float was given"),
-    ({"hp": {"batch_size": 1.5}}, "column 'hp_batch_size'"),
-    ({"value": "high"}, "column 'value'"),
-    ({"started_at": datetime(2024, 1, 1)}, "no time zone"),
-])
+@pytest.mark.parametrize(
+    ("over", "match"),
+    [
+        ({"status": "running"}, "status 'running'"),
+        ({"phase": "pretrain"}, "phase 'pretrain'"),
+        ({"trial_id": "t2"}, "trial_id 't2'"),
+        ({"attempt": 3}, "attempt 3"),
+        ({"sweep": "other"}, "sweep 'other'"),
+        ({"metric": None}, "no value for 'metric'"),
+        ({"phase": "target", "target": None}, "no target"),
+        ({"colour": "red"}, "unknown keys \\['colour'\\]"),
+        ({"step": "two"}, "column 'step'"),
+        ({"seed": 1.5}, "column 'seed'.*a float was given"),
+        ({"hp": {"batch_size": 1.5}}, "column 'hp_batch_size'"),
+        ({"value": "high"}, "column 'value'"),
+        ({"started_at": datetime(2024, 1, 1)}, "no time zone"),
+    ],
+)
 def test_bad_rows_are_refused(tmp_path: Path, over: dict[str, Any], match: str) -> None:
     store = make_store(tmp_path)
     with pytest.raises(ResultsError, match=match):
@@ -211,8 +234,10 @@ def test_concurrent_writers_of_distinct_attempts_all_land(tmp_path: Path) -> Non
     store = make_store(tmp_path)
 
     def work(n: int) -> list[Path | None]:
-        return [store.write_attempt([make_row(trial_id=f"t{n}", attempt=a)], search="xnli",
-                                    trial_id=f"t{n}", attempt=a) for a in range(3)]
+        return [
+            store.write_attempt([make_row(trial_id=f"t{n}", attempt=a)], search="xnli", trial_id=f"t{n}", attempt=a)
+            for a in range(3)
+        ]
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         written = list(pool.map(work, range(4)))  # re-raises any writer's error here
@@ -223,7 +248,8 @@ def test_concurrent_writers_of_distinct_attempts_all_land(tmp_path: Path) -> Non
     pairs = sorted(zip(trials, attempts, strict=True))
     assert pairs == [(f"t{n}", a) for n in range(4) for a in range(3)]
     assert sorted(p.name for p in (tmp_path / "results" / "xnli").iterdir()) == sorted(
-        f"t{n}.a{a}.parquet" for n in range(4) for a in range(3))
+        f"t{n}.a{a}.parquet" for n in range(4) for a in range(3)
+    )
 
 
 def test_read_selects_columns(tmp_path: Path) -> None:
@@ -254,8 +280,7 @@ def test_empty_root_gives_empty_table_with_base_columns(tmp_path: Path, make_dir
 def test_sweeps_with_different_hp_columns_read_together(tmp_path: Path) -> None:
     write(make_store(tmp_path), [make_row()])
     other = ResultsStore(tmp_path / "results", sweep="s1", hp_types={"dropout": "float"})
-    other.write_attempt([make_row(trial_id="t2", hp={"dropout": 0.1})], search="xnli",
-                        trial_id="t2", attempt=0)
+    other.write_attempt([make_row(trial_id="t2", hp={"dropout": 0.1})], search="xnli", trial_id="t2", attempt=0)
     table = ResultsStore.read(tmp_path / "results")
     assert table.num_rows == 2
     assert table.column("hp_dropout").to_pylist() == [None, 0.1]

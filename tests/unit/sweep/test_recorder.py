@@ -1,0 +1,108 @@
+"""The recorder: reports become rows once per attempt, retries get their own attempt, lost files come back."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from sweep.journal import TrialJournal
+from sweep.plan import Search
+from sweep.recorder import Recorder
+from sweep.results import ResultsStore
+from trainers.spec import DEFAULT_HPARAMS, HYPERPARAMETERS
+
+SEARCH = Search(id="target-toy_nli-toy_order", phase="target", intermediate="toy_nli", target="toy_order")
+HP_TYPES = {k: ("int" if v is int else "float") for k, v in HYPERPARAMETERS.items()}
+
+
+def recorder(tmp_path: Path) -> Recorder:
+    store = ResultsStore(tmp_path / "results", sweep="s", hp_types=HP_TYPES)
+    return Recorder(
+        store=store,
+        journal=TrialJournal(tmp_path / "journal"),
+        search=SEARCH,
+        sweep="s",
+        model="tiny",
+        epochs=2,
+        seed=7,
+    )
+
+
+def result(step: int, acc: float) -> dict:
+    return {
+        "training_iteration": step,
+        "time_total_s": 1.5 * step,
+        "objective": acc,
+        "lr": 1e-3,
+        "epoch": step,
+        "node": "n1",
+        "dev/en/accuracy": acc,
+        "test/de/accuracy": acc - 0.1,
+        "time_this_iter_s": 1.5,
+        "trial_id": "t1",
+        "done": False,
+    }
+
+
+def rows(tmp_path: Path) -> list[dict]:
+    return ds.dataset(tmp_path / "results").to_table().to_pylist()
+
+
+def test_completed_trial_becomes_rows_once(tmp_path: Path) -> None:
+    rec = recorder(tmp_path)
+    rec.on_result("t1", result(1, 0.5), {"learning_rate": 2e-3})
+    rec.on_result("t1", result(1, 0.9), {"learning_rate": 2e-3})  # a re-report after resume: first one wins
+    rec.on_result("t1", result(2, 0.75), {"learning_rate": 2e-3})
+    assert rec.on_end("t1", error=None, hp={"learning_rate": 2e-3}) is not None
+    assert rec.on_end("t1", error=None, hp={"learning_rate": 2e-3}) is None  # seen again on resume
+    rec.on_result("t1", result(3, 0.1), {"learning_rate": 2e-3})  # ignored: the trial finished
+    table = rows(tmp_path)
+    assert len(table) == 2 * 4  # two steps x (objective, lr, dev/en, test/de)
+    first = {(r["step"], r["metric"], r["split"], r["language"]): r["value"] for r in table}
+    assert first[(1, "objective", "dev", "*")] == 0.5
+    assert first[(2, "accuracy", "test", "de")] == pytest.approx(0.65)
+    assert {r["status"] for r in table} == {"completed"}
+    assert {r["pair"] for r in table} == {"toy_nli->toy_order"}
+    assert table[0]["hp_learning_rate"] == 2e-3
+    assert table[0]["hp_weight_decay"] == DEFAULT_HPARAMS["weight_decay"]  # effective value, not null
+    assert table[0]["wall_s"] == 1.5 and table[0]["seed"] == 7 and table[0]["node"] == "n1"
+
+
+def test_stopped_and_retried_trials(tmp_path: Path) -> None:
+    rec = recorder(tmp_path)
+    rec.on_result("t2", result(1, 0.4), {})
+    rec.on_end("t2", error=None, hp={})
+    assert {r["status"] for r in rows(tmp_path)} == {"stopped"}
+
+    rec.on_result("t3", result(1, 0.6), {})
+    rec.on_end("t3", error="RuntimeError: node lost", hp={})  # Tune will retry it
+    assert rec.attempt("t3") == 1
+    rec.on_result("t3", result(2, 0.7), {})
+    rec.on_end("t3", error=None, hp={})
+    t3 = [r for r in rows(tmp_path) if r["trial_id"] == "t3"]
+    assert {(r["attempt"], r["status"]) for r in t3} == {(0, "errored"), (1, "completed")}
+    error_row = next(r for r in t3 if r["metric"] == "error")
+    assert error_row["attempt"] == 0 and math.isnan(error_row["value"]) and "node lost" in error_row["error"]
+    assert rec.finished("t3")
+
+
+def test_trial_that_failed_before_reporting_gets_an_error_row(tmp_path: Path) -> None:
+    rec = recorder(tmp_path)
+    rec.on_end("t4", error="ValueError: bad", hp={"learning_rate": 1e-3})
+    (row,) = rows(tmp_path)
+    assert (row["metric"], row["status"], row["step"], row["error"]) == ("error", "errored", 0, "ValueError: bad")
+
+
+def test_lost_results_file_is_rebuilt_identically(tmp_path: Path) -> None:
+    rec = recorder(tmp_path)
+    rec.on_result("t5", result(1, 0.5), {})
+    rec.on_result("t5", result(2, 0.6), {})
+    path = rec.on_end("t5", error=None, hp={})
+    before = ds.dataset(path).to_table()
+    path.unlink()
+    assert rec.rebuild_missing() == [path]
+    assert ds.dataset(path).to_table().equals(before)
+    assert rec.rebuild_missing() == []
