@@ -7,8 +7,10 @@ Heavy libraries (ray, torch, deepspeed) are imported only by the subcommands tha
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from sweep.errors import ConfigError, XStiltsError
 from sweep.output import FORMATS, render
@@ -129,26 +131,72 @@ def _tasks_args(p: argparse.ArgumentParser) -> None:
 
 
 def _tasks(args: argparse.Namespace) -> int:
-    from trainers.tasks import TASKS, get_task
+    from sweep import taskinfo
 
     if args.action == "show":
         if not args.name:
             raise XStiltsError("`sweep tasks show` needs a task name; `sweep tasks` lists them")
-        task = get_task(args.name)
-        rows = [{"field": k, "value": str(v)} for k, v in vars(task).items()]
+        detail = taskinfo.task_detail(args.name)
+        if args.format == "json":
+            print(json.dumps(detail, indent=2, ensure_ascii=False))
+            return 0
+        languages = detail.pop("languages")
+        sources = detail.pop("sources")
+        print(render([{"field": k, "value": str(v)} for k, v in detail.items()], fmt=args.format))
+        print()
+        print(render(languages, fmt=args.format))
+        print()
+        print(render([{k: str(v) for k, v in s.items()} for s in sources], fmt=args.format))
     else:
-        rows = [
-            {
-                "task": t.name,
-                "kind": t.kind,
-                "labels": len(t.labels),
-                "metric": t.metric,
-                "languages": len(t.languages),
-                "description": t.description,
-            }
-            for t in TASKS.values()
-        ]
+        print(render(taskinfo.task_rows(), fmt=args.format))
+    return 0
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["inspect"])
+    p.add_argument("task")
+    p.add_argument("--language", default="en")
+    p.add_argument("--split", default="test", choices=["train", "dev", "test"])
+    p.add_argument("--data-dir", help="a local mirror (<config>/<split>.jsonl); default: the hub")
+    p.add_argument("--limit", type=int, default=3, help="how many examples to show")
+    p.add_argument("--format", choices=FORMATS[:3], default="json")
+
+
+def _data(args: argparse.Namespace) -> int:
+    from sweep import taskinfo
+
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    count, rows = taskinfo.inspect_rows(
+        args.task, language=args.language, role=args.split, data_dir=data_dir, limit=args.limit
+    )
+    print(f"{args.task} {args.language} {args.split}: {count} examples")
     print(render(rows, fmt=args.format))
+    return 0
+
+
+def _score_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("task")
+    p.add_argument("--language", required=True)
+    p.add_argument("--predictions", required=True, help="one language's file in the XTREME submission layout")
+    p.add_argument("--split", default="test", choices=["dev", "test"])
+    p.add_argument("--data-dir", help="a local mirror holding the gold data; default: the hub")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+
+
+def _score(args: argparse.Namespace) -> int:
+    from sweep import taskinfo
+
+    scores = taskinfo.score_file(
+        args.task,
+        language=args.language,
+        predictions=Path(args.predictions),
+        role=args.split,
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+    )
+    if args.format == "json":
+        print(json.dumps(scores, indent=2))
+    else:
+        print(render([{"metric": k, "value": v} for k, v in scores.items()], fmt="table"))
     return 0
 
 
@@ -159,6 +207,8 @@ COMMANDS = {
     "query": (_query_args, _query, "read the results table"),
     "validate": (_validate_args, _validate, "check a config completely, without starting Ray"),
     "tasks": (_tasks_args, _tasks, "list the known tasks, or show one"),
+    "data": (_data_args, _data, "inspect a task's data as xstilts converts it"),
+    "score": (_score_args, _score, "score a predictions file (XTREME submission layout) against gold labels"),
 }
 
 
@@ -184,6 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except XStiltsError as exc:
         print(f"sweep {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `sweep tasks | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(
             f"sweep {args.command}: interrupted; `sweep resume` continues a sweep from where it stopped",

@@ -268,15 +268,33 @@ def _validate_tasks(config: SweepConfig, problems: list[str], *, check_data: boo
         return
     if not check_data:
         return
-    from trainers.data import split_path
+    from trainers.data import split_paths
+    from trainers.kinds import TRAINABLE_KINDS
+    from trainers.tasks import eval_split
 
     for (key, name), task in tasks.items():
-        needs = [(task.train_language, "train"), (task.train_language, "dev")]
+        if task.kind not in TRAINABLE_KINDS:
+            problems.append(
+                f"{key}: task `{name}` is a {task.kind} task, which is evaluated rather than trained; "
+                f"sweeps train {', '.join(TRAINABLE_KINDS)} tasks"
+            )
+            continue
+        train_task = get_task(task.train_task) if task.train_task else task
+        needs = [(train_task, task.train_language, "train")]
+        english_dev = eval_split(task, role="dev", language=task.train_language)
+        if english_dev is None:
+            problems.append(f"{key}: task `{name}` has no English dev split to select trials on")
+        else:
+            needs.append((english_dev[0], task.train_language, english_dev[1]))
         if key == "target_tasks":
-            needs += [(lang, role) for lang in config.eval_languages(name) for role in ("dev", "test")]
-        for lang, role in needs:
+            for lang in config.eval_languages(name):
+                for role in ("dev", "test"):
+                    if (where := eval_split(task, role=role, language=lang)) is not None:
+                        needs.append((where[0], lang, where[1]))
+        unique = {(t.name, lang, role): (t, lang, role) for t, lang, role in needs}
+        for needed, lang, role in unique.values():
             try:
-                split_path(task, language=lang, role=role, data_dir=data_dir)
+                split_paths(needed, language=lang, role=role, data_dir=data_dir)
             except (DataError, TaskError) as exc:
                 problems.append(str(exc))
 

@@ -65,4 +65,4 @@ def _csv(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def _json(rows: Sequence[dict[str, Any]]) -> str:
-    return json.dumps(list(rows), indent=2, default=str)
+    return json.dumps(list(rows), indent=2, default=str, ensure_ascii=False)

@@ -1,23 +1,154 @@
-"""Reading task data from a local mirror in the Hugging Face layout, and turning it into tensors.
+"""Loading task data, from a local mirror in the Hugging Face layout or from the hub, as examples.
 
-A mirror is a folder of ``<config>/<split>.jsonl`` (or ``.parquet``) files whose records have the
-hub dataset's own field names; ``Task.config_for`` names the config folder for a language.
+A mirror is a folder of ``<mirror>/<split>.jsonl`` (or ``.parquet``) files whose records have the
+hub dataset's own field names; ``Source.mirror_for`` names the folder for a language. The readers
+in ``trainers.readers`` turn records into canonical examples.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from trainers.errors import DataError
-from trainers.tasks import Task
+from trainers.readers import READERS
+from trainers.tasks import Source, Task
+
+
+def mirror_source(task: Task, *, language: str, data_dir: Path) -> Source:
+    """The first source of ``task`` whose mirror folder for ``language`` exists under ``data_dir``."""
+    task.check_language(language)
+    for source in task.sources:
+        if (Path(data_dir) / source.mirror_for(language)).is_dir():
+            return source
+    expected = " or ".join(str(Path(data_dir) / s.mirror_for(language)) for s in task.sources)
+    raise DataError(
+        f"no data for task `{task.name}` in `{language}`: expected a folder {expected}; point data_dir "
+        f"at a local mirror that has it (`sweep data mirror {task.name}` writes one)"
+    )
+
+
+def split_paths(task: Task, *, language: str, role: str, data_dir: Path) -> list[Path]:
+    """The file(s) holding ``task``'s ``role`` split in ``language`` in a local mirror."""
+    source = mirror_source(task, language=language, data_dir=data_dir)
+    if role not in source.splits:
+        raise DataError(
+            f"task `{task.name}` has no {role} split in source {source.hub or source.mirror} "
+            f"(it has: {', '.join(source.splits)})"
+        )
+    names = source.splits[role]
+    folder = Path(data_dir) / source.mirror_for(language)
+    paths = []
+    for split in (names,) if isinstance(names, str) else names:
+        found = [
+            folder / f"{split}{suffix}" for suffix in (".jsonl", ".parquet") if (folder / f"{split}{suffix}").exists()
+        ]
+        if not found:
+            raise DataError(
+                f"no {role} data for task `{task.name}` in `{language}`: expected {folder / split}.jsonl "
+                f"(or .parquet) under data_dir {data_dir}; point data_dir at a local mirror that has it"
+            )
+        paths.append(found[0])
+    return paths
+
+
+def read_file(path: Path) -> list[dict[str, Any]]:
+    """Read one mirror file (JSON lines or Parquet) into records."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(path).to_pylist()
+        except Exception as exc:  # pyarrow raises several types for damaged files
+            raise DataError(f"cannot read {path}: {exc}; replace it with a valid Parquet file") from exc
+    records = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    f"{path} line {number} is not valid JSON ({exc.msg}); each line must be one "
+                    "record in the hub's schema"
+                ) from exc
+    return records
+
+
+def load_records(task: Task, *, language: str, role: str, data_dir: Path | None) -> tuple[Source, list[dict]]:
+    """The raw records of one split in the source's schema, with the source they came from.
+
+    With ``data_dir`` the local mirror is read; without it the hub dataset is loaded (the
+    ``datasets`` cache is used; nothing is downloaded when ``HF_DATASETS_OFFLINE=1``).
+    """
+    if data_dir is None:
+        return task.source, _from_hub(task, language=language, role=role)
+    source = mirror_source(task, language=language, data_dir=Path(data_dir))
+    records = [
+        r for path in split_paths(task, language=language, role=role, data_dir=Path(data_dir)) for r in read_file(path)
+    ]
+    records = _keep_language(source, records, language)
+    if not records:
+        raise DataError(f"task `{task.name}` has no {role} records in `{language}` under {data_dir}")
+    return source, records
+
+
+def load_examples(task: Task, *, language: str, role: str, data_dir: Path | None, limit: int | None = None) -> list:
+    """Canonical examples of one split, e.g. ``load_examples(get_task("xnli"), language="de", role="test",
+    data_dir=Path("mirror"))``; ``limit`` keeps the first ones."""
+    source, records = load_records(task, language=language, role=role, data_dir=data_dir)
+    where = f"{task.name}/{language}/{role} ({source.mirror_for(language)})"
+    return READERS[source.reader](task, records[:limit], where)
+
+
+def _keep_language(source: Source, records: list[dict], language: str) -> list[dict]:
+    if source.language_field is None:
+        return records
+    code = source.code(language)
+    field = source.language_field
+    if field == "id":  # TyDiQA-GoldP: one config, the language is the id's prefix ("arabic-...")
+        return [r for r in records if str(r.get("id", "")).startswith(f"{code}-")]
+    return [r for r in records if r.get(field) == code]
+
+
+def _from_hub(task: Task, *, language: str, role: str) -> list[dict]:
+    source = task.source
+    if source.hub is None:
+        raise DataError(
+            f"task `{task.name}` has no public hub copy; set data_dir to a local mirror that has "
+            f"{source.mirror_for(language)}/"
+        )
+    try:
+        import datasets
+    except ImportError as exc:
+        raise DataError("loading from the hub needs the `datasets` package: pip install datasets") from exc
+    names = source.splits.get(role)
+    if names is None:
+        raise DataError(f"task `{task.name}` has no {role} split")
+    records = []
+    for split in (names,) if isinstance(names, str) else names:
+        try:
+            data = datasets.load_dataset(source.hub, source.config_for(language), split=split)
+        except Exception as exc:  # network, missing config, offline cache miss: all surface here
+            raise DataError(
+                f"could not load {source.hub} config {source.config_for(language)!r} split {split!r}: "
+                f"{exc}; without internet, use data_dir with a local mirror"
+            ) from exc
+        names_of = {k: f.names for k, f in data.features.items() if hasattr(f, "names")}
+        for row in data:
+            records.append(
+                {k: names_of[k][v] if k in names_of and isinstance(v, int) and v >= 0 else v for k, v in row.items()}
+            )
+    return _keep_language(source, records, language)
 
 
 @dataclass(frozen=True)
 class Encoded:
-    """A tokenized split: token ids (unpadded lists) and label indices, in file order."""
+    """A tokenized classification split: token ids (unpadded lists) and label indices, in file order."""
 
     input_ids: list[list[int]]
     labels: list[int]
@@ -26,74 +157,13 @@ class Encoded:
         return len(self.labels)
 
 
-def split_path(task: Task, *, language: str, role: str, data_dir: Path) -> Path:
-    """Return the file holding ``task``'s ``role`` split in ``language`` (``.jsonl`` preferred)."""
-    folder = Path(data_dir) / task.config_for(language)
-    split = task.split_for(role)
-    for suffix in (".jsonl", ".parquet"):
-        candidate = folder / f"{split}{suffix}"
-        if candidate.exists():
-            return candidate
-    raise DataError(
-        f"no {role} data for task `{task.name}` in `{language}`: expected {folder / split}.jsonl "
-        f"(or .parquet) under data_dir {data_dir}; point data_dir at a local mirror that has it"
-    )
-
-
-def load_records(task: Task, *, language: str, role: str, data_dir: Path) -> list[dict[str, Any]]:
-    """Read the records of one split and check that each has the fields the task reads."""
-    path = split_path(task, language=language, role=role, data_dir=data_dir)
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            records = pq.read_table(path).to_pylist()
-        except Exception as exc:  # pyarrow raises several types for damaged files
-            raise DataError(f"cannot read {path}: {exc}; replace it with a valid Parquet file") from exc
-    else:
-        records = []
-        with path.open(encoding="utf-8") as f:
-            for number, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise DataError(
-                        f"{path} line {number} is not valid JSON ({exc.msg}); each line must be "
-                        "one record in the hub's schema"
-                    ) from exc
-    if not records:
-        raise DataError(f"{path} holds no records; task `{task.name}` needs at least one {role} example")
-    needed = (*task.text_fields, "label")
-    for number, record in enumerate(records, start=1):
-        missing = [name for name in needed if name not in record]
-        if missing:
-            raise DataError(
-                f"{path} record {number} lacks field(s) {', '.join(missing)} that task "
-                f"`{task.name}` reads (it has: {', '.join(sorted(record))})"
-            )
-    return records
-
-
-def label_index(task: Task, value: Any, *, where: str) -> int:
-    """Map a label written as its class name (or as a class index) to the class index."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise DataError(f"{where}: label {value!r} is neither a class name nor an index of {task.labels}")
-    if isinstance(value, int):
-        if 0 <= value < task.num_labels:
-            return value
-    elif value in task.labels:
-        return task.labels.index(value)
-    raise DataError(f"{where}: label {value!r} is not one of task `{task.name}`'s labels {task.labels}")
-
-
-def encode(task: Task, records: list[dict[str, Any]], *, tokenizer: Any, max_length: int, where: str) -> Encoded:
-    """Tokenize records (single sentences or pairs, truncated to ``max_length``) and index labels."""
-    columns = [[str(r[name]) for r in records] for name in task.text_fields]
+def encode(examples: Sequence[Any], *, tokenizer: Any, max_length: int) -> Encoded:
+    """Tokenize text examples (single sentences or pairs, truncated to ``max_length``)."""
+    if not examples:
+        return Encoded(input_ids=[], labels=[])
+    columns = [list(texts) for texts in zip(*(e.texts for e in examples), strict=True)]
     batch = tokenizer(*columns, truncation=True, max_length=max_length)
-    labels = [label_index(task, r["label"], where=f"{where} record {i + 1}") for i, r in enumerate(records)]
-    return Encoded(input_ids=[list(ids) for ids in batch["input_ids"]], labels=labels)
+    return Encoded(input_ids=[list(ids) for ids in batch["input_ids"]], labels=[e.label for e in examples])
 
 
 def batches(data: Encoded, *, order: list[int], batch_size: int, pad_id: int) -> Any:

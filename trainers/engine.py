@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from trainers import data as data_lib
+from trainers import kinds
 from trainers.errors import CheckpointError, TaskError
 from trainers.languages import suggest
-from trainers.metrics import METRICS
 from trainers.model import build_model, encoder_state, load_encoder, load_tokenizer, save_encoder
 from trainers.spec import DEFAULT_HPARAMS, HYPERPARAMETERS, TrialSpec
-from trainers.tasks import get_task
+from trainers.tasks import eval_split, get_task
 
 STATE_FILE = "trainer_state.json"
 RNG_FILE = "rng_state.pt"
@@ -113,30 +113,35 @@ def run_trial(
 
     ensure_process_group()
     task = get_task(spec.task)
+    if task.kind not in kinds.TRAINABLE_KINDS:
+        raise TaskError(f"task `{task.name}` is a {task.kind} task, which is evaluated, not trained")
     data_dir = Path(spec.data_dir)
     tokenizer = load_tokenizer(spec.model)
-    train_records = data_lib.load_records(task, language=spec.train_language, role="train", data_dir=data_dir)
-    train_records = train_records[: spec.training.max_train_examples]
-    train = data_lib.encode(
-        task,
-        train_records,
-        tokenizer=tokenizer,
-        max_length=spec.model.max_length,
-        where=f"{task.name}/{spec.train_language}/train",
-    )
+    max_length = spec.model.max_length
+    # A target may train on another task's English data (XNLI on MNLI); examples without a gold
+    # label (SNLI's "-1") cannot be trained on.
+    train_task = get_task(task.train_task) if task.train_task else task
+    train_examples = data_lib.load_examples(train_task, language=spec.train_language, role="train", data_dir=data_dir)
+    train_examples = [e for e in train_examples if getattr(e, "label", 0) >= 0][: spec.training.max_train_examples]
+    train = kinds.featurize(task.kind, train_examples, tokenizer=tokenizer, max_length=max_length, train=True)
     evals = {}
     for role in spec.eval_splits:
-        for language in spec.eval_languages:
-            records = data_lib.load_records(task, language=language, role=role, data_dir=data_dir)
-            evals[(role, language)] = data_lib.encode(
-                task,
-                records[: spec.training.max_eval_examples],
-                tokenizer=tokenizer,
-                max_length=spec.model.max_length,
-                where=f"{task.name}/{language}/{role}",
+        # Trials are selected on English dev even where the target has no English data (XCOPA: COPA's dev).
+        extra = (spec.train_language,) if role == "dev" and spec.train_language not in spec.eval_languages else ()
+        for language in (*spec.eval_languages, *extra):
+            where = eval_split(task, role=role, language=language)
+            if where is None:
+                continue
+            examples = data_lib.load_examples(
+                where[0], language=language, role=where[1], data_dir=data_dir, limit=spec.training.max_eval_examples
             )
+            features = kinds.featurize(task.kind, examples, tokenizer=tokenizer, max_length=max_length, train=False)
+            evals[(role, language)] = (examples, features)
 
-    model = build_model(spec.model, num_labels=task.num_labels, vocab_size=len(tokenizer), dropout=hp["dropout"])
+    num_labels = 2 if task.kind in ("qa", "multiple_choice") else task.num_labels  # start/end; one score per choice
+    model = build_model(
+        spec.model, kind=task.kind, num_labels=num_labels, vocab_size=len(tokenizer), dropout=hp["dropout"]
+    )
     if spec.init_encoder:
         load_encoder(model, Path(spec.init_encoder))
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
@@ -164,10 +169,8 @@ def run_trial(
         order = list(range(len(train)))
         random.Random(spec.seed * 1_000_003 + epoch).shuffle(order)
         losses = []
-        for ids, mask, labels in data_lib.batches(train, order=order, batch_size=hp["micro_batch_size"], pad_id=pad_id):
-            loss = engine(
-                input_ids=ids.to(engine.device), attention_mask=mask.to(engine.device), labels=labels.to(engine.device)
-            ).loss
+        for batch in kinds.batches(task.kind, train, order=order, batch_size=hp["micro_batch_size"], pad_id=pad_id):
+            loss = engine(**{k: v.to(engine.device) for k, v in batch.items()}).loss
             engine.backward(loss)
             engine.step()
             losses.append(float(loss.detach()))
@@ -179,9 +182,7 @@ def run_trial(
             "lr": float(scheduler.get_last_lr()[0]),
             "node": platform.node(),
         }
-        metrics.update(
-            _evaluate(engine, evals, metric=task.metric, batch_size=spec.training.eval_batch_size, pad_id=pad_id)
-        )
+        metrics.update(_evaluate(engine, task, evals, batch_size=spec.training.eval_batch_size, pad_id=pad_id))
         metrics["objective"] = _objective(metrics, spec, metric=task.metric)
         checkpoint_dir = Path(tempfile.mkdtemp(prefix="xstilts-ckpt-"))
         try:
@@ -208,28 +209,31 @@ def run_trial(
 
 
 def _evaluate(
-    engine: Any, evals: dict[tuple[str, str], data_lib.Encoded], *, metric: str, batch_size: int, pad_id: int
+    engine: Any, task: Any, evals: dict[tuple[str, str], tuple[list, Any]], *, batch_size: int, pad_id: int
 ) -> dict[str, float]:
-    import torch
-
     engine.eval()
     scores = {}
-    with torch.no_grad():
-        for (role, language), data in evals.items():
-            predictions: list[int] = []
-            for ids, mask, _ in data_lib.batches(
-                data, order=list(range(len(data))), batch_size=batch_size, pad_id=pad_id
-            ):
-                logits = engine(input_ids=ids.to(engine.device), attention_mask=mask.to(engine.device)).logits
-                predictions.extend(int(i) for i in logits.argmax(dim=-1).tolist())
-            scores[f"{role}/{language}/{metric}"] = METRICS[metric](predictions, data.labels)
+    for (role, language), (examples, features) in evals.items():
+        predictions = kinds.predict(
+            task.kind,
+            engine,
+            examples,
+            features,
+            batch_size=batch_size,
+            pad_id=pad_id,
+            device=engine.device,
+            allow_impossible=task.scorer == "squad_v2",
+        )
+        for name, value in kinds.score(task, examples, predictions, language=language).items():
+            scores[f"{role}/{language}/{name}"] = value
     return scores
 
 
 def _objective(metrics: Mapping[str, Any], spec: TrialSpec, *, metric: str) -> float:
-    if spec.select_on == "english_dev" or spec.eval_languages == ("en",):
-        return float(metrics[f"dev/{spec.train_language}/{metric}"])
-    values = [float(metrics[f"dev/{language}/{metric}"]) for language in spec.eval_languages]
+    english = f"dev/{spec.train_language}/{metric}"
+    if spec.select_on == "english_dev":
+        return float(metrics[english])
+    values = [float(metrics[key]) for lang in spec.eval_languages if (key := f"dev/{lang}/{metric}") in metrics]
     return sum(values) / len(values)
 
 
@@ -261,7 +265,8 @@ def export_encoder(checkpoint_dir: Path, out_path: Path, *, spec: TrialSpec) -> 
 
     task = get_task(spec.task)
     tokenizer = load_tokenizer(spec.model)
-    model = build_model(spec.model, num_labels=task.num_labels, vocab_size=len(tokenizer), dropout=0.0)
+    num_labels = 2 if task.kind in ("qa", "multiple_choice") else task.num_labels
+    model = build_model(spec.model, kind=task.kind, num_labels=num_labels, vocab_size=len(tokenizer), dropout=0.0)
     if spec.training.zero_stage > 0:
         from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 

@@ -37,24 +37,30 @@ def load_tokenizer(spec: ModelSpec) -> Any:
     return AutoTokenizer.from_pretrained(source, local_files_only=True)
 
 
-def build_model(spec: ModelSpec, *, num_labels: int, vocab_size: int, dropout: float) -> Any:
-    """Return a sequence-classification model with a fresh ``num_labels`` head.
+def build_model(
+    spec: ModelSpec, *, kind: str = "classification", num_labels: int, vocab_size: int, dropout: float
+) -> Any:
+    """Return a model with a fresh head for ``kind`` (``num_labels`` classes or tags).
 
     A ``scratch`` model gets weights from ``spec.seed`` alone, so every trial of a sweep starts
     from the same "pretrained" encoder; a ``pretrained`` one is loaded from local files.
     """
     import torch
-    from transformers import AutoModelForSequenceClassification, XLMRobertaConfig, XLMRobertaForSequenceClassification
+    import transformers
 
+    from trainers.kinds import HEADS
+
+    head = HEADS[kind]
     if spec.init == "pretrained":
-        return AutoModelForSequenceClassification.from_pretrained(
+        auto = getattr(transformers, f"AutoModel{head}")
+        return auto.from_pretrained(
             spec.path,
             num_labels=num_labels,
             local_files_only=True,
             hidden_dropout_prob=dropout,
             attention_probs_dropout_prob=dropout,
         )
-    config = XLMRobertaConfig(
+    config = transformers.XLMRobertaConfig(
         vocab_size=vocab_size,
         hidden_size=spec.hidden_size,
         num_hidden_layers=spec.num_layers,
@@ -71,7 +77,7 @@ def build_model(spec: ModelSpec, *, num_labels: int, vocab_size: int, dropout: f
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
-        return XLMRobertaForSequenceClassification(config)
+        return getattr(transformers, f"XLMRoberta{head}")(config)
 
 
 def encoder_state(model: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
-"""The task registry: every task xstilts can train or evaluate, listed in one literal table.
+"""The task registry: every task xstilts can train or evaluate, listed in literal tables.
 
-A task is a small frozen record; the trainer reads what it needs (fields, labels, metric,
-where each language's data lives) from it and nothing else.
+A task is a small frozen record: what kind it is, its labels and scorer, its languages, and where
+each language's data lives (``Source``); readers and the trainer take everything from it.
 """
 
 from __future__ import annotations
@@ -11,39 +11,78 @@ from dataclasses import dataclass, field
 from trainers.errors import TaskError
 from trainers.languages import get_language, suggest
 
-#: Split roles a task can have, mapped to the split names on the hub / in a local mirror.
+#: Split roles a task can have; each source maps them to its own split names.
 SPLIT_ROLES = ("train", "dev", "test")
+KINDS = ("classification", "multiple_choice", "qa", "tagging", "retrieval")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """Where a task's data lives: a hub dataset, and the same data in a local mirror.
+
+    ``config`` and ``mirror`` are templates: ``{lang}`` is the XTREME language code and ``{code}``
+    the dataset's own code for it (``codes``, e.g. ``deu`` for Tatoeba, ``German`` for UD).
+    A mirror stores ``<data_dir>/<mirror>/<split>.jsonl`` (or ``.parquet``) in the hub's schema.
+    """
+
+    hub: str | None  # None: local files only (no public hub copy)
+    config: str | None
+    mirror: str
+    reader: str  # a name in trainers.readers.READERS
+    splits: dict[str, str | tuple[str, ...]]  # role -> split name(s); several are concatenated
+    codes: dict[str, str] = field(default_factory=dict)
+    language_field: str | None = None  # all languages in one config: keep rows whose field equals the code
+
+    def code(self, language: str) -> str:
+        """The dataset's own code for ``language``."""
+        return self.codes.get(language, language)
+
+    def config_for(self, language: str) -> str | None:
+        """The hub config holding ``language``."""
+        return None if self.config is None else self.config.format(lang=language, code=self.code(language))
+
+    def mirror_for(self, language: str) -> str:
+        """The local-mirror folder holding ``language``."""
+        return self.mirror.format(lang=language, code=self.code(language))
 
 
 @dataclass(frozen=True, kw_only=True)
 class Task:
-    """One task: what it reads, what it predicts, how it is scored, and where its data lives.
-
-    ``config`` is the per-language dataset config name, with ``{lang}`` replaced by the language
-    code; files are read from ``<data_dir>/<config>/<split>.jsonl`` (the local-mirror layout).
-    """
+    """One task: what it reads and predicts, how it is scored, and where its data lives."""
 
     name: str
-    kind: str  # "classification": one text field = single sentence, two = sentence pair
-    text_fields: tuple[str, ...]
+    kind: str
     labels: tuple[str, ...]
-    metric: str
+    metric: str  # the headline metric, a key of what the scorer returns
+    scorer: str  # a family in trainers.scoring.SCORERS
     languages: tuple[str, ...]
+    sources: tuple[Source, ...]  # the first is the default; others are the same data in another schema
     train_language: str = "en"
-    config: str = "{name}.{lang}"
-    splits: dict[str, str] = field(default_factory=lambda: {"train": "train", "dev": "validation", "test": "test"})
+    train_task: str | None = None  # a target trained on another task's English data (XNLI on MNLI)
+    benchmark: str = ""  # xtreme, xtreme-r, intermediate, toy
+    test_is_validation: bool = False  # the benchmark's test set is the hub's validation split
     description: str = ""
 
-    def config_for(self, language: str) -> str:
-        """Return the dataset config name holding ``language``'s data, e.g. ``toy_paws.de``."""
-        self.check_language(language)
-        return self.config.format(name=self.name, lang=language)
+    @property
+    def source(self) -> Source:
+        """The default source."""
+        return self.sources[0]
 
-    def split_for(self, role: str) -> str:
-        """Return the split name for ``role`` (train, dev or test), or raise if the task has none."""
-        if role not in self.splits:
-            raise TaskError(f"task `{self.name}` has no {role} split (it has: {', '.join(self.splits)})")
-        return self.splits[role]
+    @property
+    def num_labels(self) -> int:
+        """Number of classes the task's head predicts (choices for multiple choice)."""
+        return len(self.labels)
+
+    def config_for(self, language: str) -> str:
+        """The local-mirror folder of ``language`` in the default source, e.g. ``toy_paws.de``."""
+        self.check_language(language)
+        return self.source.mirror_for(language)
+
+    def split_for(self, role: str) -> str | tuple[str, ...]:
+        """The split name(s) for ``role`` (train, dev or test), or raise if the task has none."""
+        if role not in self.source.splits:
+            raise TaskError(f"task `{self.name}` has no {role} split (it has: {', '.join(self.source.splits)})")
+        return self.source.splits[role]
 
     def check_language(self, language: str) -> None:
         """Raise a TaskError unless ``language`` is a known code that this task covers."""
@@ -53,26 +92,46 @@ class Task:
                 f"task `{self.name}` has no data in `{language}`; its languages are {', '.join(self.languages)}"
             )
 
-    @property
-    def num_labels(self) -> int:
-        """Number of classes the task's head predicts."""
-        return len(self.labels)
+
+def eval_split(task: Task, *, role: str, language: str) -> tuple[Task, str] | None:
+    """Which task's ``role`` split evaluates ``task`` in ``language``, or None where there is none.
+
+    A target without its own English dev set (XQuAD) is selected on its training task's dev set
+    (SQuAD's); languages without a dev split are evaluated on test only.
+    """
+    if language in task.languages and role in task.source.splits:
+        return task, role
+    if role == "dev" and language == task.train_language and task.train_task:
+        train_task = TASKS[task.train_task]
+        if "dev" in train_task.source.splits:
+            return train_task, "dev"
+    return None
 
 
 def _toy_task(name: str, description: str) -> Task:
     from trainers import toydata
 
     intermediate = name in toydata.INTERMEDIATE_TASKS
+    fields = toydata.TASK_FIELDS[name]
     return Task(
         name=name,
         kind="classification",
-        text_fields=toydata.TASK_FIELDS[name],
         labels=toydata.TASK_LABELS[name],
         metric="accuracy",
+        scorer="accuracy",
         languages=("en",) if intermediate else toydata.LANGUAGES,
-        splits={"train": "train", "dev": "validation"}
-        if intermediate
-        else {"train": "train", "dev": "validation", "test": "test"},
+        benchmark="toy",
+        sources=(
+            Source(
+                hub=None,
+                config=None,
+                mirror=f"{name}.{{lang}}",
+                reader="toy_pair" if len(fields) == 2 else "toy_single",
+                splits={"train": "train", "dev": "validation"}
+                if intermediate
+                else {"train": "train", "dev": "validation", "test": "test"},
+            ),
+        ),
         description=description,
     )
 
@@ -80,19 +139,30 @@ def _toy_task(name: str, description: str) -> Task:
 # Toy tasks ship with the project under data/toy (written by trainers/toydata.py): quantities are
 # digits shared by every language, wrapped in language-specific words, so a tiny model with no
 # multilingual pretraining can still transfer across languages.
-TASKS: dict[str, Task] = {
-    t.name: t
-    for t in (
-        _toy_task("toy_nli", "Toy NLI about quantities (intermediate task; English only)."),
-        _toy_task("toy_topic", "Toy topic classification (intermediate task; English only)."),
-        _toy_task("toy_paws", "Toy paraphrase: do both sentences state the same quantity? (target)"),
-        _toy_task("toy_order", "Toy comparison: is the first quantity larger than the second? (target)"),
-    )
-}
+TOY_TASKS = (
+    _toy_task("toy_nli", "Toy NLI about quantities (intermediate task; English only)."),
+    _toy_task("toy_topic", "Toy topic classification (intermediate task; English only)."),
+    _toy_task("toy_paws", "Toy paraphrase: do both sentences state the same quantity? (target)"),
+    _toy_task("toy_order", "Toy comparison: is the first quantity larger than the second? (target)"),
+)
+
+
+def _registry() -> dict[str, Task]:
+    from trainers.task_table import BENCHMARK_TASKS
+
+    tasks = {}
+    for task in (*TOY_TASKS, *BENCHMARK_TASKS):
+        if task.name in tasks:
+            raise RuntimeError(f"task `{task.name}` is registered twice")
+        tasks[task.name] = task
+    return tasks
+
+
+TASKS: dict[str, Task] = _registry()
 
 
 def get_task(name: str) -> Task:
-    """Return the registered task called ``name``, e.g. ``get_task("toy_paws").num_labels == 2``."""
+    """Return the registered task called ``name``, e.g. ``get_task("xnli").num_labels == 3``."""
     try:
         return TASKS[name]
     except KeyError:

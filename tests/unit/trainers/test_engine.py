@@ -106,7 +106,7 @@ def test_unknown_hyperparameter_is_named() -> None:
 
 
 def test_missing_data_and_encoder_errors(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="no train data for task `toy_nli` in `en`"):
+    with pytest.raises(DataError, match="no data for task `toy_nli` in `en`: expected a folder"):
         run_trial(spec(data_dir=str(tmp_path)), HP, reporter=Keep(tmp_path))
     with pytest.raises(CheckpointError, match="does not exist"):
         run_trial(

@@ -1,0 +1,158 @@
+"""The trainer on every trainable kind (QA, tagging, multiple choice) through DeepSpeed, on small
+hub-layout fixtures, and the encoder hand-over between kinds (a SQuAD-trained encoder starting UD-POS)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from trainers.engine import export_encoder, run_trial
+from trainers.spec import ModelSpec, TrainingSpec, TrialSpec
+
+from .test_engine import Keep
+
+NAMES = ["anna", "omar", "lena", "juan", "amina", "pierre"]
+THINGS = ["apples", "books", "goats", "cups"]
+
+
+def _write(folder: Path, split: str, records: list[dict]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{split}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+def _squad(rng: random.Random, n: int) -> list[dict]:
+    out = []
+    for i in range(n):
+        name, thing, count = rng.choice(NAMES), rng.choice(THINGS), str(rng.randint(2, 9))
+        context = f"{rng.choice(NAMES)} likes tea . {name} has {count} {thing} . the day is long ."
+        start = context.index(f"{name} has ") + len(f"{name} has ")
+        out.append(
+            {
+                "id": f"q{i}",
+                "title": "t",
+                "context": context,
+                "question": f"how many {thing} has {name} ?",
+                "answers": {"text": [count], "answer_start": [start]},
+            }
+        )
+    return out
+
+
+def _pos(rng: random.Random, n: int) -> list[dict]:
+    out = []
+    for _ in range(n):
+        tokens = ["the", rng.choice(THINGS), "of", rng.choice(NAMES), "is", "big", "."]
+        out.append({"tokens": tokens, "pos_tags": ["DET", "NOUN", "ADP", "PROPN", "AUX", "ADJ", "PUNCT"]})
+    return out
+
+
+def _copa(rng: random.Random, n: int) -> list[dict]:
+    out = []
+    for i in range(n):
+        name = rng.choice(NAMES)
+        label = rng.randint(0, 1)
+        good, bad = f"{name} was hungry .", f"{name} was tall ."
+        out.append(
+            {
+                "premise": f"{name} ate bread .",
+                "question": "cause",
+                "choice1": good if label == 0 else bad,
+                "choice2": bad if label == 0 else good,
+                "label": label,
+                "idx": i,
+            }
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("mirror")
+    rng = random.Random(0)
+    _write(root / "squad", "train", _squad(rng, 64))
+    _write(root / "squad", "validation", _squad(rng, 16))
+    for lang in ("en", "de"):
+        _write(root / f"XQuAD.{lang}", "validation", _squad(rng, 16))
+    for language in ("English", "German"):
+        for split in ("train", "validation", "test"):
+            _write(root / f"udpos.{language}", split, _pos(rng, 32 if split == "train" else 8))
+    for split in ("train", "validation"):
+        _write(root / "super_glue.copa", split, _copa(rng, 32 if split == "train" else 8))
+    for split in ("validation", "test"):
+        _write(root / "xcopa.et", split, _copa(rng, 8))
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+
+    texts = [line for path in root.rglob("*.jsonl") for line in path.read_text().splitlines()]
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.train_from_iterator(
+        texts, trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    )
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    tokenizer.save(str(root / "tokenizer.json"))
+    return root
+
+
+def spec(mirror: Path, **changes: object) -> TrialSpec:
+    base = TrialSpec(
+        sweep="t",
+        search="s",
+        phase="target",
+        task="xquad",
+        train_language="en",
+        eval_languages=("en", "de"),
+        eval_splits=("dev", "test"),
+        select_on="english_dev",
+        data_dir=str(mirror),
+        epochs=1,
+        seed=0,
+        model=ModelSpec(tokenizer=str(mirror / "tokenizer.json"), max_length=48),
+        training=TrainingSpec(zero_stage=1),
+    )
+    return dataclasses.replace(base, **changes)
+
+
+HP = {"learning_rate": 3e-3, "micro_batch_size": 8}
+
+
+def test_qa_target_trains_on_squad_and_scores_xquad(mirror: Path, tmp_path: Path) -> None:
+    keep = Keep(tmp_path)
+    run_trial(spec(mirror, epochs=2), HP, reporter=keep)
+    metrics = keep.metrics[-1]
+    # XQuAD has no dev split: the English dev score is SQuAD's; German is scored on test only.
+    assert {"dev/en/exact_match", "dev/en/f1", "dev/en/em_f1_avg", "test/en/f1", "test/de/em_f1_avg"} <= set(metrics)
+    assert "dev/de/f1" not in metrics
+    assert metrics["objective"] == metrics["dev/en/em_f1_avg"]
+    assert all(0.0 <= metrics[k] <= 1.0 for k in metrics if k.startswith(("dev/", "test/")))
+
+
+def test_tagging_and_multiple_choice_train(mirror: Path, tmp_path: Path) -> None:
+    pos = Keep(tmp_path / "pos")
+    (tmp_path / "pos").mkdir()
+    run_trial(spec(mirror, task="udpos", epochs=3), HP, reporter=pos)
+    assert pos.metrics[-1]["train/en/loss"] < pos.metrics[0]["train/en/loss"]
+    assert pos.metrics[-1]["test/de/f1"] > 0.5  # a fixed tag pattern is learnable even from scratch
+
+    copa = Keep(tmp_path / "copa")
+    (tmp_path / "copa").mkdir()
+    run_trial(spec(mirror, task="xcopa", eval_languages=("et",)), HP, reporter=copa)
+    assert {"dev/en/accuracy", "dev/et/accuracy", "test/et/accuracy"} <= set(copa.metrics[0])
+
+
+def test_squad_encoder_starts_a_tagging_target(mirror: Path, tmp_path: Path) -> None:
+    stage_one = spec(mirror, phase="intermediate", task="squad", eval_languages=("en",), eval_splits=("dev",))
+    keep = Keep(tmp_path)
+    run_trial(stage_one, HP, reporter=keep)
+    encoder = tmp_path / "encoder.pt"
+    export_encoder(keep.checkpoints[0], encoder, spec=stage_one)
+    target = Keep(tmp_path / "t")
+    (tmp_path / "t").mkdir()
+    run_trial(spec(mirror, task="udpos", init_encoder=str(encoder)), HP, reporter=target)
+    assert "test/de/f1" in target.metrics[0]

@@ -1,0 +1,461 @@
+"""The XTREME / XTREME-R target tasks and the English intermediate tasks of the X-STILTs study.
+
+Languages are XTREME's (ISO 639-1) codes; each source maps them to the hub's config names.
+The first source of a task is its default; further sources are the same data in another
+published schema (a local mirror may hold either).
+"""
+
+from __future__ import annotations
+
+from trainers.languages import LANGUAGES
+from trainers.tasks import Source, Task
+
+XT = "google/xtreme"
+NLI = ("entailment", "neutral", "contradiction")
+UPOS = (
+    "ADJ",
+    "ADP",
+    "ADV",
+    "AUX",
+    "CCONJ",
+    "DET",
+    "INTJ",
+    "NOUN",
+    "NUM",
+    "PART",
+    "PRON",
+    "PROPN",
+    "PUNCT",
+    "SCONJ",
+    "SYM",
+    "VERB",
+    "X",
+)
+NER = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+TRAIN_DEV_TEST = {"train": "train", "dev": "validation", "test": "test"}
+TRAIN_DEV = {"train": "train", "dev": "validation"}
+
+
+def _langs(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+def _choices(n: int) -> tuple[str, ...]:
+    return tuple(str(i) for i in range(n))
+
+
+XNLI_LANGS = _langs("ar bg de el en es fr hi ru sw th tr ur vi zh")
+PAWSX_LANGS = _langs("de en es fr ja ko zh")
+XCOPA_LANGS = _langs("et ht id it qu sw ta th tr vi zh")
+UDPOS_LANGS = _langs(
+    "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl tr ur vi wo yo zh"
+)
+PANX_LANGS = _langs(
+    "af ar bg bn de el en es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr ms my nl pt ru "
+    "sw ta te th tl tr ur vi yo zh"
+)
+XQUAD_LANGS = _langs("ar de el en es hi ro ru th tr vi zh")
+MLQA_LANGS = _langs("ar de en es hi vi zh")
+TYDIQA_LANGS = _langs("ar bn en fi id ko ru sw te")
+BUCC_LANGS = _langs("de fr ru zh")
+TATOEBA_CODES = dict(
+    pair.split(":")
+    for pair in (
+        "af:afr ar:ara bg:bul bn:ben de:deu el:ell es:spa et:est eu:eus fa:pes fi:fin fr:fra he:heb hi:hin hu:hun "
+        "id:ind it:ita ja:jpn jv:jav ka:kat kk:kaz ko:kor ml:mal mr:mar nl:nld pt:por ru:rus sw:swh ta:tam te:tel "
+        "th:tha tl:tgl tr:tur ur:urd vi:vie zh:cmn"
+    ).split()
+)
+TYDIQA_CODES = {
+    "ar": "arabic",
+    "bn": "bengali",
+    "en": "english",
+    "fi": "finnish",
+    "id": "indonesian",
+    "ko": "korean",
+    "ru": "russian",
+    "sw": "swahili",
+    "te": "telugu",
+}
+
+BENCHMARK_TASKS = (
+    # ---- XTREME / XTREME-R targets ----
+    Task(
+        name="xnli",
+        kind="classification",
+        labels=NLI,
+        metric="accuracy",
+        scorer="accuracy",
+        languages=XNLI_LANGS,
+        train_task="mnli",
+        benchmark="xtreme",
+        sources=(
+            Source(hub="facebook/xnli", config="{lang}", mirror="xnli.{lang}", reader="xnli", splits=TRAIN_DEV_TEST),
+            Source(
+                hub=XT,
+                config="XNLI",
+                mirror="XNLI",
+                reader="xtreme_xnli",
+                language_field="language",
+                splits={"dev": "validation", "test": "test"},
+            ),
+        ),
+        description="Cross-lingual NLI; trained on English MNLI.",
+    ),
+    Task(
+        name="pawsx",
+        kind="classification",
+        labels=("0", "1"),
+        metric="accuracy",
+        scorer="accuracy",
+        languages=PAWSX_LANGS,
+        benchmark="xtreme",
+        sources=(
+            Source(hub=XT, config="PAWS-X.{lang}", mirror="PAWS-X.{lang}", reader="paws", splits=TRAIN_DEV_TEST),
+            Source(
+                hub="google-research-datasets/paws-x",
+                config="{lang}",
+                mirror="paws-x.{lang}",
+                reader="paws",
+                splits=TRAIN_DEV_TEST,
+            ),
+        ),
+        description="Paraphrase adversaries (PAWS-X); trained on its English training set.",
+    ),
+    Task(
+        name="xcopa",
+        kind="multiple_choice",
+        labels=_choices(2),
+        metric="accuracy",
+        scorer="mc_accuracy",
+        languages=XCOPA_LANGS,
+        train_task="copa",
+        benchmark="xtreme-r",
+        sources=(
+            Source(
+                hub="cambridgeltl/xcopa",
+                config="{lang}",
+                mirror="xcopa.{lang}",
+                reader="copa",
+                splits={"dev": "validation", "test": "test"},
+            ),
+        ),
+        description="Causal commonsense reasoning; trained on English COPA (usually after SIQA).",
+    ),
+    Task(
+        name="udpos",
+        kind="tagging",
+        labels=UPOS,
+        metric="f1",
+        scorer="seqeval",
+        languages=UDPOS_LANGS,
+        benchmark="xtreme",
+        sources=(
+            Source(
+                hub=XT,
+                config="udpos.{code}",
+                mirror="udpos.{code}",
+                reader="udpos",
+                splits=TRAIN_DEV_TEST,
+                codes={c: LANGUAGES[c].name for c in UDPOS_LANGS},
+            ),
+        ),
+        description="Universal Dependencies v2.5 part-of-speech tagging (F1 as XTREME computes it).",
+    ),
+    Task(
+        name="panx",
+        kind="tagging",
+        labels=NER,
+        metric="f1",
+        scorer="seqeval",
+        languages=PANX_LANGS,
+        benchmark="xtreme",
+        sources=(
+            Source(hub=XT, config="PAN-X.{lang}", mirror="PAN-X.{lang}", reader="panx", splits=TRAIN_DEV_TEST),
+            Source(
+                hub="unimelb-nlp/wikiann",
+                config="{lang}",
+                mirror="wikiann.{lang}",
+                reader="panx",
+                splits=TRAIN_DEV_TEST,
+            ),
+        ),
+        description="WikiANN named entities (PAN-X), span F1.",
+    ),
+    Task(
+        name="xquad",
+        kind="qa",
+        labels=(),
+        metric="em_f1_avg",
+        scorer="squad_v1",
+        languages=XQUAD_LANGS,
+        train_task="squad",
+        benchmark="xtreme",
+        test_is_validation=True,
+        sources=(
+            Source(hub=XT, config="XQuAD.{lang}", mirror="XQuAD.{lang}", reader="squad", splits={"test": "validation"}),
+            Source(
+                hub="google/xquad",
+                config="xquad.{lang}",
+                mirror="xquad.{lang}",
+                reader="squad",
+                splits={"test": "validation"},
+            ),
+        ),
+        description="Cross-lingual extractive QA; trained on SQuAD v1.1; its test set is the hub's validation.",
+    ),
+    Task(
+        name="mlqa",
+        kind="qa",
+        labels=(),
+        metric="em_f1_avg",
+        scorer="mlqa",
+        languages=MLQA_LANGS,
+        train_task="squad",
+        benchmark="xtreme",
+        sources=(
+            Source(
+                hub=XT,
+                config="MLQA.{lang}.{lang}",
+                mirror="MLQA.{lang}.{lang}",
+                reader="squad",
+                splits={"dev": "validation", "test": "test"},
+            ),
+        ),
+        description="Multilingual QA (context and question in the same language); MLQA's normalization.",
+    ),
+    Task(
+        name="tydiqa",
+        kind="qa",
+        labels=(),
+        metric="em_f1_avg",
+        scorer="squad_v1",
+        languages=TYDIQA_LANGS,
+        benchmark="xtreme",
+        test_is_validation=True,
+        sources=(
+            Source(
+                hub=XT,
+                config="tydiqa",
+                mirror="tydiqa",
+                reader="squad",
+                language_field="id",
+                codes=TYDIQA_CODES,
+                splits={"train": "train", "test": "validation"},
+            ),
+        ),
+        description="TyDiQA-GoldP; trained on its English training set; its test set is the hub's validation.",
+    ),
+    Task(
+        name="bucc2018",
+        kind="retrieval",
+        labels=(),
+        metric="f1",
+        scorer="bucc",
+        languages=BUCC_LANGS,
+        benchmark="xtreme",
+        sources=(
+            Source(
+                hub=XT,
+                config="bucc18.{lang}",
+                mirror="bucc18.{lang}",
+                reader="bitext",
+                splits={"dev": "validation", "test": "test"},
+            ),
+        ),
+        description="BUCC 2018 bitext mining: margin scores, threshold tuned on dev gold pairs.",
+    ),
+    Task(
+        name="tatoeba",
+        kind="retrieval",
+        labels=(),
+        metric="accuracy",
+        scorer="tatoeba",
+        languages=tuple(TATOEBA_CODES),
+        benchmark="xtreme",
+        test_is_validation=True,
+        sources=(
+            Source(
+                hub=XT,
+                config="tatoeba.{code}",
+                mirror="tatoeba.{code}",
+                reader="bitext",
+                codes=TATOEBA_CODES,
+                splits={"test": "validation"},
+            ),
+        ),
+        description="Tatoeba sentence retrieval against English (top-1 accuracy).",
+    ),
+    # ---- English intermediate tasks (X-STILTs) and training sets of targets ----
+    Task(
+        name="mnli",
+        kind="classification",
+        labels=NLI,
+        metric="accuracy",
+        scorer="accuracy",
+        languages=("en",),
+        benchmark="intermediate",
+        sources=(
+            Source(
+                hub="nyu-mll/glue",
+                config="mnli",
+                mirror="glue.mnli",
+                reader="nli",
+                splits={"train": "train", "dev": "validation_matched"},
+            ),
+        ),
+        description="MultiNLI (GLUE); XNLI's English training set.",
+    ),
+    Task(
+        name="snli",
+        kind="classification",
+        labels=NLI,
+        metric="accuracy",
+        scorer="accuracy",
+        languages=("en",),
+        benchmark="intermediate",
+        sources=(Source(hub="stanfordnlp/snli", config=None, mirror="snli", reader="nli", splits=TRAIN_DEV_TEST),),
+        description="SNLI (examples without a gold label are skipped in training).",
+    ),
+    Task(
+        name="anli",
+        kind="classification",
+        labels=NLI,
+        metric="accuracy",
+        scorer="accuracy",
+        languages=("en",),
+        benchmark="intermediate",
+        sources=(
+            Source(
+                hub="facebook/anli",
+                config=None,
+                mirror="anli",
+                reader="nli",
+                splits={
+                    "train": ("train_r1", "train_r2", "train_r3"),
+                    "dev": ("dev_r1", "dev_r2", "dev_r3"),
+                    "test": ("test_r1", "test_r2", "test_r3"),
+                },
+            ),
+        ),
+        description="Adversarial NLI, rounds 1-3 combined.",
+    ),
+    Task(
+        name="qqp",
+        kind="classification",
+        labels=("not_duplicate", "duplicate"),
+        metric="accuracy",
+        scorer="accuracy",
+        languages=("en",),
+        benchmark="intermediate",
+        sources=(Source(hub="nyu-mll/glue", config="qqp", mirror="glue.qqp", reader="qqp", splits=TRAIN_DEV),),
+        description="Quora Question Pairs (GLUE).",
+    ),
+    Task(
+        name="sst2",
+        kind="classification",
+        labels=("negative", "positive"),
+        metric="accuracy",
+        scorer="accuracy",
+        languages=("en",),
+        benchmark="intermediate",
+        sources=(Source(hub="nyu-mll/glue", config="sst2", mirror="glue.sst2", reader="sst2", splits=TRAIN_DEV),),
+        description="Stanford Sentiment Treebank, binary (GLUE).",
+    ),
+    Task(
+        name="squad",
+        kind="qa",
+        labels=(),
+        metric="em_f1_avg",
+        scorer="squad_v1",
+        languages=("en",),
+        benchmark="intermediate",
+        sources=(
+            Source(hub="rajpurkar/squad", config="plain_text", mirror="squad", reader="squad", splits=TRAIN_DEV),
+            Source(hub=XT, config="SQuAD", mirror="SQuAD", reader="squad", splits=TRAIN_DEV),
+        ),
+        description="SQuAD v1.1; XQuAD's and MLQA's English training set.",
+    ),
+    Task(
+        name="squad_v2",
+        kind="qa",
+        labels=(),
+        metric="em_f1_avg",
+        scorer="squad_v2",
+        languages=("en",),
+        benchmark="intermediate",
+        sources=(
+            Source(hub="rajpurkar/squad_v2", config="squad_v2", mirror="squad_v2", reader="squad", splits=TRAIN_DEV),
+        ),
+        description="SQuAD v2.0 (unanswerable questions).",
+    ),
+    Task(
+        name="hellaswag",
+        kind="multiple_choice",
+        labels=_choices(4),
+        metric="accuracy",
+        scorer="mc_accuracy",
+        languages=("en",),
+        benchmark="intermediate",
+        sources=(Source(hub="Rowan/hellaswag", config=None, mirror="hellaswag", reader="hellaswag", splits=TRAIN_DEV),),
+        description="HellaSwag sentence completion.",
+    ),
+    Task(
+        name="cosmos_qa",
+        kind="multiple_choice",
+        labels=_choices(4),
+        metric="accuracy",
+        scorer="mc_accuracy",
+        languages=("en",),
+        benchmark="intermediate",
+        sources=(
+            Source(hub="allenai/cosmos_qa", config=None, mirror="cosmos_qa", reader="cosmos_qa", splits=TRAIN_DEV),
+        ),
+        description="Cosmos QA reading comprehension.",
+    ),
+    Task(
+        name="commonsense_qa",
+        kind="multiple_choice",
+        labels=_choices(5),
+        metric="accuracy",
+        scorer="mc_accuracy",
+        languages=("en",),
+        benchmark="intermediate",
+        sources=(
+            Source(
+                hub="tau/commonsense_qa",
+                config=None,
+                mirror="commonsense_qa",
+                reader="commonsense_qa",
+                splits=TRAIN_DEV,
+            ),
+        ),
+        description="CommonsenseQA.",
+    ),
+    Task(
+        name="siqa",
+        kind="multiple_choice",
+        labels=_choices(3),
+        metric="accuracy",
+        scorer="mc_accuracy",
+        languages=("en",),
+        benchmark="intermediate",
+        sources=(
+            Source(hub="allenai/social_i_qa", config=None, mirror="social_i_qa", reader="siqa", splits=TRAIN_DEV),
+        ),
+        description="Social IQa; XCOPA's usual first stage.",
+    ),
+    Task(
+        name="copa",
+        kind="multiple_choice",
+        labels=_choices(2),
+        metric="accuracy",
+        scorer="mc_accuracy",
+        languages=("en",),
+        benchmark="intermediate",
+        sources=(
+            Source(hub="aps/super_glue", config="copa", mirror="super_glue.copa", reader="copa", splits=TRAIN_DEV),
+        ),
+        description="English COPA (SuperGLUE); XCOPA's English training set.",
+    ),
+)
