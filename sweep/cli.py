@@ -153,8 +153,10 @@ def _tasks(args: argparse.Namespace) -> int:
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["inspect"])
-    p.add_argument("task")
+    p.add_argument("action", choices=["inspect", "mirror"], help="inspect a split, or mirror tasks from the hub")
+    p.add_argument("task", nargs="+", help="one task for inspect; one or more for mirror")
+    p.add_argument("--out", help="mirror: the folder to write (<config>/<split>.jsonl)")
+    p.add_argument("--languages", help="mirror: comma-separated languages (default: all of each task)")
     p.add_argument("--language", default="en")
     p.add_argument("--split", default="test", choices=["train", "dev", "test"])
     p.add_argument("--data-dir", help="a local mirror (<config>/<split>.jsonl); default: the hub")
@@ -165,12 +167,33 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 def _data(args: argparse.Namespace) -> int:
     from sweep import taskinfo
 
+    if args.action == "mirror":
+        return _mirror(args)
+    if len(args.task) != 1:
+        raise XStiltsError("`sweep data inspect` takes one task")
+    args.task = args.task[0]
     data_dir = Path(args.data_dir) if args.data_dir else None
     count, rows = taskinfo.inspect_rows(
         args.task, language=args.language, role=args.split, data_dir=data_dir, limit=args.limit
     )
     print(f"{args.task} {args.language} {args.split}: {count} examples")
     print(render(rows, fmt=args.format))
+    return 0
+
+
+def _mirror(args: argparse.Namespace) -> int:
+    from trainers.data import write_mirror
+    from trainers.tasks import get_task
+
+    if not args.out:
+        raise XStiltsError("`sweep data mirror` needs --out DIR, the folder to write the mirror to")
+    languages = args.languages.split(",") if args.languages else None
+    for name in args.task:
+        task = get_task(name)
+        wanted = [lang for lang in languages if lang in task.languages] if languages else None
+        for path in write_mirror(task, out=Path(args.out), languages=wanted):
+            print(f"wrote {path}", flush=True)
+    print(f"mirror: {Path(args.out).resolve()} (use it as data_dir, or --data-dir)")
     return 0
 
 

@@ -105,6 +105,34 @@ def load_examples(task: Task, *, language: str, role: str, data_dir: Path | None
     return READERS[source.reader](task, records[:limit], where)
 
 
+def write_mirror(task: Task, *, out: Path, languages: Sequence[str] | None = None) -> list[Path]:
+    """Write ``task``'s hub data as a local mirror under ``out`` (needs internet or a warm hub cache).
+
+    Every split of the default source is written for every language (or ``languages``), in the
+    hub's own schema with class labels as their names, as ``<mirror>/<split>.jsonl``; files are
+    written to a temporary name first, so an interrupted run leaves no half file behind.
+    """
+    source = task.source
+    written = []
+    for language in languages or task.languages:
+        task.check_language(language)
+        folder = Path(out) / source.mirror_for(language)
+        folder.mkdir(parents=True, exist_ok=True)
+        for names in dict.fromkeys(source.splits.values()):
+            for split in (names,) if isinstance(names, str) else names:
+                path = folder / f"{split}.jsonl"
+                if path.exists():  # an all-language config (XNLI, TyDiQA) is written once
+                    continue
+                rows = _hub_split(source, language=language, split=split)
+                tmp = path.with_name(f".{path.name}.tmp")
+                with tmp.open("w", encoding="utf-8") as f:
+                    for row in rows:
+                        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                tmp.replace(path)
+                written.append(path)
+    return written
+
+
 def _keep_language(source: Source, records: list[dict], language: str) -> list[dict]:
     if source.language_field is None:
         return records
@@ -117,33 +145,38 @@ def _keep_language(source: Source, records: list[dict], language: str) -> list[d
 
 def _from_hub(task: Task, *, language: str, role: str) -> list[dict]:
     source = task.source
-    if source.hub is None:
-        raise DataError(
-            f"task `{task.name}` has no public hub copy; set data_dir to a local mirror that has "
-            f"{source.mirror_for(language)}/"
-        )
-    try:
-        import datasets
-    except ImportError as exc:
-        raise DataError("loading from the hub needs the `datasets` package: pip install datasets") from exc
     names = source.splits.get(role)
     if names is None:
         raise DataError(f"task `{task.name}` has no {role} split")
     records = []
     for split in (names,) if isinstance(names, str) else names:
-        try:
-            data = datasets.load_dataset(source.hub, source.config_for(language), split=split)
-        except Exception as exc:  # network, missing config, offline cache miss: all surface here
-            raise DataError(
-                f"could not load {source.hub} config {source.config_for(language)!r} split {split!r}: "
-                f"{exc}; without internet, use data_dir with a local mirror"
-            ) from exc
-        names_of = {k: f.names for k, f in data.features.items() if hasattr(f, "names")}
-        for row in data:
-            records.append(
-                {k: names_of[k][v] if k in names_of and isinstance(v, int) and v >= 0 else v for k, v in row.items()}
-            )
+        records.extend(_hub_split(source, language=language, split=split))
     return _keep_language(source, records, language)
+
+
+def _hub_split(source: Source, *, language: str, split: str) -> list[dict]:
+    """One hub split's rows, class labels written as their names (as a mirror stores them)."""
+    if source.hub is None:
+        raise DataError(
+            f"{source.mirror_for(language)} has no public hub copy; set data_dir to a local mirror that has it"
+        )
+    try:
+        import datasets
+    except ImportError as exc:
+        raise DataError("loading from the hub needs the `datasets` package: pip install datasets") from exc
+    config = source.config_for(language)
+    try:
+        data = datasets.load_dataset(source.hub, config, split=split)
+    except Exception as exc:  # network, missing config, offline cache miss: all surface here
+        raise DataError(
+            f"could not load {source.hub} config {config!r} split {split!r}: {exc}; without internet, "
+            "use data_dir with a local mirror"
+        ) from exc
+    names_of = {k: f.names for k, f in data.features.items() if hasattr(f, "names")}
+    return [
+        {k: names_of[k][v] if k in names_of and isinstance(v, int) and v >= 0 else v for k, v in row.items()}
+        for row in data
+    ]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from trainers.engine import export_encoder, run_trial
 from trainers.spec import ModelSpec, TrainingSpec, TrialSpec
 
 from .test_engine import Keep
+from .tokenizer_helpers import XLMR_SPECIALS, xlmr_fast
 
 NAMES = ["anna", "omar", "lena", "juan", "amina", "pierre"]
 THINGS = ["apples", "books", "goats", "cups"]
@@ -85,17 +86,13 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for split in ("validation", "test"):
         _write(root / "xcopa.et", split, _copa(rng, 8))
 
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     texts = [line for path in root.rglob("*.jsonl") for line in path.read_text().splitlines()]
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
-    tokenizer.train_from_iterator(
-        texts, trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    )
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
-    )
+    tokenizer.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=300, special_tokens=[*XLMR_SPECIALS, "<mask>"]))
+    xlmr_fast(tokenizer)  # sets XLM-R's pair template on `tokenizer`
     tokenizer.save(str(root / "tokenizer.json"))
     return root
 

@@ -12,6 +12,8 @@ from trainers.examples import ChoiceExample
 from trainers.kinds import multiple_choice as mc
 from trainers.scoring.classification import multiple_choice_accuracy_scores
 
+from .tokenizer_helpers import xlmr_fast
+
 SAMPLE = Path(__file__).resolve().parents[4] / "shared" / "data" / "xtreme-sample"
 CORPUS = [
     "My body cast a shadow over the grass . What was the cause ?",
@@ -24,26 +26,14 @@ CORPUS = [
 @pytest.fixture(scope="module")
 def tokenizer():
     """A tiny XLM-R-like fast tokenizer trained here (no download): <s>=0 <pad>=1 </s>=2 <unk>=3."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
     trainer = trainers.BpeTrainer(vocab_size=150, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], show_progress=False)
     tok.train_from_iterator(CORPUS * 3, trainer)
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        sep_token="</s>",
-        cls_token="<s>",
-        pad_token="<pad>",
-    )
+    return xlmr_fast(tok)
 
 
 def pieces(tokenizer, text: str) -> list[int]:

@@ -20,13 +20,14 @@ from trainers.examples import Answer, SpanExample
 from trainers.kinds.qa import GoldSpanError, QAFeatures, batches, decode, featurize
 from trainers.scoring.qa import squad_v1_scores
 
+from .tokenizer_helpers import xlmr_fast
+
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "xtreme-sample" / "hf"
 REAL_FILES = ("XQuAD.de", "XQuAD.zh", "squad")
 
 
 def _tokenizer(texts: list[str], *, vocab_size: int) -> Any:
-    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
     model = Tokenizer(models.Unigram())
     model.normalizer = normalizers.NFKC()
@@ -42,18 +43,7 @@ def _tokenizer(texts: list[str], *, vocab_size: int) -> Any:
         vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>"
     )
     model.train_from_iterator(texts, trainer)
-    model.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=model,
-        bos_token="<s>",
-        eos_token="</s>",
-        cls_token="<s>",
-        sep_token="</s>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-    )
+    return xlmr_fast(model)
 
 
 def _span(id_: str, question: str, context: str, answer: str | None, *, occurrence: int = 0) -> SpanExample:

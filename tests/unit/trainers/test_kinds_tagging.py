@@ -12,6 +12,8 @@ from trainers.examples import TagExample
 from trainers.kinds import tagging
 from trainers.scoring.tagging import seqeval_scores
 
+from .tokenizer_helpers import xlmr_fast
+
 SAMPLE = Path(__file__).resolve().parents[4] / "shared" / "data" / "xtreme-sample"
 UPOS = "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split()
 CORPUS = [
@@ -25,8 +27,7 @@ CORPUS = [
 @pytest.fixture(scope="module")
 def tokenizer():
     """A tiny XLM-R-like fast tokenizer trained here (no download): <s>=0 <pad>=1 </s>=2 <unk>=3."""
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     # Control and zero-width characters vanish, as XLM-R's normalizer drops them: such a word has no pieces.
@@ -36,18 +37,7 @@ def tokenizer():
     # A small vocabulary, so that long words split into many pieces.
     trainer = trainers.BpeTrainer(vocab_size=120, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], show_progress=False)
     tok.train_from_iterator(CORPUS * 3, trainer)
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        sep_token="</s>",
-        cls_token="<s>",
-        pad_token="<pad>",
-    )
+    return xlmr_fast(tok)
 
 
 def one_hot_logits(features: tagging.TagFeatures, num_tags: int, *, noise_seed: int = 0) -> list[np.ndarray]:
