@@ -59,6 +59,15 @@ class ResourcesConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RetrievalConfig:
+    """How retrieval targets (Tatoeba) embed sentences: evaluated, never trained."""
+
+    layer: int | None = None  # hidden-state layer (0 = embeddings); None: the encoder's middle layer
+    pooling: str = "mean"  # mean over real tokens, or cls (the first token)
+    batch_size: int = 64
+
+
+@dataclass(frozen=True, kw_only=True)
 class SweepConfig:
     """A whole sweep: model, tasks, languages, the two searches and the resources they run on."""
 
@@ -75,6 +84,7 @@ class SweepConfig:
     target: StageConfig = StageConfig()
     search: SearchConfig = SearchConfig()
     resources: ResourcesConfig = ResourcesConfig()
+    retrieval: RetrievalConfig = RetrievalConfig()
 
     def space(self, phase: str) -> dict[str, Param]:
         """Return the resolved search space of ``phase`` (intermediate or target)."""
@@ -173,6 +183,17 @@ def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
     if config.search.grace_period < 1 or config.search.reduction_factor < 2:
         problems.append("search.grace_period must be >= 1 and search.reduction_factor >= 2")
     _validate_resources(config.resources, problems)
+    _choice(problems, "retrieval.pooling", config.retrieval.pooling, ("mean", "cls"))
+    if config.retrieval.batch_size < 1 or (config.retrieval.layer is not None and config.retrieval.layer < 0):
+        problems.append("retrieval.batch_size must be >= 1 and retrieval.layer >= 0 (0 is the embedding layer)")
+    elif (
+        config.model.init == "scratch"
+        and config.retrieval.layer is not None
+        and config.retrieval.layer > config.model.num_layers
+    ):
+        problems.append(
+            f"retrieval.layer {config.retrieval.layer} exceeds model.num_layers ({config.model.num_layers})"
+        )
     _validate_tasks(config, problems, check_data=check_data)
     return problems
 
@@ -273,6 +294,16 @@ def _validate_tasks(config: SweepConfig, problems: list[str], *, check_data: boo
     from trainers.tasks import eval_split
 
     for (key, name), task in tasks.items():
+        if task.kind == "retrieval" and key == "target_tasks":
+            if name != "tatoeba":
+                problems.append(f"target_tasks: retrieval task `{name}` is not evaluated in sweeps yet (tatoeba is)")
+                continue
+            for lang in config.eval_languages(name):
+                try:
+                    split_paths(task, language=lang, role="test", data_dir=data_dir)
+                except (DataError, TaskError) as exc:
+                    problems.append(str(exc))
+            continue
         if task.kind not in TRAINABLE_KINDS:
             problems.append(
                 f"{key}: task `{name}` is a {task.kind} task, which is evaluated rather than trained; "

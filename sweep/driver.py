@@ -25,6 +25,7 @@ from sweep.recorder import Recorder
 from sweep.results import ResultsStore
 from sweep.select import best_trial, test_summary
 from trainers.spec import TrialSpec
+from trainers.tasks import get_task
 
 
 def launch(
@@ -125,6 +126,9 @@ def _recorder(sweep_dir: layout.SweepDir, config: SweepConfig, search: Search) -
 def _run_one(
     sweep_dir: layout.SweepDir, config: SweepConfig, search: Search, *, index: int, progress: Progress, resumed: bool
 ) -> None:
+    if search.target is not None and get_task(search.target).kind == "retrieval":
+        _run_retrieval(sweep_dir, config, search, index=index, progress=progress, resumed=resumed)
+        return
     from sweep import tuning
 
     _set_state(sweep_dir, search, state="running")
@@ -154,6 +158,66 @@ def _run_one(
         )
     progress.end_search(best=best["objective"], detail=detail)
     _set_state(sweep_dir, search, state="done", **record)
+
+
+RETRIEVAL_TRIAL = "retrieval"  # one evaluation per encoder: the search's only "trial"
+
+
+def _run_retrieval(
+    sweep_dir: layout.SweepDir, config: SweepConfig, search: Search, *, index: int, progress: Progress, resumed: bool
+) -> None:
+    """Evaluate a retrieval target on phase one's encoder (or the pretrained one), as a Ray task."""
+    import ray
+
+    from trainers.retrieval import evaluate_retrieval
+
+    _set_state(sweep_dir, search, state="running")
+    store = ResultsStore(sweep_dir.results, sweep=config.name, hp_types=config.hp_types())
+    recorder = Recorder(
+        store=store,
+        journal=TrialJournal(sweep_dir.journal),
+        search=search,
+        sweep=config.name,
+        model=config.model.name,
+        epochs=1,
+        seed=config.seed,
+        trained=False,
+    )
+    progress.start_search(index=index, label=_label(search), num_samples=1, epochs=1, resumed=resumed)
+    if not recorder.finished(RETRIEVAL_TRIAL):
+        encoder = None if search.intermediate == NONE else str(sweep_dir.encoder(search.intermediate))
+        remote = ray.remote(
+            num_cpus=config.resources.cpus_per_trial,
+            num_gpus=config.resources.gpus_per_trial,
+            max_retries=config.resources.max_failures,
+        )(evaluate_retrieval)
+        error = None
+        try:
+            metrics = ray.get(
+                remote.remote(
+                    search.target,
+                    model_spec=config.model,
+                    init_encoder=encoder,
+                    languages=config.eval_languages(search.target),
+                    data_dir=config.data_dir,
+                    layer=config.retrieval.layer,
+                    pooling=config.retrieval.pooling,
+                    batch_size=config.retrieval.batch_size,
+                    torch_threads=config.training.torch_threads,
+                )
+            )
+            result = {**metrics, "training_iteration": 1, "time_total_s": metrics["seconds"]}
+            recorder.on_result(RETRIEVAL_TRIAL, result, {})
+            progress.on_result(RETRIEVAL_TRIAL, result)
+        except Exception as exc:  # a failed evaluation is recorded with its error; the sweep goes on
+            error = f"{type(exc).__name__}: {exc}"[-4000:]
+        recorder.on_end(RETRIEVAL_TRIAL, error=error, hp={})
+        progress.on_end(RETRIEVAL_TRIAL, [], error=error)
+    best = best_trial(ResultsStore.read(sweep_dir.results), search=search.id)
+    summary = test_summary(ResultsStore.read(sweep_dir.results), best=best) if best else {}
+    detail = f"; test mean {summary['mean']:.4f}" if summary else ""
+    progress.end_search(best=best["objective"] if best else None, detail=detail)
+    _set_state(sweep_dir, search, state="done", best=best, test=summary)
 
 
 def trial_spec(config: SweepConfig, search: Search, sweep_dir: layout.SweepDir) -> TrialSpec:

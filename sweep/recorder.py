@@ -41,9 +41,11 @@ class Recorder:
         model: str,
         epochs: int,
         seed: int,
+        trained: bool = True,
     ) -> None:
         self.store, self.journal, self.search = store, journal, search
         self.sweep, self.model, self.epochs, self.seed = sweep, model, epochs, seed
+        self.trained = trained  # an evaluation-only search (retrieval) has no hyperparameters to record
 
     def attempt(self, trial_id: str) -> int:
         """The attempt a trial is on: the first one without a results file."""
@@ -65,7 +67,7 @@ class Recorder:
         """Journal one reported result (ignored for a trial that already finished)."""
         if self.finished(trial_id):
             return
-        hp = effective_hparams(hp)
+        hp = effective_hparams(hp) if self.trained else {}
         now = time.time()
         metrics = {k: v for k, v in result.items() if (k.count("/") == 2 or k in _EXTRA_ROWS or k in ("epoch", "node"))}
         self.journal.append(
@@ -103,7 +105,7 @@ class Recorder:
                 "step": END_STEP,
                 "status": status,
                 "error": error,
-                "hp": effective_hparams(hp),
+                "hp": effective_hparams(hp) if self.trained else {},
                 "ended_at": time.time(),
             },
         )

@@ -270,7 +270,8 @@ def export_encoder(checkpoint_dir: Path, out_path: Path, *, spec: TrialSpec) -> 
     if spec.training.zero_stage > 0:
         from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
-        with contextlib.redirect_stdout(io.StringIO()):  # it prints progress lines meant for its own CLI
+        # It prints progress lines (and a tqdm bar) meant for its own CLI.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             state = get_fp32_state_dict_from_zero_checkpoint(str(checkpoint_dir), tag=TAG)
     else:
         states = checkpoint_dir / TAG / "mp_rank_00_model_states.pt"
