@@ -36,10 +36,15 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     # The folders are symlinks, which rglob does not enter.
-    texts = [line for folder in root.iterdir() for path in folder.glob("*.jsonl")
-             for line in path.read_text(encoding="utf-8").splitlines()]
-    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=2000, special_tokens=[*XLMR_SPECIALS, "<mask>"],
-                                                       show_progress=False))
+    texts = [
+        line
+        for folder in root.iterdir()
+        for path in folder.glob("*.jsonl")
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+    tok.train_from_iterator(
+        texts, trainers.BpeTrainer(vocab_size=2000, special_tokens=[*XLMR_SPECIALS, "<mask>"], show_progress=False)
+    )
     xlmr_fast(tok)
     tok.save(str(root / "tokenizer.json"))
     return root
@@ -48,24 +53,45 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_embeddings_retrieve_translations_above_chance(mirror: Path) -> None:
     spec = ModelSpec(tokenizer=str(mirror / "tokenizer.json"), max_length=64)
     # A random encoder's embedding layer still carries shared names and numbers across languages.
-    metrics = evaluate_retrieval("tatoeba", model_spec=spec, init_encoder=None, languages=LANGS, data_dir=str(mirror),
-                                 layer=0, pooling="mean", batch_size=128)
+    metrics = evaluate_retrieval(
+        "tatoeba",
+        model_spec=spec,
+        init_encoder=None,
+        languages=LANGS,
+        data_dir=str(mirror),
+        layer=0,
+        pooling="mean",
+        batch_size=128,
+    )
     assert metrics["layer"] == 0
     assert all(metrics[f"test/{lang}/accuracy"] > 20 / 1000 for lang in LANGS), metrics  # chance: 1 / 1000
     assert metrics["objective"] == pytest.approx(sum(metrics[f"test/{lang}/accuracy"] for lang in LANGS) / 2)
 
 
 def test_sweep_evaluates_tatoeba_after_phase_one(mirror: Path, tmp_path: Path, reap: None) -> None:
-    done = run_sweep("launch", str(QUICKSTART), f"data_dir={mirror}", f"model.tokenizer={mirror / 'tokenizer.json'}",
-                     "intermediate_tasks=[toy_nli]", "target_tasks=[tatoeba]", "languages=[de,fr]",
-                     "intermediate.epochs=1", "intermediate.num_samples=1", "training.max_train_examples=200",
-                     "--name", "retrieval", "--storage", str(tmp_path))
+    done = run_sweep(
+        "launch",
+        str(QUICKSTART),
+        f"data_dir={mirror}",
+        f"model.tokenizer={mirror / 'tokenizer.json'}",
+        "intermediate_tasks=[toy_nli]",
+        "target_tasks=[tatoeba]",
+        "languages=[de,fr]",
+        "intermediate.epochs=1",
+        "intermediate.num_samples=1",
+        "training.max_train_examples=200",
+        "--name",
+        "retrieval",
+        "--storage",
+        str(tmp_path),
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "finished target toy_nli->tatoeba" in done.stdout
     rows = ds.dataset(tmp_path / "retrieval" / "results").to_table().to_pylist()
     tatoeba = [r for r in rows if r["target"] == "tatoeba"]
     assert {(r["intermediate"], r["language"]) for r in tatoeba if r["metric"] == "accuracy"} == {
-        (start, lang) for start in ("none", "toy_nli") for lang in LANGS}
+        (start, lang) for start in ("none", "toy_nli") for lang in LANGS
+    }
     assert {r["status"] for r in tatoeba} == {"completed"} and {r["trial_id"] for r in tatoeba} == {"retrieval"}
     assert all(r["hp_learning_rate"] is None for r in tatoeba)
 
