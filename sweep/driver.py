@@ -140,7 +140,8 @@ def _run_one(
     )
     grid = tuning.run_search(config, search, spec=spec, storage=sweep_dir.tune, recorder=recorder, progress=progress)
     _reconcile(grid, recorder)
-    best = best_trial(ResultsStore.read(sweep_dir.results), search=search.id)
+    table = ResultsStore.read(sweep_dir.results)
+    best = best_trial(table, search=search.id)
     if best is None:
         raise SweepStateError(
             f"every trial of {search.id} failed; see the errors with "
@@ -151,7 +152,7 @@ def _run_one(
         record["encoder"] = str(_export(sweep_dir, search, spec, best))
         detail = f" (trial {best['trial_id']}, epoch {best['step']}); encoder saved"
     else:
-        summary = test_summary(ResultsStore.read(sweep_dir.results), best=best)
+        summary = test_summary(table, best=best)
         record["test"] = summary
         detail = (
             f" (trial {best['trial_id']}, epoch {best['step']}); test mean {summary['mean']:.4f}" if summary else ""
@@ -213,8 +214,9 @@ def _run_retrieval(
             error = f"{type(exc).__name__}: {exc}"[-4000:]
         recorder.on_end(RETRIEVAL_TRIAL, error=error, hp={})
         progress.on_end(RETRIEVAL_TRIAL, [], error=error)
-    best = best_trial(ResultsStore.read(sweep_dir.results), search=search.id)
-    summary = test_summary(ResultsStore.read(sweep_dir.results), best=best) if best else {}
+    table = ResultsStore.read(sweep_dir.results)
+    best = best_trial(table, search=search.id)
+    summary = test_summary(table, best=best) if best else {}
     detail = f"; test mean {summary['mean']:.4f}" if summary else ""
     progress.end_search(best=best["objective"] if best else None, detail=detail)
     _set_state(sweep_dir, search, state="done", best=best, test=summary)
