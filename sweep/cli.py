@@ -181,6 +181,19 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep_dir")
+    p.add_argument("--out", required=True, help="folder for <intermediate>/<task>/test-<lang>.<tsv|json>")
+
+
+def _export(args: argparse.Namespace) -> int:
+    from sweep.export import export_predictions
+
+    written = export_predictions(args.sweep_dir, args.out)
+    print(f"wrote {len(written)} prediction files under {Path(args.out).resolve()}")
+    return 0
+
+
 def _mirror(args: argparse.Namespace) -> int:
     from trainers.data import write_mirror
     from trainers.tasks import get_task
@@ -231,6 +244,7 @@ COMMANDS = {
     "validate": (_validate_args, _validate, "check a config completely, without starting Ray"),
     "tasks": (_tasks_args, _tasks, "list the known tasks, or show one"),
     "data": (_data_args, _data, "inspect a task's data as xstilts converts it"),
+    "export-predictions": (_export_args, _export, "write the best trials' test predictions, XTREME layout"),
     "score": (_score_args, _score, "score a predictions file (XTREME submission layout) against gold labels"),
 }
 

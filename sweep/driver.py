@@ -268,17 +268,11 @@ def _reconcile(grid: Any, recorder: Recorder) -> None:
 
 
 def _export(sweep_dir: layout.SweepDir, search: Search, spec: TrialSpec, best: dict[str, Any]) -> Path:
-    from trainers.engine import STATE_FILE, export_encoder
+    from trainers.engine import export_encoder
 
     out = sweep_dir.encoder(search.intermediate)
-    for state in sorted((sweep_dir.tune / search.id).glob(f"*{best['trial_id']}*/checkpoint_*/{STATE_FILE}")):
-        if yaml.safe_load(state.read_text())["epoch"] == best["step"]:
-            export_encoder(state.parent, out, spec=spec)
-            return out
-    raise CheckpointError(
-        f"no checkpoint of trial {best['trial_id']} at epoch {best['step']} under "
-        f"{sweep_dir.tune / search.id}; raise resources.checkpoints_to_keep so the best is kept"
-    )
+    export_encoder(sweep_dir.checkpoint(search=search.id, trial_id=best["trial_id"], step=best["step"]), out, spec=spec)
+    return out
 
 
 def _connect(config: SweepConfig, address: str | None) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sweep.errors import SweepStateError
+from sweep.errors import CheckpointError, SweepStateError
 
 MANIFEST_VERSION = 1
 
@@ -57,6 +57,17 @@ class SweepDir:
     def encoder(self, task: str) -> Path:
         """Where the best encoder of intermediate task ``task`` is exported."""
         return self.root / "encoders" / task / "encoder.pt"
+
+    def checkpoint(self, *, search: str, trial_id: str, step: int) -> Path:
+        """The folder of a trial's checkpoint at ``step`` (its epoch), as Tune kept it."""
+        state_file = "trainer_state.json"  # written by trainers.engine next to the DeepSpeed checkpoint
+        for state in sorted((self.tune / search).glob(f"trial_{trial_id}/checkpoint_*/{state_file}")):
+            if json.loads(state.read_text())["epoch"] == step:
+                return state.parent
+        raise CheckpointError(
+            f"no checkpoint of trial {trial_id} at epoch {step} under {self.tune / search}; "
+            "raise resources.checkpoints_to_keep so the best is kept"
+        )
 
     def require(self) -> None:
         """Raise unless this looks like a sweep directory."""

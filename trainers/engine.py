@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from trainers import data as data_lib
 from trainers import kinds
+from trainers import predictions as predictions_lib
 from trainers.errors import CheckpointError, TaskError
 from trainers.languages import suggest
 from trainers.model import build_model, encoder_state, load_encoder, load_tokenizer, save_encoder
@@ -30,6 +31,7 @@ from trainers.tasks import eval_split, get_task
 
 STATE_FILE = "trainer_state.json"
 RNG_FILE = "rng_state.pt"
+PREDICTIONS_DIR = "predictions"
 TAG = "checkpoint"
 
 
@@ -182,11 +184,17 @@ def run_trial(
             "lr": float(scheduler.get_last_lr()[0]),
             "node": platform.node(),
         }
-        metrics.update(_evaluate(engine, task, evals, batch_size=spec.training.eval_batch_size, pad_id=pad_id))
+        scores, test_predictions = _evaluate(
+            engine, task, evals, batch_size=spec.training.eval_batch_size, pad_id=pad_id
+        )
+        metrics.update(scores)
         metrics["objective"] = _objective(metrics, spec, metric=task.metric)
         checkpoint_dir = Path(tempfile.mkdtemp(prefix="xstilts-ckpt-"))
         try:
             engine.save_checkpoint(str(checkpoint_dir), tag=TAG)
+            # Kept with the checkpoint, so the best step's test predictions can be exported later.
+            for language, (examples, predictions) in test_predictions.items():
+                predictions_lib.write(checkpoint_dir / PREDICTIONS_DIR, task, language, examples, predictions)
             (checkpoint_dir / STATE_FILE).write_text(
                 json.dumps(
                     {
@@ -210,9 +218,10 @@ def run_trial(
 
 def _evaluate(
     engine: Any, task: Any, evals: dict[tuple[str, str], tuple[list, Any]], *, batch_size: int, pad_id: int
-) -> dict[str, float]:
+) -> tuple[dict[str, float], dict[str, tuple[list, Any]]]:
+    """Scores of every (split, language), and the test predictions per language."""
     engine.eval()
-    scores = {}
+    scores, test_predictions = {}, {}
     for (role, language), (examples, features) in evals.items():
         predictions = kinds.predict(
             task.kind,
@@ -226,7 +235,9 @@ def _evaluate(
         )
         for name, value in kinds.score(task, examples, predictions, language=language).items():
             scores[f"{role}/{language}/{name}"] = value
-    return scores
+        if role == "test":
+            test_predictions[language] = (examples, predictions)
+    return scores, test_predictions
 
 
 def _objective(metrics: Mapping[str, Any], spec: TrialSpec, *, metric: str) -> float:

@@ -25,7 +25,6 @@ MINI = [
     "target.epochs=3",
     "target.num_samples=3",
     "training.max_train_examples=600",
-    "training.max_eval_examples=100",
 ]
 
 

@@ -116,3 +116,33 @@ def test_damaged_results_file_is_named_and_rebuilt_by_resume(finished_sweep: Pat
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"rebuilt {victim}" in resumed.stdout
     assert ds.dataset(victim).to_table().equals(original)
+
+
+def test_exported_predictions_score_as_in_the_table(finished_sweep: Path, tmp_path: Path) -> None:
+    out = tmp_path / "submission"
+    done = run_sweep("export-predictions", str(finished_sweep), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.tsv"))
+    assert files == [
+        f"{start}/toy_order/test-{lang}.tsv" for start in ("none", "toy_nli") for lang in ("de", "en", "sw")
+    ]
+
+    manifest = json.loads((finished_sweep / "manifest.json").read_text())
+    toy = Path(__file__).resolve().parents[2] / "data" / "toy"
+    for start in ("none", "toy_nli"):
+        expected = manifest["searches"][f"target-{start}-toy_order"]["test"]["languages"]
+        for lang in ("de", "en", "sw"):
+            scored = run_sweep(
+                "score",
+                "toy_order",
+                "--language",
+                lang,
+                "--predictions",
+                str(out / start / "toy_order" / f"test-{lang}.tsv"),
+                "--data-dir",
+                str(toy),
+                "--format",
+                "json",
+            )
+            assert scored.returncode == 0, scored.stderr
+            assert json.loads(scored.stdout)["accuracy"] == pytest.approx(expected[lang], abs=1e-12)

@@ -16,6 +16,7 @@ import pytest
 
 from trainers.data import load_examples
 from trainers.examples import BitextExample, ChoiceExample, SpanExample, TagExample, TextExample
+from trainers.predictions import render
 from trainers.scoring import SCORERS
 from trainers.tasks import get_task
 
@@ -167,7 +168,7 @@ def test_sweep_score_on_submission_files(xtreme_sample: Path, tmp_path: Path) ->
     xnli = load_examples(get_task("xnli"), language="de", role="test", data_dir=Path(data))
     labels = get_task("xnli").labels
     perfect = tmp_path / "test-de.tsv"
-    perfect.write_text("\n".join(labels[e.label] for e in xnli) + "\n")
+    perfect.write_text(render(get_task("xnli"), xnli, [e.label for e in xnli]))  # the writer trials use
     code, out, _ = _run(
         "score", "xnli", "--language", "de", "--predictions", str(perfect), "--data-dir", data, "--format", "json"
     )
@@ -188,7 +189,7 @@ def test_sweep_score_on_submission_files(xtreme_sample: Path, tmp_path: Path) ->
 
     xquad = load_examples(get_task("xquad"), language="zh", role="test", data_dir=Path(data))
     answers = tmp_path / "test-zh.json"
-    answers.write_text(json.dumps({e.id: e.answers[0].text for e in xquad}, ensure_ascii=False))
+    answers.write_text(render(get_task("xquad"), xquad, {e.id: e.answers[0].text for e in xquad}))
     code, out, _ = _run(
         "score", "xquad", "--language", "zh", "--predictions", str(answers), "--data-dir", data, "--format", "json"
     )
@@ -197,7 +198,7 @@ def test_sweep_score_on_submission_files(xtreme_sample: Path, tmp_path: Path) ->
     task = get_task("udpos")
     pos = load_examples(task, language="fr", role="test", data_dir=Path(data))
     tags = tmp_path / "test-fr.tsv"
-    tags.write_text("\n\n".join("\n".join(task.labels[t] for t in e.tags) for e in pos) + "\n")
+    tags.write_text(render(task, pos, [list(e.tags) for e in pos]))
     code, out, _ = _run(
         "score", "udpos", "--language", "fr", "--predictions", str(tags), "--data-dir", data, "--format", "json"
     )

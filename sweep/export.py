@@ -1,0 +1,45 @@
+"""Exporting the best trial's test predictions of every pair in the XTREME submission layout.
+
+``OUT/<intermediate>/<task>/test-<lang>.<tsv|json>``: each intermediate folder (``none`` for the
+baseline) is a complete submission for the benchmark's own evaluation script, and ``sweep score``
+reads the same files back.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sweep import layout
+from sweep.errors import SweepStateError
+
+
+def export_predictions(sweep_dir: str | Path, out: str | Path) -> list[Path]:
+    """Copy the best trial's test predictions of every finished target search; return the files written.
+
+    Example: ``export_predictions("sweeps/quickstart", "submission")``.
+    """
+    folder = layout.SweepDir(Path(sweep_dir).resolve())
+    manifest = layout.read_manifest(folder)
+    written = []
+    for search_id, entry in manifest["searches"].items():
+        if entry["phase"] != "target" or entry["state"] != "done" or not entry.get("best"):
+            continue
+        best = entry["best"]
+        if best["trial_id"] == "retrieval":  # evaluated, not trained: no prediction files
+            continue
+        intermediate, _, target = entry["pair"].partition("->")
+        source = folder.checkpoint(search=search_id, trial_id=best["trial_id"], step=best["step"]) / "predictions"
+        if not source.is_dir():
+            raise SweepStateError(
+                f"the best checkpoint of {search_id} has no predictions folder ({source}); it was "
+                "written by an xstilts version that did not keep predictions"
+            )
+        destination = Path(out) / intermediate / target
+        destination.mkdir(parents=True, exist_ok=True)
+        for path in sorted(source.iterdir()):
+            shutil.copyfile(path, destination / path.name)
+            written.append(destination / path.name)
+    if not written:
+        raise SweepStateError(f"{folder.root} has no finished target search with predictions to export")
+    return written
