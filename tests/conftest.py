@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TOY_DATA = ROOT / "data" / "toy"
 QUICKSTART = ROOT / "configs" / "quickstart.yaml"
 XTREME_SAMPLE = ROOT.parent / "shared" / "data" / "xtreme-sample"
+
+# Tests (and the sweeps and Ray workers they start) keep tokenized splits out of the user's home.
+os.environ.setdefault("XSTILTS_FEATURE_CACHE", tempfile.mkdtemp(prefix="xstilts-test-features-"))
 
 # Trials and tests never reach a hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

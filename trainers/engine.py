@@ -7,6 +7,7 @@ metrics and checkpoint folder, and may pass the folder of a checkpoint to resume
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import math
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from trainers import cache as feature_cache
 from trainers import data as data_lib
 from trainers import kinds
 from trainers import predictions as predictions_lib
@@ -119,26 +121,23 @@ def run_trial(
         raise TaskError(f"task `{task.name}` is a {task.kind} task, which is evaluated, not trained")
     data_dir = Path(spec.data_dir)
     tokenizer = load_tokenizer(spec.model)
-    max_length = spec.model.max_length
     # A target may train on another task's English data (XNLI on MNLI); examples without a gold
     # label (SNLI's "-1") cannot be trained on.
     train_task = get_task(task.train_task) if task.train_task else task
-    train_examples = data_lib.load_examples(train_task, language=spec.train_language, role="train", data_dir=data_dir)
-    train_examples = [e for e in train_examples if getattr(e, "label", 0) >= 0][: spec.training.max_train_examples]
-    train = kinds.featurize(task.kind, train_examples, tokenizer=tokenizer, max_length=max_length, train=True)
+    prepare = functools.partial(_prepare, spec=spec, kind=task.kind, tokenizer=tokenizer, data_dir=data_dir)
+    _, train = prepare(
+        train_task, language=spec.train_language, role="train", train=True, limit=spec.training.max_train_examples
+    )
     evals = {}
     for role in spec.eval_splits:
         # Trials are selected on English dev even where the target has no English data (XCOPA: COPA's dev).
         extra = (spec.train_language,) if role == "dev" and spec.train_language not in spec.eval_languages else ()
         for language in (*spec.eval_languages, *extra):
             where = eval_split(task, role=role, language=language)
-            if where is None:
-                continue
-            examples = data_lib.load_examples(
-                where[0], language=language, role=where[1], data_dir=data_dir, limit=spec.training.max_eval_examples
-            )
-            features = kinds.featurize(task.kind, examples, tokenizer=tokenizer, max_length=max_length, train=False)
-            evals[(role, language)] = (examples, features)
+            if where is not None:
+                evals[(role, language)] = prepare(
+                    where[0], language=language, role=where[1], train=False, limit=spec.training.max_eval_examples
+                )
 
     num_labels = 2 if task.kind in ("qa", "multiple_choice") else task.num_labels  # start/end; one score per choice
     model = build_model(
@@ -214,6 +213,49 @@ def run_trial(
         finally:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
     engine.destroy()
+
+
+def _prepare(
+    data_task: Any,
+    *,
+    spec: TrialSpec,
+    kind: str,
+    tokenizer: Any,
+    data_dir: Path,
+    language: str,
+    role: str,
+    train: bool,
+    limit: int | None,
+) -> tuple[list, Any]:
+    """Examples and features of one split, from the feature cache when an earlier trial made them.
+
+    Training drops examples without a gold label (SNLI's -1) before keeping the first ``limit``.
+    """
+
+    def compute() -> tuple[list, Any]:
+        examples = data_lib.load_examples(data_task, language=language, role=role, data_dir=data_dir)
+        if train:
+            examples = [e for e in examples if getattr(e, "label", 0) >= 0]
+        examples = examples[:limit]
+        return examples, kinds.featurize(
+            kind, examples, tokenizer=tokenizer, max_length=spec.model.max_length, train=train
+        )
+
+    source = spec.model.tokenizer or spec.model.path or ""
+    key = {
+        "tokenizer": feature_cache.tokenizer_fingerprint(source),
+        "task": data_task.name,
+        "kind": kind,
+        "language": language,
+        "role": role,
+        "train": train,
+        "limit": limit,
+        "max_length": spec.model.max_length,
+        "data": feature_cache.files_fingerprint(
+            data_lib.split_paths(data_task, language=language, role=role, data_dir=data_dir)
+        ),
+    }
+    return feature_cache.cached(key, compute, cache_dir=spec.training.feature_cache)
 
 
 def _evaluate(

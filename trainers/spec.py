@@ -62,6 +62,8 @@ class TrainingSpec:
     torch_threads: int = 1  # one per trial CPU: more only oversubscribes cores shared by trials
     max_train_examples: int | None = None  # cap for smoke runs; None trains on everything
     max_eval_examples: int | None = None
+    feature_cache: str | None = "default"  # tokenized splits shared by trials; default: $XSTILTS_FEATURE_CACHE
+    # or ~/.cache/xstilts/features; None: off
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -117,3 +117,23 @@ def test_missing_data_and_encoder_errors(tmp_path: Path) -> None:
 # Mean training loss per epoch and dev accuracy of spec() with HP, seed 0, fp32 on CPU (torch 2.13).
 PINNED_LOSSES = [1.113651, 1.111055]
 PINNED_DEV_ACCURACY = [0.3125, 0.359375]
+
+
+def test_second_trial_reuses_the_tokenized_splits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trainers import kinds
+
+    calls = []
+    real = kinds.featurize
+    monkeypatch.setattr(kinds, "featurize", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cached = spec(
+        epochs=1,
+        training=TrainingSpec(max_train_examples=64, max_eval_examples=32, feature_cache=str(tmp_path / "cache")),
+    )
+    first, second = Keep(tmp_path / "a"), Keep(tmp_path / "b")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    run_trial(cached, HP, reporter=first)
+    assert len(calls) == 2  # train and dev
+    run_trial(cached, HP, reporter=second)
+    assert len(calls) == 2  # both from the cache
+    assert second.metrics[0]["train/en/loss"] == first.metrics[0]["train/en/loss"]
