@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from trainers.errors import TaskError
 from trainers.languages import get_language, suggest
 
-#: Split roles a task can have; each source maps them to its own split names.
-SPLIT_ROLES = ("train", "dev", "test")
 KINDS = ("classification", "multiple_choice", "qa", "tagging", "retrieval")
 
 
@@ -72,17 +70,6 @@ class Task:
     def num_labels(self) -> int:
         """Number of classes the task's head predicts (choices for multiple choice)."""
         return len(self.labels)
-
-    def config_for(self, language: str) -> str:
-        """The local-mirror folder of ``language`` in the default source, e.g. ``toy_paws.de``."""
-        self.check_language(language)
-        return self.source.mirror_for(language)
-
-    def split_for(self, role: str) -> str | tuple[str, ...]:
-        """The split name(s) for ``role`` (train, dev or test), or raise if the task has none."""
-        if role not in self.source.splits:
-            raise TaskError(f"task `{self.name}` has no {role} split (it has: {', '.join(self.source.splits)})")
-        return self.source.splits[role]
 
     def check_language(self, language: str) -> None:
         """Raise a TaskError unless ``language`` is a known code that this task covers."""
@@ -154,6 +141,8 @@ def _registry() -> dict[str, Task]:
     for task in (*TOY_TASKS, *BENCHMARK_TASKS):
         if task.name in tasks:
             raise RuntimeError(f"task `{task.name}` is registered twice")
+        if task.kind not in KINDS:
+            raise RuntimeError(f"task `{task.name}` has unknown kind {task.kind!r}; kinds: {', '.join(KINDS)}")
         tasks[task.name] = task
     return tasks
 
