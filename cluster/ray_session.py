@@ -114,5 +114,7 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
 
 
 def _configure_token() -> None:
-    if os.environ.get("RAY_AUTH_TOKEN") or TOKEN_FILE.is_file():
+    # Ray looks for the token in RAY_AUTH_TOKEN, then the file RAY_AUTH_TOKEN_PATH names, then ~/.ray/auth_token.
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if os.environ.get("RAY_AUTH_TOKEN") or (Path(path).is_file() if path else TOKEN_FILE.is_file()):
         os.environ.setdefault("RAY_AUTH_MODE", "token")

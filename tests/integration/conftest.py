@@ -1,16 +1,17 @@
-"""Integration fixtures: run the ``sweep`` CLI in subprocesses and stop every process a test started."""
+"""Integration fixtures: run the ``sweep`` CLI in subprocesses, and end exactly the processes each
+test started (``tests.processes``), while a bystander process that merely looks like Ray survives."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
+
+from tests.processes import Owned, owned_processes, start_bystander
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "configs" / "quickstart.yaml"
@@ -33,49 +34,26 @@ def sweep_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "sweep.cli", *args]
 
 
-def run_sweep(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run ``sweep ARGS`` to the end and return its completed process."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def run_sweep(*args: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``sweep ARGS`` to the end and return its completed process (it inherits the test's mark);
+    ``env`` adds variables to this process's environment."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run(sweep_cmd(*args), cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def _ray_processes() -> set[int]:
-    pids = set()
-    for proc in psutil.process_iter(["pid", "name", "cmdline"]):
-        try:
-            text = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["name"] or "")
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-        if "ray" in text or "sweep.cli" in text:
-            pids.add(proc.info["pid"])
-    return pids
+@pytest.fixture(autouse=True)
+def owned() -> Iterator[Owned]:
+    """Every process a test starts (orphans of a killed driver included) is ended by pid afterwards."""
+    with owned_processes() as started:
+        yield started
 
 
-def leftover_processes(before: set[int], *, grace: float = 20.0) -> dict[int, str]:
-    """Ray/sweep processes not in ``before`` that are still alive after ``grace`` seconds.
-
-    Ray's processes take a few seconds to exit after ``ray.shutdown()``; only those that stay count.
-    """
-    deadline = time.monotonic() + grace
-    while True:
-        extra = {}
-        for pid in _ray_processes() - before:
-            try:
-                extra[pid] = " ".join(psutil.Process(pid).cmdline())[:200]
-            except psutil.Error:
-                pass
-        if not extra or time.monotonic() > deadline:
-            return extra
-        time.sleep(0.5)
-
-
-@pytest.fixture
-def reap() -> Iterator[None]:
-    """Kill every Ray or sweep process that appeared during the test (orphans of a killed driver included)."""
-    before = _ray_processes()
+@pytest.fixture(scope="session", autouse=True)
+def bystander() -> Iterator[None]:
+    """A process the tests did not start, whose command line says `ray`, `sweep.cli` and `array`, as
+    another user's Ray job on a shared machine would: it must outlive every integration test."""
+    decoy = start_bystander("ray::IDLE", "sweep.cli", "array")
     yield
-    for pid in _ray_processes() - before:
-        try:
-            psutil.Process(pid).kill()
-        except psutil.Error:
-            pass
+    survived = decoy.is_running()
+    decoy.kill()
+    assert survived, "an integration test ended a process it did not start (a bystander whose command line has `ray`)"

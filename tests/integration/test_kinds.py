@@ -4,13 +4,9 @@ multiple-choice and QA targets; every pair's rows, exported predictions and star
 from __future__ import annotations
 
 import json
-import os
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pyarrow.dataset as ds
 import pytest
 
@@ -19,6 +15,7 @@ from sweep.driver import launch
 from sweep.layout import SweepDir
 from sweep.query import transfer_matrix
 from tests.integration.conftest import ROOT
+from tests.processes import owned_processes
 
 pytestmark = pytest.mark.integration
 
@@ -35,39 +32,14 @@ METRICS = {
 }
 
 
-RUN_MARK = "XSTILTS_TEST_RUN"  # inherited by every process the launch starts, and by no other
-
-
-def _started_here(mark: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.pid != os.getpid() and proc.environ().get(RUN_MARK) == mark:
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
-
-
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The launched sweep; Ray's processes must be gone afterwards (only this launch's are looked at,
-    by an environment mark, so Ray instances of other test runs on the machine are left alone)."""
-    mark = uuid.uuid4().hex
-    os.environ[RUN_MARK] = mark
-    try:
+    """The launched sweep, through the Python API in this process; the Ray processes it started
+    (and only those) must be gone afterwards."""
+    with owned_processes() as owned:
         root = launch(KINDS, storage=tmp_path_factory.mktemp("sweeps"))
-    finally:
-        os.environ.pop(RUN_MARK, None)
-        deadline = time.monotonic() + 20  # Ray's processes take a few seconds to exit after shutdown
-        while (leftover := _started_here(mark)) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        for proc in leftover:
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
-    assert not leftover, f"the driver left processes behind: {[p.pid for p in leftover]}"
+        leftover = owned.wait_gone()
+    assert not leftover, f"the driver left processes behind: {leftover}"
     return root
 
 

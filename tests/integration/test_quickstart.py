@@ -13,7 +13,7 @@ from tests.integration.conftest import QUICKSTART, run_sweep
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_quickstart_shows_positive_transfer(tmp_path: Path, reap: None) -> None:
+def test_quickstart_shows_positive_transfer(tmp_path: Path) -> None:
     done = run_sweep("launch", str(QUICKSTART), "--storage", str(tmp_path), timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     sweep_dir = tmp_path / "quickstart"

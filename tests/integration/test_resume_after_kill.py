@@ -37,7 +37,7 @@ def _kill_tree(pid: int) -> None:
     psutil.wait_procs(procs, timeout=30)
 
 
-def test_sigkill_then_resume_records_each_trial_once(tmp_path: Path, reap: None) -> None:
+def test_sigkill_then_resume_records_each_trial_once(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "killed"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = (tmp_path / "first.log").open("w")

@@ -71,7 +71,7 @@ def test_embeddings_retrieve_translations_above_chance(mirror: Path) -> None:
     assert metrics["objective"] == pytest.approx(sum(metrics[f"test/{lang}/accuracy"] for lang in LANGS) / 2)
 
 
-def test_sweep_evaluates_tatoeba_after_phase_one(mirror: Path, tmp_path: Path, reap: None) -> None:
+def test_sweep_evaluates_tatoeba_after_phase_one(mirror: Path, tmp_path: Path) -> None:
     done = run_sweep(
         "launch",
         str(QUICKSTART),
@@ -102,7 +102,7 @@ def test_sweep_evaluates_tatoeba_after_phase_one(mirror: Path, tmp_path: Path, r
     assert pivot.returncode == 0 and "tatoeba vs none" in pivot.stdout
 
 
-def test_sweep_evaluates_release_file_tasks_after_phase_one(tmp_path: Path, reap: None) -> None:
+def test_sweep_evaluates_release_file_tasks_after_phase_one(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     for folder in (ROOT / "data" / "toy").glob("toy_nli.*"):

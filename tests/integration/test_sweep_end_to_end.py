@@ -8,7 +8,8 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
-from tests.integration.conftest import MINI, QUICKSTART, _ray_processes, leftover_processes, run_sweep
+from tests.integration.conftest import MINI, QUICKSTART, run_sweep
+from tests.processes import owned_processes
 
 pytestmark = pytest.mark.integration
 
@@ -16,9 +17,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def finished_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     storage = tmp_path_factory.mktemp("sweeps")
-    before = _ray_processes()
-    done = run_sweep("launch", str(QUICKSTART), *MINI, "--name", "mini", "--storage", str(storage))
-    leftover = leftover_processes(before)
+    with owned_processes() as owned:
+        done = run_sweep("launch", str(QUICKSTART), *MINI, "--name", "mini", "--storage", str(storage))
+        leftover = owned.wait_gone()
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert not leftover, f"the driver left processes behind: {leftover}"
     assert "finished target toy_nli->toy_order" in done.stdout

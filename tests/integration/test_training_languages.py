@@ -10,7 +10,8 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
-from tests.integration.conftest import QUICKSTART, ROOT, _ray_processes, leftover_processes, run_sweep
+from tests.integration.conftest import QUICKSTART, ROOT, run_sweep
+from tests.processes import owned_processes
 
 pytestmark = pytest.mark.integration
 
@@ -33,26 +34,26 @@ def finished_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
             records = [{"premise": r["sentence1"], "hypothesis": r["sentence2"], "label": r["label"]} for r in part]
             (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     storage = tmp_path_factory.mktemp("sweeps")
-    before = _ray_processes()
-    done = run_sweep(
-        "launch",
-        str(QUICKSTART),
-        f"data_dir={data}",
-        f"intermediate_tasks=[{REF}]",
-        "target_tasks=[toy_order]",
-        "languages=[en,de]",
-        "baseline=false",
-        "intermediate.epochs=1",
-        "intermediate.num_samples=2",
-        "target.epochs=1",
-        "target.num_samples=1",
-        "training.max_train_examples=200",
-        "--name",
-        "languages",
-        "--storage",
-        str(storage),
-    )
-    leftover = leftover_processes(before)
+    with owned_processes() as owned:
+        done = run_sweep(
+            "launch",
+            str(QUICKSTART),
+            f"data_dir={data}",
+            f"intermediate_tasks=[{REF}]",
+            "target_tasks=[toy_order]",
+            "languages=[en,de]",
+            "baseline=false",
+            "intermediate.epochs=1",
+            "intermediate.num_samples=2",
+            "target.epochs=1",
+            "target.num_samples=1",
+            "training.max_train_examples=200",
+            "--name",
+            "languages",
+            "--storage",
+            str(storage),
+        )
+        leftover = owned.wait_gone()
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert not leftover, f"the driver left processes behind: {leftover}"
     return storage / "languages"
