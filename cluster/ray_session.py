@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cluster.ray_compat import keep_nodes_on_loopback
 from trainers.errors import XStiltsError
 
 TOKEN_FILE = Path.home() / ".ray" / "auth_token"
@@ -36,13 +37,8 @@ def start(
         _check_reachable(address)
     if address is None or _is_loopback(address):
         # Ray then uses the loopback address for this node instead of swapping 127.0.0.1 for the
-        # machine's external address. Ray reads the variable at import; if it is imported already,
-        # the constant it was read into is set instead.
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-        if "ray" in sys.modules:
-            from ray._private import ray_constants
-
-            ray_constants.ENABLE_RAY_CLUSTER = False
+        # machine's external address.
+        keep_nodes_on_loopback()
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if address is not None:
         _configure_token()  # read by Ray at import time

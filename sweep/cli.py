@@ -114,7 +114,7 @@ def _validate(args: argparse.Namespace) -> int:
     if args.address is None and (problems := check_local_resources(config.resources)):
         raise ConfigError(problems, source=args.config)
     searches = plan(config)
-    trials = sum((config.intermediate if s.phase == "intermediate" else config.target).num_samples for s in searches)
+    trials = sum(config.stage(s.phase).num_samples for s in searches)
     print(
         f"{args.config}: valid. {len(searches)} searches, up to {trials} trials, "
         f"{config.resources.max_concurrent_trials} at a time."

@@ -11,19 +11,21 @@ import os
 import re
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from sweep.confparse import parse_dataclass
-from sweep.errors import ConfigError
-from sweep.spaces import Param, load_space
+from sweep.errors import ConfigError, suggest
+from sweep.spaces import SearchSpace
 from trainers.errors import DataError, TaskError
 from trainers.languages import get_language
-from trainers.spec import HYPERPARAMETERS, ModelSpec, TrainingSpec
+from trainers.spec import ModelSpec, TrainingSpec
 from trainers.tasks import LANGUAGE_MARK, get_task, split_ref, training_data
+
+PHASES = ("intermediate", "target")  # stage one, then the (intermediate, target) pairs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,7 +34,8 @@ class StageConfig:
 
     epochs: int = 3  # ASHA's max_t: a trial that is never stopped trains this many epochs
     num_samples: int = 4  # configurations tried per search
-    search_space: str | dict = "tpe_default"  # a name under search_spaces/, or inline {extends, params}
+    # A name under search_spaces/, or inline {extends: NAME, params: {...}}; resolved when the config is read.
+    search_space: SearchSpace = field(default_factory=lambda: SearchSpace.named("tpe_default"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,28 +89,21 @@ class SweepConfig:
     resources: ResourcesConfig = ResourcesConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
 
-    def space(self, phase: str) -> dict[str, Param]:
-        """Return the resolved search space of ``phase`` (intermediate or target)."""
-        problems: list[str] = []
-        stage = self.intermediate if phase == "intermediate" else self.target
-        params = load_space(stage.search_space, where=f"{phase}.search_space", problems=problems)
-        if problems:
-            raise ConfigError(problems)
-        return params
+    def stage(self, phase: str) -> StageConfig:
+        """The settings of ``phase``'s searches: ``intermediate`` (stage one) or ``target`` (pairs)."""
+        if phase not in PHASES:
+            raise ValueError(f"phase {phase!r} is not one of {', '.join(PHASES)}")
+        return self.intermediate if phase == "intermediate" else self.target
 
     def eval_languages(self, task: str) -> tuple[str, ...]:
         """The configured languages that target ``task`` has data in, in config order."""
         return tuple(lang for lang in self.languages if lang in get_task(task).languages)
 
-    def hp_types(self) -> dict[str, str]:
-        """Column types of every hyperparameter either search may set, for the results schema."""
-        return {name: ("int" if kind is int else "float") for name, kind in HYPERPARAMETERS.items()}
-
     def to_dict(self) -> dict[str, Any]:
         """A plain, YAML-able dict; search spaces are inlined so the copy stands alone."""
         data = dataclasses.asdict(self)
-        for phase in ("intermediate", "target"):
-            data[phase]["search_space"] = {"params": {k: p.to_yaml() for k, p in self.space(phase).items()}}
+        for phase in PHASES:
+            data[phase]["search_space"] = self.stage(phase).search_space.to_yaml()
         data["intermediate_tasks"] = list(self.intermediate_tasks)
         data["target_tasks"] = list(self.target_tasks)
         data["languages"] = list(self.languages)
@@ -164,14 +160,13 @@ def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", config.name):
         problems.append(f"name `{config.name}` may only use letters, digits, '.', '_' and '-'")
     _validate_model(config.model, config.training, problems)
-    for phase in ("intermediate", "target"):
-        stage: StageConfig = getattr(config, phase)
+    for phase in PHASES:
+        stage = config.stage(phase)
         if stage.epochs < 1 or stage.num_samples < 1:
             problems.append(
                 f"{phase}.epochs and {phase}.num_samples must be at least 1 "
                 f"(got {stage.epochs} and {stage.num_samples})"
             )
-        load_space(stage.search_space, where=f"{phase}.search_space", problems=problems)
         if config.search.scheduler == "asha" and config.search.grace_period > stage.epochs:
             problems.append(
                 f"search.grace_period ({config.search.grace_period}) exceeds {phase}.epochs "
@@ -343,7 +338,7 @@ def _validate_retrieval(config: SweepConfig, name: str, *, data_dir: Path, probl
     """A retrieval target is evaluated after phase one, not trained: it needs an evaluator and every
     file that evaluator reads (BUCC's dev and test corpora; LAReQA's pool of all 11 languages)."""
     from trainers.data import split_paths
-    from trainers.retrieval_tasks import EVALUATORS, required_splits
+    from trainers.retrieval.evaluators import EVALUATORS, required_splits
 
     task = get_task(name)
     if name not in EVALUATORS:
@@ -358,8 +353,6 @@ def _validate_retrieval(config: SweepConfig, name: str, *, data_dir: Path, probl
 
 def _choice(problems: list[str], key: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        from trainers.languages import suggest
-
         problems.append(f"{key} is `{value}`{suggest(value, allowed)}; choose one of {', '.join(allowed)}")
 
 

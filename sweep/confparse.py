@@ -12,7 +12,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from trainers.languages import suggest
+from sweep.errors import suggest
 
 
 def parse_dataclass(cls: type, data: Any, *, where: str, problems: list[str]) -> Any:
@@ -65,6 +65,9 @@ def convert(hint: Any, raw: Any, *, where: str, problems: list[str]) -> tuple[An
                 return value, True
         problems.append(f"{where} has the wrong type: got {_show(raw)}, expected {_name(hint)}")
         return None, False
+    if isinstance(hint, type) and hasattr(hint, "from_config"):  # a type that parses itself (a search space)
+        value = hint.from_config(raw, where=where, problems=problems)
+        return value, value is not None
     if dataclasses.is_dataclass(hint):
         value = parse_dataclass(hint, raw, where=where, problems=problems)
         return value, value is not None

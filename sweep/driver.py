@@ -19,11 +19,12 @@ from sweep import layout
 from sweep.config import SweepConfig, check_local_resources, load_config
 from sweep.errors import CheckpointError, ConfigError, SweepStateError
 from sweep.journal import TrialJournal
-from sweep.plan import NONE, Search, plan
+from sweep.plan import NONE, RETRIEVAL_TRIAL, Search, plan
 from sweep.progress import Progress
-from sweep.recorder import Recorder
+from sweep.recorder import HP_COLUMN_TYPES, Recorder
 from sweep.results import ResultsStore
 from sweep.select import best_trial, test_summary
+from trainers.fileio import write_atomic, write_json
 from trainers.spec import TrialSpec
 from trainers.tasks import get_task, selection_languages, split_ref, training_data
 
@@ -53,10 +54,8 @@ def launch(
         )
     _connect(config, address)  # a cluster that cannot be joined fails the launch before anything is written
     root.mkdir(parents=True, exist_ok=True)
-    config_copy = yaml.safe_dump(config.to_dict(), sort_keys=False)
-    (root / ".config.yaml.tmp").write_text(config_copy)
-    (root / ".config.yaml.tmp").replace(sweep_dir.config)
-    layout.write_json_atomic(
+    write_atomic(sweep_dir.config, yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_json(
         sweep_dir.manifest,
         {
             "version": layout.MANIFEST_VERSION,
@@ -87,52 +86,60 @@ def resume(sweep_dir: str | Path, *, address: str | None = None) -> Path:
 def _run(sweep_dir: layout.SweepDir, config: SweepConfig, *, address: str | None) -> None:
     from cluster import ray_session
 
-    layout.acquire_driver(sweep_dir)
-    try:
-        searches = plan(config)
-        for search in searches:
-            for path in _recorder(sweep_dir, config, search).rebuild_missing():
-                print(f"rebuilt {path} from the trial journal", flush=True)
-        progress = Progress(total_searches=len(searches))
-        manifest = layout.read_manifest(sweep_dir)
-        if any(manifest["searches"][s.id]["state"] != "done" for s in searches):
-            _connect(config, address)
-        for index, search in enumerate(searches, start=1):
-            entry = layout.read_manifest(sweep_dir)["searches"][search.id]
-            if entry["state"] == "done":
-                progress.skip_search(index=index, label=_label(search))
-                continue
-            _run_one(sweep_dir, config, search, index=index, progress=progress, resumed=entry["state"] != "pending")
-        print(f"sweep finished: {sweep_dir.root}", flush=True)
-    finally:
-        ray_session.stop()
-        layout.release_driver(sweep_dir)
+    with layout.driver_lock(sweep_dir):
+        try:
+            _run_searches(sweep_dir, config, address=address)
+        finally:
+            ray_session.stop()
+
+
+def _run_searches(sweep_dir: layout.SweepDir, config: SweepConfig, *, address: str | None) -> None:
+    searches = plan(config)
+    for search in searches:
+        for path in _recorder(sweep_dir, config, search).rebuild_missing():
+            print(f"rebuilt {path} from the trial journal", flush=True)
+    progress = Progress(total_searches=len(searches))
+    manifest = layout.read_manifest(sweep_dir)
+    if any(manifest["searches"][s.id]["state"] != "done" for s in searches):
+        _connect(config, address)
+    for index, search in enumerate(searches, start=1):
+        entry = layout.read_manifest(sweep_dir)["searches"][search.id]
+        if entry["state"] == "done":
+            progress.skip_search(index=index, label=_label(search))
+            continue
+        _run_one(sweep_dir, config, search, index=index, progress=progress, resumed=entry["state"] != "pending")
+    print(f"sweep finished: {sweep_dir.root}", flush=True)
 
 
 def _recorder(sweep_dir: layout.SweepDir, config: SweepConfig, search: Search) -> Recorder:
-    stage = config.intermediate if search.phase == "intermediate" else config.target
-    store = ResultsStore(sweep_dir.results, sweep=config.name, hp_types=config.hp_types())
+    # A retrieval target is one evaluation per encoder: one "epoch", no hyperparameters.
+    evaluated = _is_retrieval(search)
     return Recorder(
-        store=store,
+        store=ResultsStore(sweep_dir.results, sweep=config.name, hp_types=HP_COLUMN_TYPES),
         journal=TrialJournal(sweep_dir.journal),
         search=search,
         sweep=config.name,
         model=config.model.name,
-        epochs=stage.epochs,
+        epochs=1 if evaluated else config.stage(search.phase).epochs,
         seed=config.seed,
+        trained=not evaluated,
     )
+
+
+def _is_retrieval(search: Search) -> bool:
+    return search.target is not None and get_task(search.target).kind == "retrieval"
 
 
 def _run_one(
     sweep_dir: layout.SweepDir, config: SweepConfig, search: Search, *, index: int, progress: Progress, resumed: bool
 ) -> None:
-    if search.target is not None and get_task(search.target).kind == "retrieval":
+    if _is_retrieval(search):
         _run_retrieval(sweep_dir, config, search, index=index, progress=progress, resumed=resumed)
         return
     from sweep import tuning
 
     _set_state(sweep_dir, search, state="running")
-    stage = config.intermediate if search.phase == "intermediate" else config.target
+    stage = config.stage(search.phase)
     recorder = _recorder(sweep_dir, config, search)
     spec = trial_spec(config, search, sweep_dir)
     progress.start_search(
@@ -161,29 +168,16 @@ def _run_one(
     _set_state(sweep_dir, search, state="done", **record)
 
 
-RETRIEVAL_TRIAL = "retrieval"  # one evaluation per encoder: the search's only "trial"
-
-
 def _run_retrieval(
     sweep_dir: layout.SweepDir, config: SweepConfig, search: Search, *, index: int, progress: Progress, resumed: bool
 ) -> None:
     """Evaluate a retrieval target on phase one's encoder (or the pretrained one), as a Ray task."""
     import ray
 
-    from trainers.retrieval import evaluate_retrieval
+    from trainers.retrieval.embed import evaluate_retrieval
 
     _set_state(sweep_dir, search, state="running")
-    store = ResultsStore(sweep_dir.results, sweep=config.name, hp_types=config.hp_types())
-    recorder = Recorder(
-        store=store,
-        journal=TrialJournal(sweep_dir.journal),
-        search=search,
-        sweep=config.name,
-        model=config.model.name,
-        epochs=1,
-        seed=config.seed,
-        trained=False,
-    )
+    recorder = _recorder(sweep_dir, config, search)
     progress.start_search(index=index, label=_label(search), num_samples=1, epochs=1, resumed=resumed)
     if not recorder.finished(RETRIEVAL_TRIAL):
         encoder = None if search.intermediate == NONE else str(sweep_dir.encoder(search.intermediate))
@@ -223,8 +217,8 @@ def _run_retrieval(
 
 
 def trial_spec(config: SweepConfig, search: Search, sweep_dir: layout.SweepDir) -> TrialSpec:
-    """The spec every trial of ``search`` shares (the searched hyperparameters travel beside it)."""
-    stage = config.intermediate if search.phase == "intermediate" else config.target
+    """The spec every trial of ``search`` shares; each trial sets the hyperparameters its search chose."""
+    stage = config.stage(search.phase)
     init_encoder = None
     if search.phase == "target" and search.intermediate != NONE:
         path = sweep_dir.encoder(search.intermediate)
@@ -301,7 +295,7 @@ def _connect(config: SweepConfig, address: str | None) -> None:
 def _set_state(sweep_dir: layout.SweepDir, search: Search, **fields: Any) -> None:
     manifest = layout.read_manifest(sweep_dir)
     manifest["searches"][search.id].update(fields)
-    layout.write_json_atomic(sweep_dir.manifest, manifest)
+    write_json(sweep_dir.manifest, manifest)
 
 
 def _label(search: Search) -> str:

@@ -5,16 +5,18 @@ The root class lives in ``trainers.errors`` (the lowest layer); it is re-exporte
 
 from __future__ import annotations
 
-from trainers.errors import CheckpointError, DataError, TaskError, XStiltsError
+from trainers.errors import CheckpointError, DataError, PredictionsError, TaskError, XStiltsError, suggest
 
 __all__ = [
     "CheckpointError",
     "ConfigError",
     "DataError",
+    "PredictionsError",
     "ResultsError",
     "SweepStateError",
     "TaskError",
     "XStiltsError",
+    "suggest",
 ]
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from sweep import layout
 from sweep.errors import SweepStateError
+from sweep.plan import RETRIEVAL_TRIAL
+from trainers.checkpoint import PREDICTIONS_DIR
 
 
 def export_predictions(sweep_dir: str | Path, out: str | Path) -> list[Path]:
@@ -26,10 +28,10 @@ def export_predictions(sweep_dir: str | Path, out: str | Path) -> list[Path]:
         if entry["phase"] != "target" or entry["state"] != "done" or not entry.get("best"):
             continue
         best = entry["best"]
-        if best["trial_id"] == "retrieval":  # evaluated, not trained: no prediction files
+        if best["trial_id"] == RETRIEVAL_TRIAL:  # evaluated, not trained: no prediction files
             continue
         intermediate, _, target = entry["pair"].partition("->")
-        source = folder.checkpoint(search=search_id, trial_id=best["trial_id"], step=best["step"]) / "predictions"
+        source = folder.checkpoint(search=search_id, trial_id=best["trial_id"], step=best["step"]) / PREDICTIONS_DIR
         if not source.is_dir():
             raise SweepStateError(
                 f"the best checkpoint of {search_id} has no predictions folder ({source}); it was "

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from sweep.errors import ResultsError
-from sweep.results import fsync_dir, safe_path_part
+from sweep.results import safe_path_part
+from trainers.fileio import fsync_dir
 
 
 class TrialJournal:

@@ -2,7 +2,8 @@
 
 SWEEP_DIR/config.yaml      the fully resolved config (overrides applied, paths absolute)
 SWEEP_DIR/manifest.json    code version, the plan, and each search's state
-SWEEP_DIR/driver.pid       the live driver's pid (absent when none runs)
+SWEEP_DIR/driver.lock      locked (flock) by the live driver, so only one runs a sweep at a time
+SWEEP_DIR/driver.json      who holds the lock: pid, host, start time (for messages only)
 SWEEP_DIR/tune/<search>/   Ray Tune's experiment folders (checkpoints, searcher state)
 SWEEP_DIR/journal/<search>/<trial>.jsonl   every reported result, as it arrived
 SWEEP_DIR/results/<search>/<trial>.a<k>.parquet   the results table
@@ -11,14 +12,22 @@ SWEEP_DIR/encoders/<task>/encoder.pt       the best intermediate encoder of each
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from sweep.errors import CheckpointError, SweepStateError
+from trainers.checkpoint import read_state
+from trainers.fileio import write_json
 
 MANIFEST_VERSION = 1
 
@@ -38,8 +47,12 @@ class SweepDir:
         return self.root / "manifest.json"
 
     @property
-    def pid_file(self) -> Path:
-        return self.root / "driver.pid"
+    def lock_file(self) -> Path:
+        return self.root / "driver.lock"
+
+    @property
+    def driver_info(self) -> Path:
+        return self.root / "driver.json"
 
     @property
     def tune(self) -> Path:
@@ -59,10 +72,9 @@ class SweepDir:
 
     def checkpoint(self, *, search: str, trial_id: str, step: int) -> Path:
         """The folder of a trial's checkpoint at ``step`` (its epoch), as Tune kept it."""
-        state_file = "trainer_state.json"  # written by trainers.engine next to the DeepSpeed checkpoint
-        for state in sorted((self.tune / search).glob(f"trial_{trial_id}/checkpoint_*/{state_file}")):
-            if json.loads(state.read_text())["epoch"] == step:
-                return state.parent
+        for folder in sorted((self.tune / search).glob(f"trial_{trial_id}/checkpoint_*")):
+            if folder.is_dir() and read_state(folder)["epoch"] == step:
+                return folder
         raise CheckpointError(
             f"no checkpoint of trial {trial_id} at epoch {step} under {self.tune / search}; "
             "raise resources.checkpoints_to_keep so the best is kept"
@@ -75,16 +87,6 @@ class SweepDir:
                 f"{self.root} is not a sweep directory (no manifest.json/config.yaml); "
                 "give the folder `sweep launch` printed"
             )
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that a reader sees the old or the new file, never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_manifest(sweep_dir: SweepDir) -> dict[str, Any]:
@@ -127,46 +129,46 @@ def code_version() -> dict[str, str]:
     return info
 
 
-def acquire_driver(sweep_dir: SweepDir) -> None:
-    """Claim the sweep for this process; refuse if another live driver holds it."""
-    if sweep_dir.pid_file.exists():
-        try:
-            pid = int(sweep_dir.pid_file.read_text().strip())
-        except ValueError:
-            pid = -1
-        if pid > 0 and pid != os.getpid() and _alive(pid):
-            raise SweepStateError(
-                f"sweep {sweep_dir.root} is being run by process {pid}; wait for it or stop it before resuming"
-            )
-    sweep_dir.pid_file.write_text(f"{os.getpid()}\n")
+@contextlib.contextmanager
+def driver_lock(sweep_dir: SweepDir) -> Iterator[None]:
+    """Hold the sweep for this process while the block runs; refuse if another live driver holds it.
 
-
-def release_driver(sweep_dir: SweepDir) -> None:
-    """Drop this process's claim on the sweep."""
+    The lock is the operating system's (flock on ``driver.lock``): it is released when its process
+    ends however it ends, kill -9 included, so a dead driver never blocks a resume.
+    """
+    lock = FileLock(sweep_dir.lock_file)
     try:
-        if int(sweep_dir.pid_file.read_text().strip()) == os.getpid():
-            sweep_dir.pid_file.unlink()
-    except (OSError, ValueError):
-        pass
+        lock.acquire(timeout=2)  # `sweep status` holds it for an instant when it looks
+    except Timeout:
+        raise SweepStateError(
+            f"sweep {sweep_dir.root} is being run by {_holder(sweep_dir)}; wait for it or stop it before resuming"
+        ) from None
+    try:
+        write_json(sweep_dir.driver_info, {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
+        yield
+    finally:
+        sweep_dir.driver_info.unlink(missing_ok=True)
+        lock.release()
 
 
 def driver_alive(sweep_dir: SweepDir) -> bool:
     """Whether a live driver currently holds the sweep."""
-    try:
-        return _alive(int(sweep_dir.pid_file.read_text().strip()))
-    except (OSError, ValueError):
+    if not sweep_dir.lock_file.exists():
         return False
+    lock = FileLock(sweep_dir.lock_file)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    except OSError:  # a sweep folder this user may read but not write: trust the driver's note
+        return sweep_dir.driver_info.exists()
+    lock.release()
+    return False
 
 
-def _alive(pid: int) -> bool:
+def _holder(sweep_dir: SweepDir) -> str:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (killed but not yet reaped) is not a live driver.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return True
+        info = json.loads(sweep_dir.driver_info.read_text())
+        return f"process {info['pid']} on {info['host']}"
+    except (OSError, ValueError, KeyError):
+        return "another process"

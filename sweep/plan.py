@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sweep.config import SweepConfig
 
 NONE = "none"  # the intermediate task of a baseline pair
+RETRIEVAL_TRIAL = "retrieval"  # a retrieval target's only "trial": one evaluation per encoder
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,10 +14,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sweep.errors import XStiltsError
+from sweep.errors import XStiltsError, suggest
 from sweep.results import ResultsStore
 from sweep.select import best_trial, test_summary
-from trainers.languages import suggest
 
 
 class QueryError(XStiltsError):

@@ -20,9 +20,11 @@ import pyarrow.parquet as pq
 from sweep.journal import TrialJournal
 from sweep.plan import Search
 from sweep.results import ResultsStore
-from trainers.spec import DEFAULT_HPARAMS
+from trainers.spec import HYPERPARAMETERS, HyperParameters
 
 END_STEP = 0  # reports are numbered from 1, so step 0 of an attempt is its end marker
+#: The results table's ``hp_*`` column types: every hyperparameter a search may set.
+HP_COLUMN_TYPES: dict[str, str] = {name: ("int" if kind is int else "float") for name, kind in HYPERPARAMETERS.items()}
 
 # Keys of a Tune result that are not ``split/language/metric`` scores but still become rows.
 _EXTRA_ROWS = {"objective": ("dev", "*", "objective"), "lr": ("train", "*", "lr")}
@@ -67,7 +69,7 @@ class Recorder:
         """Journal one reported result (ignored for a trial that already finished)."""
         if self.finished(trial_id):
             return
-        hp = effective_hparams(hp) if self.trained else {}
+        hp = HyperParameters.from_search(hp).to_dict() if self.trained else {}
         now = time.time()
         metrics = {k: v for k, v in result.items() if (k.count("/") == 2 or k in _EXTRA_ROWS or k in ("epoch", "node"))}
         self.journal.append(
@@ -105,7 +107,7 @@ class Recorder:
                 "step": END_STEP,
                 "status": status,
                 "error": error,
-                "hp": effective_hparams(hp) if self.trained else {},
+                "hp": HyperParameters.from_search(hp).to_dict() if self.trained else {},
                 "ended_at": time.time(),
             },
         )
@@ -195,8 +197,3 @@ class Recorder:
                 }
             )
         return rows
-
-
-def effective_hparams(hp: dict[str, Any]) -> dict[str, Any]:
-    """The values a trial really trained with: its searched ones over the defaults."""
-    return {**DEFAULT_HPARAMS, **hp}

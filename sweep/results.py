@@ -7,10 +7,7 @@ sweep without any xstilts code.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sweep.errors import ResultsError
+from trainers.fileio import fsync_dir, write_atomic
 
 SCHEMA_VERSION = 1
 KNOWN_VERSIONS = frozenset({1})
@@ -139,17 +137,6 @@ def _check_row(
     return hp
 
 
-def fsync_dir(path: Path) -> None:
-    """Flush directory ``path`` so that entries just created or renamed in it survive a crash."""
-    # Some platforms cannot open or fsync directories; there a rename is as durable as it gets.
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 class ResultsStore:
     """Writes the rows of each (search, trial, attempt) of one sweep as one Parquet file.
 
@@ -201,24 +188,9 @@ class ResultsStore:
         final.parent.mkdir(parents=True, exist_ok=True)
         if new_dir:
             fsync_dir(final.parent.parent)
-        # Not tempfile.mkstemp: its 0600 mode would keep results from the user's group.
-        tmp = final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                pq.write_table(table, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            if final.exists():
-                # Another writer finished this attempt meanwhile; its rows equal ours by contract.
-                tmp.unlink()
-                return None
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        fsync_dir(final.parent)
-        return final
+        # First write wins: a racing writer of the same attempt finds the name taken; its rows equal ours.
+        written = write_atomic(final, lambda f: pq.write_table(table, f), overwrite=False)
+        return final if written else None
 
     def _table(self, rows: Sequence[Mapping[str, Any]], *, search: str, trial_id: str, attempt: int) -> pa.Table:
         if not rows:

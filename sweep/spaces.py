@@ -1,11 +1,16 @@
-"""Named search spaces (YAML files under ``search_spaces/``) and their translation to Ray Tune.
+"""Search spaces: named YAML files under ``search_spaces/`` or inline in a config, resolved once.
 
-A space maps hyperparameter names to a distribution or a constant::
+A space maps hyperparameter names (the fields of ``trainers.spec.HyperParameters``) to a
+distribution or a constant::
 
     params:
       learning_rate: {type: loguniform, low: 1.0e-4, high: 3.0e-3}
       warmup_ratio: {type: choice, values: [0.0, 0.1]}
       micro_batch_size: 16
+
+A config names one (``search_space: tpe_default``) or writes it inline (``{extends: NAME, params:
+{...}}``); parsing the config resolves it into a ``SearchSpace``, which is all the rest of xstilts
+sees: Ray Tune gets ``to_tune()``, the sweep's config copy gets ``to_yaml()``.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from trainers.languages import suggest
+from sweep.errors import suggest
 from trainers.spec import HYPERPARAMETERS
 
 SPACE_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
@@ -55,6 +60,39 @@ class Param:
         if self.type == "choice":
             return {"type": "choice", "values": list(self.values)}
         return {"type": self.type, "low": self.low, "high": self.high}
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A resolved search space: each hyperparameter it searches or fixes, by name."""
+
+    params: dict[str, Param]
+
+    @classmethod
+    def from_config(cls, raw: Any, *, where: str, problems: list[str]) -> SearchSpace | None:
+        """Resolve a space name or an inline mapping, appending every problem; None when unusable."""
+        count = len(problems)
+        params = load_space(raw, where=where, problems=problems)
+        return cls(params) if len(problems) == count else None
+
+    @classmethod
+    def named(cls, name: str) -> SearchSpace:
+        """The shipped space ``name`` (``search_spaces/<name>.yaml``); a ConfigError lists its problems."""
+        problems: list[str] = []
+        space = cls.from_config(name, where="search_space", problems=problems)
+        if space is None:
+            from sweep.errors import ConfigError
+
+            raise ConfigError(problems)
+        return space
+
+    def to_tune(self) -> dict[str, Any]:
+        """Ray Tune's ``param_space`` for the searched values (constants as plain values)."""
+        return {name: param.to_tune() for name, param in self.params.items()}
+
+    def to_yaml(self) -> dict[str, Any]:
+        """The inline form (``{params: ...}``), which parses back to an equal space."""
+        return {"params": {name: param.to_yaml() for name, param in self.params.items()}}
 
 
 def available_spaces() -> list[str]:

@@ -26,7 +26,7 @@ def sweep_status(sweep_dir: str | Path) -> dict[str, Any]:
     out = []
     for search_id, entry in manifest["searches"].items():
         phase = entry["phase"]
-        samples = (config.intermediate if phase == "intermediate" else config.target).num_samples
+        samples = config.stage(phase).num_samples
         sub = table.filter(pc.equal(table["search"], search_id))
         final: dict[str, str] = {}
         for trial_id, status in zip(sub["trial_id"].to_pylist(), sub["status"].to_pylist(), strict=True):

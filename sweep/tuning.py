@@ -2,6 +2,11 @@
 
 Everything here composes Ray's and Optuna's own pieces (``OptunaSearch``, ``ConcurrencyLimiter``,
 ``ASHAScheduler``, ``Tuner.restore``); nothing of their logic is rewritten.
+
+Tune pickles a run's callbacks with its state and unpickles them on ``Tuner.restore``, which takes no
+new ones. So the callback holds only its search's id and finds, when called, the recorder and
+progress display this driver registered for that search (``_LIVE``): a restored run reports to the
+live driver, never to copies of a dead one's objects.
 """
 
 from __future__ import annotations
@@ -10,11 +15,16 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from ray import tune
+
 from sweep.config import SweepConfig
 from sweep.plan import Search
 from sweep.progress import Progress
 from sweep.recorder import Recorder
 from trainers.spec import TrialSpec
+
+#: The recorder and progress display of each search this driver runs, by search id.
+_LIVE: dict[str, tuple[Recorder, Progress]] = {}
 
 
 def search_seed(config: SweepConfig, search: Search) -> int:
@@ -22,51 +32,64 @@ def search_seed(config: SweepConfig, search: Search) -> int:
     return (config.search.seed * 1_000_003 + zlib.crc32(search.id.encode())) % (2**31)
 
 
-def make_callback(recorder: Recorder, progress: Progress) -> Any:
-    """A Tune callback that journals every result and records each attempt when it ends."""
-    from ray import tune
+class RecordingCallback(tune.Callback):
+    """Journals every result of one search and records each trial attempt when it ends."""
 
-    class _RecordingCallback(tune.Callback):
-        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-            recorder.on_result(trial.trial_id, result, trial.config["hp"])
-            progress.on_result(trial.trial_id, result)
+    def __init__(self, search_id: str) -> None:
+        self.search_id = search_id
 
-        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            recorder.on_end(trial.trial_id, error=None, hp=trial.config["hp"])
-            progress.on_end(trial.trial_id, trials, error=None)
+    def _live(self) -> tuple[Recorder, Progress]:
+        return _LIVE[self.search_id]
 
-        def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            recorder.on_end(trial.trial_id, error=_error_text(trial), hp=trial.config["hp"])
-            progress.on_retry(trial.trial_id)
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        recorder, progress = self._live()
+        recorder.on_result(trial.trial_id, result, trial.config["hp"])
+        progress.on_result(trial.trial_id, result)
 
-        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            recorder.on_end(trial.trial_id, error=_error_text(trial), hp=trial.config["hp"])
-            progress.on_end(trial.trial_id, trials, error=_error_text(trial))
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        recorder, progress = self._live()
+        recorder.on_end(trial.trial_id, error=None, hp=trial.config["hp"])
+        progress.on_end(trial.trial_id, trials, error=None)
 
-    return _RecordingCallback()
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        recorder, progress = self._live()
+        recorder.on_end(trial.trial_id, error=_error_text(trial), hp=trial.config["hp"])
+        progress.on_retry(trial.trial_id)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        recorder, progress = self._live()
+        recorder.on_end(trial.trial_id, error=_error_text(trial), hp=trial.config["hp"])
+        progress.on_end(trial.trial_id, trials, error=_error_text(trial))
 
 
 def run_search(
     config: SweepConfig, search: Search, *, spec: TrialSpec, storage: Path, recorder: Recorder, progress: Progress
 ) -> Any:
     """Run (or continue) one search to the end and return Tune's ResultGrid."""
-    from ray import tune
-
     from sweep.trainable import xstilts_trial
 
-    stage = config.intermediate if search.phase == "intermediate" else config.target
-    space = config.space(search.phase)
-    param_space = {"spec": spec.to_dict(), "hp": {name: p.to_tune() for name, p in space.items()}}
+    stage = config.stage(search.phase)
+    # The searched values travel beside the spec; the trial sets them into its spec's hyperparameters.
+    param_space = {"spec": spec.to_dict(), "hp": stage.search_space.to_tune()}
     resources = {"cpu": config.resources.cpus_per_trial, "gpu": config.resources.gpus_per_trial}
     trainable = tune.with_resources(xstilts_trial, resources)
     path = storage / search.id
-    callback = make_callback(recorder, progress)
+    _LIVE[search.id] = (recorder, progress)
+    try:
+        return _fit(
+            config, search, stage=stage, trainable=trainable, param_space=param_space, storage=storage, path=path
+        )
+    finally:
+        del _LIVE[search.id]
+
+
+def _fit(
+    config: SweepConfig, search: Search, *, stage: Any, trainable: Any, param_space: dict, storage: Path, path: Path
+) -> Any:
     if tune.Tuner.can_restore(str(path)):
         # Tune keeps finished trials, continues running ones from their last checkpoint and
-        # restores the searcher and scheduler state; errored ones get another go.
+        # restores the searcher and scheduler state (and the callback); errored ones get another go.
         tuner = tune.Tuner.restore(str(path), trainable, resume_errored=True, param_space=param_space)
-        # The unpickled callbacks would be copies of the dead driver's; use this driver's own.
-        tuner._local_tuner.get_run_config().callbacks = [callback]
     else:
         tuner = tune.Tuner(
             trainable,
@@ -84,7 +107,7 @@ def run_search(
                 name=search.id,
                 storage_path=str(storage),
                 verbose=0,
-                callbacks=[callback],
+                callbacks=[RecordingCallback(search.id)],
                 checkpoint_config=tune.CheckpointConfig(
                     num_to_keep=config.resources.checkpoints_to_keep,
                     checkpoint_score_attribute="objective",

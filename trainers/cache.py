@@ -16,8 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from trainers.fileio import write_atomic
+
 T = TypeVar("T")
-FORMAT = 1  # bump when the cached objects change shape
+FORMAT = 2  # bump when the cached objects change shape (2: classification features in trainers.kinds)
 
 
 def tokenizer_fingerprint(source: str) -> str:
@@ -74,9 +76,6 @@ def cached(key: dict[str, Any], compute: Callable[[], T], *, cache_dir: str | No
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         pass  # a damaged or outdated entry is recomputed and replaced
     value = compute()
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{name}.{os.getpid()}.tmp"
-    with tmp.open("wb") as f:
-        pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)
+    # Not durable: a cache entry lost to a crash is computed again.
+    write_atomic(path, lambda f: pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL), durable=False)
     return value

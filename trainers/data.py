@@ -11,12 +11,12 @@ import dataclasses
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from trainers.errors import DataError
+from trainers.fileio import read_records, write_atomic
 from trainers.readers import READERS
+from trainers.retrieval.release import official_paths, read_official
 from trainers.tasks import Source, Task
 
 
@@ -66,8 +66,6 @@ def _cut(records: list[dict], start: int, end: int) -> list[dict]:
 def split_paths(task: Task, *, language: str, role: str, data_dir: Path) -> list[Path]:
     """The file(s) holding ``task``'s ``role`` split in ``language`` in a local mirror."""
     if task.source.files:  # the benchmark's own release files (BUCC, LAReQA, Mewsli-X)
-        from trainers.retrieval_data import official_paths
-
         return official_paths(task, language=language, role=role, data_dir=data_dir)
     source = mirror_source(task, language=language, data_dir=data_dir)
     if role not in source.splits:
@@ -90,30 +88,6 @@ def split_paths(task: Task, *, language: str, role: str, data_dir: Path) -> list
     return paths
 
 
-def read_file(path: Path) -> list[dict[str, Any]]:
-    """Read one mirror file (JSON lines or Parquet) into records."""
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            return pq.read_table(path).to_pylist()
-        except Exception as exc:  # pyarrow raises several types for damaged files
-            raise DataError(f"cannot read {path}: {exc}; replace it with a valid Parquet file") from exc
-    records = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{path} line {number} is not valid JSON ({exc.msg}); each line must be one "
-                    "record in the hub's schema"
-                ) from exc
-    return records
-
-
 def load_records(task: Task, *, language: str, role: str, data_dir: Path | None) -> tuple[Source, list[dict]]:
     """The raw records of one split in the source's schema, with the source they came from.
 
@@ -127,7 +101,7 @@ def load_records(task: Task, *, language: str, role: str, data_dir: Path | None)
     records = []
     for name, path in zip(_split_names(source, role), paths, strict=True):
         _, start, end = parse_split(name)
-        records.extend(_cut(_keep_language(source, read_file(path), language), start, end))
+        records.extend(_cut(_keep_language(source, read_records(path), language), start, end))
     if not records:
         raise DataError(f"task `{task.name}` has no {role} records in `{language}` under {data_dir}")
     return source, records
@@ -161,8 +135,6 @@ def load_examples(task: Task, *, language: str, role: str, data_dir: Path | None
     """Canonical examples of one split, e.g. ``load_examples(get_task("xnli"), language="de", role="test",
     data_dir=Path("mirror"))``; ``limit`` keeps the first ones."""
     if task.source.files:
-        from trainers.retrieval_data import read_official
-
         return read_official(task, language=language, role=role, data_dir=data_dir)[:limit]
     source, records = load_records(task, language=language, role=role, data_dir=data_dir)
     task = resolve_labels(task, data_dir=data_dir)
@@ -184,18 +156,13 @@ def write_mirror(task: Task, *, out: Path, languages: Sequence[str] | None = Non
     for language in languages or task.languages:
         task.check_language(language)
         folder = Path(out) / source.mirror_for(language)
-        folder.mkdir(parents=True, exist_ok=True)
         splits = {parse_split(name)[0]: None for role in source.splits for name in _split_names(source, role)}
         for split in splits:
             path = folder / f"{split}.jsonl"
             if path.exists():  # an all-language config (XNLI, TyDiQA) is written once
                 continue
             rows = _hub_split(source, language=language, split=split)
-            tmp = path.with_name(f".{path.name}.tmp")
-            with tmp.open("w", encoding="utf-8") as f:
-                for row in rows:
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            tmp.replace(path)
+            write_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), durable=False)
             written.append(path)
     return written
 
@@ -246,39 +213,3 @@ def _hub_split(source: Source, *, language: str, split: str) -> list[dict]:
         {k: names_of[k][v] if k in names_of and isinstance(v, int) and v >= 0 else v for k, v in row.items()}
         for row in data
     ]
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """A tokenized classification split: token ids (unpadded lists) and label indices, in file order."""
-
-    input_ids: list[list[int]]
-    labels: list[int]
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-def encode(examples: Sequence[Any], *, tokenizer: Any, max_length: int) -> Encoded:
-    """Tokenize text examples (single sentences or pairs, truncated to ``max_length``)."""
-    if not examples:
-        return Encoded(input_ids=[], labels=[])
-    columns = [list(texts) for texts in zip(*(e.texts for e in examples), strict=True)]
-    batch = tokenizer(*columns, truncation=True, max_length=max_length)
-    return Encoded(input_ids=[list(ids) for ids in batch["input_ids"]], labels=[e.label for e in examples])
-
-
-def batches(data: Encoded, *, order: list[int], batch_size: int, pad_id: int) -> Any:
-    """Yield padded ``(input_ids, attention_mask, labels)`` tensors over ``order`` in batch-size steps."""
-    import torch
-
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
-        width = max(len(data.input_ids[i]) for i in index)
-        ids = torch.full((len(index), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(index), width), dtype=torch.long)
-        for row, i in enumerate(index):
-            seq = data.input_ids[i]
-            ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-            mask[row, : len(seq)] = 1
-        yield ids, mask, torch.tensor([data.labels[i] for i in index], dtype=torch.long)

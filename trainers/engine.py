@@ -17,7 +17,7 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,34 +25,18 @@ from trainers import cache as feature_cache
 from trainers import data as data_lib
 from trainers import kinds
 from trainers import predictions as predictions_lib
+from trainers.checkpoint import PREDICTIONS_DIR, RNG_FILE, STATE_FILE, TAG, read_state
 from trainers.errors import CheckpointError, TaskError
-from trainers.languages import suggest
 from trainers.model import build_model, encoder_state, load_encoder, load_tokenizer, save_encoder
-from trainers.spec import DEFAULT_HPARAMS, HYPERPARAMETERS, TrialSpec
+from trainers.scoring import score
+from trainers.spec import TrialSpec
 from trainers.tasks import eval_split, get_task
-
-STATE_FILE = "trainer_state.json"
-RNG_FILE = "rng_state.pt"
-PREDICTIONS_DIR = "predictions"
-TAG = "checkpoint"
 
 
 class Reporter(Protocol):
     """Receives one report per epoch; the checkpoint folder may be deleted once it returns."""
 
     def report(self, metrics: dict[str, Any], *, checkpoint_dir: Path) -> None: ...
-
-
-def resolve_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
-    """Fill defaults and check names and types of a trial's hyperparameters."""
-    unknown = [k for k in hparams if k not in HYPERPARAMETERS]
-    if unknown:
-        raise TaskError(
-            f"unknown hyperparameter `{unknown[0]}`{suggest(unknown[0], HYPERPARAMETERS)}; "
-            f"known: {', '.join(HYPERPARAMETERS)}"
-        )
-    merged = {**DEFAULT_HPARAMS, **hparams}
-    return {k: HYPERPARAMETERS[k](v) for k, v in merged.items()}
 
 
 def ensure_process_group() -> None:
@@ -69,44 +53,54 @@ def ensure_process_group() -> None:
     dist.init_process_group("gloo", store=store, rank=0, world_size=1)
 
 
-def deepspeed_config(spec: TrialSpec, hp: Mapping[str, Any], *, total_steps: int) -> dict[str, Any]:
-    """Return the DeepSpeed config for a trial: ZeRO stage, precision, accumulation, clipping, LR schedule."""
+def deepspeed_config(spec: TrialSpec) -> dict[str, Any]:
+    """Return the DeepSpeed config of a trial: batch sizes, accumulation, clipping, ZeRO stage, precision.
+
+    The optimizer and its learning-rate schedule are the trainer's own (``run_trial``), so the rate is
+    set in exactly one place.
+    """
     precision = spec.training.precision
     return {
-        "train_micro_batch_size_per_gpu": hp["micro_batch_size"],
-        "gradient_accumulation_steps": hp["gradient_accumulation_steps"],
+        "train_micro_batch_size_per_gpu": spec.hparams.micro_batch_size,
+        "gradient_accumulation_steps": spec.hparams.gradient_accumulation_steps,
         "gradient_clipping": spec.training.gradient_clipping,
         "zero_optimization": {"stage": spec.training.zero_stage},
         "bf16": {"enabled": precision == "bf16"},
         "fp16": {"enabled": precision == "fp16"},
-        "scheduler": {
-            "type": "WarmupDecayLR",
-            "params": {
-                "total_num_steps": max(total_steps, 1),
-                # DeepSpeed refuses 0; one warmup step from warmup_min_lr is no warmup in effect.
-                "warmup_num_steps": max(1, int(round(hp["warmup_ratio"] * total_steps))),
-                "warmup_min_lr": 0.0,
-                "warmup_max_lr": hp["learning_rate"],
-                "warmup_type": "linear",
-            },
-        },
         "steps_per_print": 10**9,  # DeepSpeed's own step logging would flood trial logs
         "wall_clock_breakdown": False,
     }
 
 
-def run_trial(
-    spec: TrialSpec, hparams: Mapping[str, Any], *, reporter: Reporter, resume_dir: Path | None = None
-) -> None:
-    """Train ``spec.task`` for ``spec.epochs`` epochs, reporting metrics and a checkpoint after each.
+def warmup_then_linear_decay(*, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """The factor of the peak learning rate at each optimizer step (0-based): a linear ramp from 0 over
+    ``warmup_steps``, then a linear decay to 0 at ``total_steps``; as transformers'
+    ``get_linear_schedule_with_warmup``, which XTREME's fine-tuning scripts use.
 
-    Example: ``run_trial(spec, {"learning_rate": 1e-3}, reporter=printer)``. With ``resume_dir``
-    (a folder an earlier report handed out), training continues after that checkpoint's epoch.
+    >>> f = warmup_then_linear_decay(warmup_steps=2, total_steps=10)
+    >>> [round(f(step), 3) for step in (0, 1, 2, 6, 10)]
+    [0.0, 0.5, 1.0, 0.5, 0.0]
+    """
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return step / warmup_steps
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return factor
+
+
+def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = None) -> None:
+    """Train ``spec.task`` for ``spec.epochs`` epochs with ``spec.hparams``, reporting metrics and a
+    checkpoint after each.
+
+    Example: ``run_trial(spec, reporter=printer)``. With ``resume_dir`` (a folder an earlier report
+    handed out), training continues after that checkpoint's epoch.
     """
     import numpy as np
     import torch
 
-    hp = resolve_hparams(hparams)
+    hp = spec.hparams
     torch.set_num_threads(spec.training.torch_threads)
     random.seed(spec.seed)
     np.random.seed(spec.seed)
@@ -144,9 +138,8 @@ def run_trial(
                     where[0], languages=(language,), role=where[1], train=False, limit=spec.training.max_eval_examples
                 )
 
-    num_labels = 2 if task.kind in ("qa", "multiple_choice") else task.num_labels  # start/end; one score per choice
     model = build_model(
-        spec.model, kind=task.kind, num_labels=num_labels, vocab_size=len(tokenizer), dropout=hp["dropout"]
+        spec.model, kind=task.kind, num_labels=kinds.num_outputs(task), vocab_size=len(tokenizer), dropout=hp.dropout
     )
     if spec.init_encoder:
         load_encoder(model, Path(spec.init_encoder))
@@ -154,15 +147,20 @@ def run_trial(
     groups = [
         {
             "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
-            "weight_decay": hp["weight_decay"],
+            "weight_decay": hp.weight_decay,
         },
         {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
-    optimizer = torch.optim.AdamW(groups, lr=hp["learning_rate"], eps=hp["adam_epsilon"])
-    per_step = hp["micro_batch_size"] * hp["gradient_accumulation_steps"]
-    steps_per_epoch = math.ceil(len(train) / per_step)
-    ds_config = deepspeed_config(spec, hp, total_steps=steps_per_epoch * spec.epochs)
-    engine, _, _, scheduler = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config)
+    # The learning rate is given once, to the optimizer; the schedule scales it step by step.
+    optimizer = torch.optim.AdamW(groups, lr=hp.learning_rate, eps=hp.adam_epsilon)
+    total_steps = math.ceil(len(train) / (hp.micro_batch_size * hp.gradient_accumulation_steps)) * spec.epochs
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        warmup_then_linear_decay(warmup_steps=round(hp.warmup_ratio * total_steps), total_steps=total_steps),
+    )
+    engine, _, _, scheduler = deepspeed.initialize(
+        model=model, optimizer=optimizer, lr_scheduler=schedule, config=deepspeed_config(spec)
+    )
 
     start_epoch = 0
     if resume_dir is not None:
@@ -175,7 +173,7 @@ def run_trial(
         order = list(range(len(train)))
         random.Random(spec.seed * 1_000_003 + epoch).shuffle(order)
         losses = []
-        for batch in kinds.batches(task.kind, train, order=order, batch_size=hp["micro_batch_size"], pad_id=pad_id):
+        for batch in kinds.batches(task.kind, train, order=order, batch_size=hp.micro_batch_size, pad_id=pad_id):
             loss = engine(**{k: v.to(engine.device) for k, v in batch.items()}).loss
             engine.backward(loss)
             engine.step()
@@ -289,7 +287,7 @@ def _evaluate(
             device=engine.device,
             allow_impossible=task.scorer == "squad_v2",
         )
-        for name, value in kinds.score(task, examples, predictions, language=language).items():
+        for name, value in score(task, examples, predictions, language=language).items():
             scores[f"{role}/{language}/{name}"] = value
         if role == "test":
             test_predictions[language] = (examples, predictions)
@@ -304,9 +302,7 @@ def _objective(metrics: Mapping[str, Any], spec: TrialSpec, *, metric: str) -> f
 
 
 def _load_checkpoint(engine: Any, folder: Path) -> int:
-    state_file = folder / STATE_FILE
-    if not state_file.is_file():
-        raise CheckpointError(f"checkpoint {folder} has no {STATE_FILE}; it was not written by an xstilts trial")
+    state = read_state(folder)
     load_path, _ = engine.load_checkpoint(str(folder), tag=TAG)
     if load_path is None:
         raise CheckpointError(f"DeepSpeed could not load the checkpoint in {folder}")
@@ -318,7 +314,7 @@ def _load_checkpoint(engine: Any, folder: Path) -> int:
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])
         random.setstate(rng["python"])
-    return int(json.loads(state_file.read_text())["epoch"])
+    return int(state["epoch"])
 
 
 def export_encoder(checkpoint_dir: Path, out_path: Path, *, spec: TrialSpec) -> None:
@@ -331,8 +327,9 @@ def export_encoder(checkpoint_dir: Path, out_path: Path, *, spec: TrialSpec) -> 
 
     task = data_lib.resolve_labels(get_task(spec.task), data_dir=Path(spec.data_dir))
     tokenizer = load_tokenizer(spec.model)
-    num_labels = 2 if task.kind in ("qa", "multiple_choice") else task.num_labels
-    model = build_model(spec.model, kind=task.kind, num_labels=num_labels, vocab_size=len(tokenizer), dropout=0.0)
+    model = build_model(
+        spec.model, kind=task.kind, num_labels=kinds.num_outputs(task), vocab_size=len(tokenizer), dropout=0.0
+    )
     if spec.training.zero_stage > 0:
         from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 

@@ -5,10 +5,9 @@ The metadata lets result tables be grouped by family or script without a lookup 
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
-from trainers.errors import TaskError
+from trainers.errors import TaskError, suggest
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,9 +84,3 @@ def get_language(code: str) -> Language:
             f"unknown language `{code}`{suggest(code, LANGUAGES)}; languages are named by XTREME's codes "
             f"({', '.join(sorted(LANGUAGES))})"
         ) from None
-
-
-def suggest(word: str, choices: object) -> str:
-    """Return "; did you mean `x`?" for the closest of ``choices``, or "" when nothing is close."""
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)  # type: ignore[union-attr]
-    return f"; did you mean `{close[0]}`?" if close else ""

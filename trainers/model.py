@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from trainers.errors import CheckpointError, DataError
+from trainers.fileio import write_atomic
 from trainers.spec import ModelSpec
 
 _XLMR_SPECIALS = {
@@ -108,11 +109,6 @@ def load_encoder(model: Any, path: Path) -> None:
 
 def save_encoder(state: dict[str, Any], path: Path) -> None:
     """Write encoder weights atomically (a reader never sees half a file)."""
-    import os
-
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    write_atomic(Path(path), lambda f: torch.save(state, f))

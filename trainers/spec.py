@@ -1,37 +1,55 @@
 """The contract between the sweep driver and one trial, as typed, serialisable dataclasses.
 
 ``ModelSpec`` and ``TrainingSpec`` are also the ``model:`` and ``training:`` sections of a
-sweep config, so each field is defined once. A ``TrialSpec`` travels inside the Ray Tune trial
-config as a plain dict (``to_dict``/``from_dict``) and is all a trial needs to run.
+sweep config, so each field is defined once. ``HyperParameters`` are what a search space searches,
+with their defaults. A ``TrialSpec`` travels inside the Ray Tune trial config as a plain dict
+(``to_dict``/``from_dict``), its ``hparams`` set from the values the searcher chose, and is all a
+trial needs to run.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-#: Hyperparameters a trial understands; a search space may set or search any of them.
-HYPERPARAMETERS: dict[str, type] = {
-    "learning_rate": float,
-    "weight_decay": float,
-    "warmup_ratio": float,
-    "micro_batch_size": int,
-    "gradient_accumulation_steps": int,
-    "dropout": float,
-    "adam_epsilon": float,
-}
+from trainers.errors import TaskError, suggest
 
-#: Values used for any hyperparameter a search space leaves out.
-DEFAULT_HPARAMS: dict[str, Any] = {
-    "learning_rate": 2e-5,
-    "weight_decay": 0.0,
-    "warmup_ratio": 0.1,
-    "micro_batch_size": 16,
-    "gradient_accumulation_steps": 1,
-    "dropout": 0.1,
-    "adam_epsilon": 1e-8,
-}
+
+@dataclass(frozen=True, kw_only=True)
+class HyperParameters:
+    """The values one trial trains with. A search space (``search_spaces/*.yaml``) searches or fixes any
+    of them; one it leaves out keeps the default here, the only place defaults are defined."""
+
+    learning_rate: float = 2e-5  # AdamW's peak rate; XLM-R/mBERT fine-tuning lives in 5e-6..5e-5
+    weight_decay: float = 0.0  # AdamW's decoupled decay; biases and LayerNorm weights never decay
+    warmup_ratio: float = 0.1  # share of the steps that ramp the rate up from 0: BERT's recipe, which keeps
+    # Adam's first updates, made from moment estimates of a few batches, from wrecking the pretrained weights
+    micro_batch_size: int = 16  # examples per forward pass and worker; fits a base model on one GPU at 128 tokens
+    gradient_accumulation_steps: int = 1  # micro-batches per optimizer step (a larger effective batch)
+    dropout: float = 0.1  # hidden and attention dropout, as the encoders were pretrained with
+    adam_epsilon: float = 1e-8  # AdamW's default; raise it for bf16/fp16 stability if needed
+
+    @classmethod
+    def from_search(cls, values: Mapping[str, Any]) -> HyperParameters:
+        """The hyperparameters of a trial from the values its search chose: those values, typed, over the
+        defaults. Example: ``HyperParameters.from_search({"learning_rate": 1e-3}).warmup_ratio == 0.1``."""
+        if unknown := [name for name in values if name not in HYPERPARAMETERS]:
+            raise TaskError(
+                f"unknown hyperparameter `{unknown[0]}`{suggest(unknown[0], HYPERPARAMETERS)}; "
+                f"known: {', '.join(HYPERPARAMETERS)}"
+            )
+        return cls(**{name: HYPERPARAMETERS[name](value) for name, value in values.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every value by name (what the results table records as ``hp_*`` columns)."""
+        return dataclasses.asdict(self)
+
+
+#: Each hyperparameter's type (int or float), by name: what a search space may set.
+HYPERPARAMETERS: dict[str, type] = dict(typing.get_type_hints(HyperParameters))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +103,7 @@ class TrialSpec:
     training: TrainingSpec
     init_encoder: str | None = None  # encoder weights from the best intermediate trial, or None
     train_task: str | None = None  # whose training split; None: the task's default (XNLI trains on MNLI)
+    hparams: HyperParameters = field(default_factory=HyperParameters)  # this trial's; the search sets them
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict that ``from_dict`` turns back into an equal spec."""
@@ -99,6 +118,7 @@ class TrialSpec:
         data["train_languages"] = tuple(data["train_languages"])
         data["model"] = ModelSpec(**data["model"])
         data["training"] = TrainingSpec(**data["training"])
+        data["hparams"] = HyperParameters(**data.get("hparams", {}))
         data["eval_languages"] = tuple(data["eval_languages"])
         data["eval_splits"] = tuple(data["eval_splits"])
         return cls(**data)

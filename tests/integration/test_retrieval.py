@@ -10,9 +10,9 @@ import pyarrow.dataset as ds
 import pytest
 
 from tests.integration.conftest import QUICKSTART, ROOT, run_sweep
-from tests.unit.trainers import retrieval_fixtures as fx
+from tests.unit.trainers.retrieval import fixtures as fx
 from tests.unit.trainers.tokenizer_helpers import XLMR_SPECIALS, xlmr_fast
-from trainers.retrieval import evaluate_retrieval
+from trainers.retrieval.embed import evaluate_retrieval
 from trainers.spec import ModelSpec
 from trainers.tasks import get_task
 

@@ -35,9 +35,10 @@ others it is ``f1`` or ``accuracy``, and for LAReQA / Mewsli-X ``map_at_20``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from trainers.scoring.bucc import bucc_scores
+from trainers.scoring.bucc import bucc_pair_scores, bucc_scores
 from trainers.scoring.classification import accuracy_scores, multiple_choice_accuracy_scores
 from trainers.scoring.qa import mlqa_scores, squad_v1_scores, squad_v2_scores
 from trainers.scoring.retrieval import (
@@ -69,4 +70,36 @@ SCORERS: dict[str, Scorer] = {
     "mewslix": mewslix_scores,
 }
 
-__all__ = ["SCORERS", "Scorer"]
+__all__ = ["SCORERS", "Scorer", "score"]
+
+
+def score(task: Any, gold: Sequence[Any], predictions: Any, *, language: str) -> dict[str, float]:
+    """Every metric the benchmark reports for ``predictions`` of ``task`` in ``language`` against the gold
+    examples (``trainers.data.load_examples``), whether the predictions come from a model in memory or
+    from a submission file (``trainers.predictions.read``).
+
+    Predictions, by kind: classification and multiple choice, one label index per example; QA, a dict
+    of example id to answer text; tagging, one list of tag indices per sentence; Tatoeba, one retrieved
+    English sentence index per example; BUCC, a set of mined ``(<lg> id, en id)`` pairs; LAReQA and
+    Mewsli-X, a dict of query id to ranked candidate ids (a query left out ranks nothing). Example:
+    ``score(get_task("xnli"), gold, [0, 2, 1], language="de")["accuracy"]``.
+    """
+    scorer = SCORERS[task.scorer]
+    if task.kind in ("classification", "multiple_choice"):
+        return scorer(predictions, [e.label for e in gold])
+    if task.kind == "tagging":
+        names = task.labels
+        return scorer([[names[t] for t in p] for p in predictions], [[names[t] for t in e.tags] for e in gold])
+    if task.kind == "qa":
+        golds = [[a.text for a in e.answers] for e in gold]
+        ordered = [predictions.get(e.id) for e in gold]
+        return scorer(ordered, golds, lang=language) if task.scorer == "mlqa" else scorer(ordered, golds)
+    if task.scorer == "tatoeba":  # evaluate.py scores the retrieved indices with its `accuracy`
+        return accuracy_scores(list(predictions), list(range(len(gold))))
+    if task.scorer == "bucc":
+        return bucc_pair_scores(set(predictions), {(e.id, e.target_id) for e in gold})
+    if task.scorer == "lareqa":
+        return map_at_k_scores([predictions.get(e.id, []) for e in gold], [set(e.relevant) for e in gold], k=20)
+    if task.scorer == "mewslix":
+        return mewslix_scores([predictions.get(e.id, []) for e in gold], [e.relevant[0] for e in gold])
+    raise ValueError(f"task {task.name} ({task.kind}, scorer {task.scorer}) has no predictions to score")

@@ -27,7 +27,7 @@ def test_quickstart_is_valid_and_resolved() -> None:
     assert Path(config.data_dir) == (ROOT / "data" / "toy").resolve()
     assert config.intermediate_tasks == ("toy_nli", "toy_topic")
     assert config.eval_languages("toy_paws") == ("en", "de", "fr", "es", "sw")
-    assert set(config.space("target")) == {
+    assert set(config.stage("target").search_space.params) == {
         "learning_rate",
         "warmup_ratio",
         "weight_decay",
@@ -139,7 +139,7 @@ def test_missing_data_file_is_named_before_compute(tmp_path: Path) -> None:
 
 def test_inline_space_extends_a_named_one() -> None:
     config = load_config(QUICKSTART, ["target.search_space={extends: quickstart_target, params: {dropout: 0.2}}"])
-    space = config.space("target")
+    space = config.stage("target").search_space.params
     assert space["dropout"].values == (0.2,)
     assert space["learning_rate"].type == "loguniform"
 

@@ -10,16 +10,15 @@ import pytest
 
 from sweep.journal import TrialJournal
 from sweep.plan import Search
-from sweep.recorder import Recorder
+from sweep.recorder import HP_COLUMN_TYPES, Recorder
 from sweep.results import ResultsStore
-from trainers.spec import DEFAULT_HPARAMS, HYPERPARAMETERS
+from trainers.spec import HyperParameters
 
 SEARCH = Search(id="target-toy_nli-toy_order", phase="target", intermediate="toy_nli", target="toy_order")
-HP_TYPES = {k: ("int" if v is int else "float") for k, v in HYPERPARAMETERS.items()}
 
 
 def recorder(tmp_path: Path) -> Recorder:
-    store = ResultsStore(tmp_path / "results", sweep="s", hp_types=HP_TYPES)
+    store = ResultsStore(tmp_path / "results", sweep="s", hp_types=HP_COLUMN_TYPES)
     return Recorder(
         store=store,
         journal=TrialJournal(tmp_path / "journal"),
@@ -67,7 +66,7 @@ def test_completed_trial_becomes_rows_once(tmp_path: Path) -> None:
     assert {r["status"] for r in table} == {"completed"}
     assert {r["pair"] for r in table} == {"toy_nli->toy_order"}
     assert table[0]["hp_learning_rate"] == 2e-3
-    assert table[0]["hp_weight_decay"] == DEFAULT_HPARAMS["weight_decay"]  # effective value, not null
+    assert table[0]["hp_weight_decay"] == HyperParameters().weight_decay  # the value trained with, not null
     assert table[0]["wall_s"] == 1.5 and table[0]["seed"] == 7 and table[0]["node"] == "n1"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sweep.cli import main
-from tests.unit.trainers import retrieval_fixtures as fx
+from tests.unit.trainers.retrieval import fixtures as fx
 from trainers.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -43,6 +43,6 @@ def test_kinds_trains_every_kind_from_a_qa_encoder() -> None:
     assert all(config.eval_languages(t) == ("en", "de", "fr", "es", "sw") for t in config.target_tasks)
     # tests/integration/test_kinds.py tells the two starting encoders apart by the embeddings of
     # words a target never sees: phase one must move them (weight decay), phase two must not.
-    intermediate, target = config.space("intermediate"), config.space("target")
+    intermediate, target = (config.stage(phase).search_space.params for phase in ("intermediate", "target"))
     assert intermediate["weight_decay"].type == "constant" and intermediate["weight_decay"].values[0] > 0
     assert target["weight_decay"].type == "constant" and target["weight_decay"].values == (0.0,)

@@ -10,7 +10,7 @@ import pytest
 from trainers.engine import run_trial
 from trainers.spec import TrainingSpec
 
-from .test_engine import HP, Keep, spec
+from .test_engine import Keep, spec
 
 pytestmark = pytest.mark.gpu
 
@@ -21,6 +21,6 @@ def test_bf16_zero_trains_on_gpu(zero_stage: int, tmp_path: Path) -> None:
     run = dataclasses.replace(
         spec(), epochs=2, training=TrainingSpec(precision="bf16", zero_stage=zero_stage, max_train_examples=512)
     )
-    run_trial(run, HP, reporter=keep)
+    run_trial(run, reporter=keep)
     losses = [m["train/en/loss"] for m in keep.metrics]
     assert len(losses) == 2 and losses[1] < losses[0]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from trainers.engine import export_encoder, run_trial
-from trainers.spec import ModelSpec, TrainingSpec, TrialSpec
+from trainers.spec import HyperParameters, ModelSpec, TrainingSpec, TrialSpec
 
 from .test_engine import Keep
 from .tokenizer_helpers import XLMR_SPECIALS, xlmr_fast
@@ -127,16 +127,14 @@ def spec(mirror: Path, **changes: object) -> TrialSpec:
         seed=0,
         model=ModelSpec(tokenizer=str(mirror / "tokenizer.json"), max_length=48),
         training=TrainingSpec(zero_stage=1),
+        hparams=HyperParameters(learning_rate=3e-3, micro_batch_size=8),
     )
     return dataclasses.replace(base, **changes)
 
 
-HP = {"learning_rate": 3e-3, "micro_batch_size": 8}
-
-
 def test_qa_target_trains_on_squad_and_scores_xquad(mirror: Path, tmp_path: Path) -> None:
     keep = Keep(tmp_path)
-    run_trial(spec(mirror, epochs=2), HP, reporter=keep)
+    run_trial(spec(mirror, epochs=2), reporter=keep)
     metrics = keep.metrics[-1]
     # XQuAD has no dev split: the English dev score is SQuAD's; German is scored on test only.
     assert {"dev/en/exact_match", "dev/en/f1", "dev/en/em_f1_avg", "test/en/f1", "test/de/em_f1_avg"} <= set(metrics)
@@ -148,32 +146,32 @@ def test_qa_target_trains_on_squad_and_scores_xquad(mirror: Path, tmp_path: Path
 def test_tagging_and_multiple_choice_train(mirror: Path, tmp_path: Path) -> None:
     pos = Keep(tmp_path / "pos")
     (tmp_path / "pos").mkdir()
-    run_trial(spec(mirror, task="udpos", epochs=3), HP, reporter=pos)
+    run_trial(spec(mirror, task="udpos", epochs=3), reporter=pos)
     assert pos.metrics[-1]["train/en/loss"] < pos.metrics[0]["train/en/loss"]
     assert pos.metrics[-1]["test/de/f1"] > 0.5  # a fixed tag pattern is learnable even from scratch
 
     copa = Keep(tmp_path / "copa")
     (tmp_path / "copa").mkdir()
-    run_trial(spec(mirror, task="xcopa", eval_languages=("et",)), HP, reporter=copa)
+    run_trial(spec(mirror, task="xcopa", eval_languages=("et",)), reporter=copa)
     assert {"dev/en/accuracy", "dev/et/accuracy", "test/et/accuracy"} <= set(copa.metrics[0])
 
 
 def test_squad_encoder_starts_a_tagging_target(mirror: Path, tmp_path: Path) -> None:
     stage_one = spec(mirror, phase="intermediate", task="squad", eval_languages=("en",), eval_splits=("dev",))
     keep = Keep(tmp_path)
-    run_trial(stage_one, HP, reporter=keep)
+    run_trial(stage_one, reporter=keep)
     encoder = tmp_path / "encoder.pt"
     export_encoder(keep.checkpoints[0], encoder, spec=stage_one)
     target = Keep(tmp_path / "t")
     (tmp_path / "t").mkdir()
-    run_trial(spec(mirror, task="udpos", init_encoder=str(encoder)), HP, reporter=target)
+    run_trial(spec(mirror, task="udpos", init_encoder=str(encoder)), reporter=target)
     assert "test/de/f1" in target.metrics[0]
 
 
 def test_ccg_trains_as_an_intermediate_task_with_its_tag_set_from_the_data(mirror: Path, tmp_path: Path) -> None:
     stage_one = spec(mirror, phase="intermediate", task="ccg", eval_languages=("en",), eval_splits=("dev",), epochs=3)
     keep = Keep(tmp_path)
-    run_trial(stage_one, HP, reporter=keep)
+    run_trial(stage_one, reporter=keep)
     assert keep.metrics[-1]["train/en/loss"] < keep.metrics[0]["train/en/loss"]
     assert keep.metrics[-1]["objective"] == keep.metrics[-1]["dev/en/accuracy"] > 0.5
     # The exported encoder is read back with a 5-way head, the size of tags_to_id.json.

@@ -1,7 +1,7 @@
 """How each retrieval target turns sentence embeddings into its official scores.
 
 An evaluator takes the task, an ``embed`` function (texts -> one float row per text: the encoder
-layer and pooling that ``trainers.retrieval`` chose), the languages to score and the data folder,
+layer and pooling that ``trainers.retrieval.embed`` chose), the languages to score and the data folder,
 and returns ``{language: {metric: value}}`` with every metric of the task's scorer:
 
 - ``tatoeba``: each English sentence retrieves its nearest source sentence by cosine (accuracy).
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from trainers.data import load_examples
-from trainers.retrieval_data import bucc_split, lareqa_pool, mewslix_entities, mewslix_mentions
+from trainers.retrieval.release import bucc_split, lareqa_pool, mewslix_entities, mewslix_mentions
 from trainers.scoring.bucc import bucc_candidate_scores, bucc_scores, knn_inner_product
 from trainers.scoring.retrieval import l2_normalize, lareqa_scores, mewslix_scores, tatoeba_scores
 from trainers.tasks import Task

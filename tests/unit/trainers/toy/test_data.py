@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from trainers import toydata, toykinds
+from trainers.toy import data as toydata
+from trainers.toy import kinds as toykinds
 
-TOY_DIR = Path(__file__).resolve().parents[3] / "data" / "toy"
+TOY_DIR = Path(__file__).resolve().parents[4] / "data" / "toy"
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def test_regenerating_gives_the_committed_files_byte_for_byte(generated: tuple[P
     committed = sorted(p.relative_to(TOY_DIR) for p in TOY_DIR.rglob("*") if p.is_file())
     assert sorted(p.relative_to(out) for p in written) == committed
     for rel in committed:
-        # On failure: the generator changed; rerun `python -m trainers.toydata data/toy` and commit.
+        # On failure: the generator changed; rerun `python -m trainers.toy data/toy` and commit.
         assert (out / rel).read_bytes() == (TOY_DIR / rel).read_bytes(), f"{rel} differs from data/toy"
 
 
@@ -111,3 +112,26 @@ def test_tokenizer_encodes_pairs_xlmr_style_without_unknown_words(generated: tup
         columns = [[_text(r[f]) for r in _records(path)] for f in toydata.TASK_FIELDS[task]]
         for ids in tok(*columns)["input_ids"]:
             assert tok.unk_token_id not in ids, path
+
+
+def test_the_registry_and_the_generator_agree() -> None:
+    """The registry lists the toy tasks as data; the generator writes them. Their labels, languages and
+    splits must be the same."""
+    from trainers.tasks import get_task
+    from trainers.tasks.toy import TOY_LANGUAGES, TOY_TASKS
+    from trainers.toy.words import HAVE_QUESTIONS, HAVE_TEMPLATES, THINGS, TOPIC_WORDS
+
+    assert {t.name for t in TOY_TASKS} == set(toydata.INTERMEDIATE_TASKS) | set(toydata.TARGET_TASKS)
+    assert get_task("toy_topic").labels == tuple(TOPIC_WORDS)
+    assert set(THINGS) == set(HAVE_TEMPLATES) == set(HAVE_QUESTIONS) == set(TOY_LANGUAGES)
+    for task in TOY_TASKS:
+        assert set(task.source.splits.values()) == set(toydata.SPLIT_SIZES[task.name]), task.name
+
+
+def test_the_registry_does_not_import_the_generator() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, trainers.tasks; print(sorted(m for m in sys.modules if m.startswith('trainers.toy')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

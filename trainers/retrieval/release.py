@@ -12,7 +12,7 @@ and XTREME-R's download scripts write under ``data_dir`` (a task's ``Source.file
   ``mewslix/candidate_set_entities.jsonl`` (one entity per line).
 
 :func:`read_official` gives canonical examples (what ``sweep data inspect`` shows and ``sweep score``
-scores against); the evaluators in ``trainers.retrieval_tasks`` use the fuller views below.
+scores against); the evaluators in ``trainers.retrieval.evaluators`` use the fuller views below.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainers.errors import DataError
 from trainers.examples import BitextExample, RankingExample
+from trainers.fileio import read_records
 
 if TYPE_CHECKING:
     from trainers.tasks import Task
@@ -202,11 +203,9 @@ def preprocess_entity(description: str, sentence_spans: Sequence[tuple[int, int]
 
 def mewslix_mentions(task: Task, *, language: str, role: str, data_dir: Path | None) -> list[RankingExample]:
     """The mentions in ``language``'s WikiNews articles, as queries with their gold entity id."""
-    from trainers.data import read_file
-
     path = official_paths(task, language=language, role=role, data_dir=data_dir)[0]
     out = []
-    for number, record in enumerate(read_file(path), start=1):
+    for number, record in enumerate(read_records(path), start=1):
         where = f"{path} line {number}"
         try:
             if record["context"]["language"] == language:
@@ -236,11 +235,9 @@ def _article_mentions(record: dict[str, Any], *, where: str, obtain: str) -> lis
 
 def mewslix_entities(task: Task, *, data_dir: Path | None, role: str = "test") -> tuple[list[str], list[str]]:
     """Entity ids and their description texts, in ``candidate_set_entities.jsonl``'s order."""
-    from trainers.data import read_file
-
     path = official_paths(task, language=task.languages[0], role=role, data_dir=data_dir)[1]
     ids, texts = [], []
-    for number, record in enumerate(read_file(path), start=1):
+    for number, record in enumerate(read_records(path), start=1):
         try:
             spans = [(s["start"], s["end"]) for s in record["sentence_spans"]]
             texts.append(preprocess_entity(record["description"], spans))

@@ -1,5 +1,5 @@
 """Retrieval targets (Tatoeba, BUCC 2018, LAReQA, Mewsli-X): no training; sentence embeddings from
-one encoder layer, pooled, then each task's own retrieval and scorer (``trainers.retrieval_tasks``).
+one encoder layer, pooled, then each task's own retrieval and scorer (``trainers.retrieval.evaluators``).
 X-STILTs evaluates these straight after intermediate training (phase one), on the exported
 intermediate encoder.
 """
@@ -17,7 +17,9 @@ import numpy as np
 
 from trainers.errors import TaskError
 from trainers.model import build_model, load_encoder, load_tokenizer
+from trainers.retrieval.evaluators import EVALUATORS
 from trainers.spec import ModelSpec
+from trainers.tasks import get_task
 
 POOLINGS = ("mean", "cls")
 
@@ -81,9 +83,6 @@ def evaluate_retrieval(
     ``evaluate_retrieval("bucc2018", model_spec=spec, init_encoder=None, languages=["de"], ...)``.
     """
     import torch
-
-    from trainers.retrieval_tasks import EVALUATORS
-    from trainers.tasks import get_task
 
     torch.set_num_threads(torch_threads)
     started = time.perf_counter()

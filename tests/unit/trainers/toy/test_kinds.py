@@ -9,16 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from trainers import kinds, toydata, toykinds
+from trainers import kinds
 from trainers.data import load_examples
 from trainers.examples import ChoiceExample, SpanExample, TagExample
 from trainers.kinds import qa
 from trainers.model import load_tokenizer
 from trainers.spec import ModelSpec
 from trainers.tasks import get_task
-from trainers.toywords import LANGUAGES, NAMES
+from trainers.toy import data as toydata
+from trainers.toy import kinds as toykinds
+from trainers.toy.words import LANGUAGES, NAMES
 
-TOY_DIR = Path(__file__).resolve().parents[3] / "data" / "toy"
+TOY_DIR = Path(__file__).resolve().parents[4] / "data" / "toy"
 MAX_LENGTH = 64  # the quickstart's and configs/kinds.yaml's
 
 SPLITS = [

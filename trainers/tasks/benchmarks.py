@@ -8,7 +8,7 @@ published schema (a local mirror may hold either).
 from __future__ import annotations
 
 from trainers.languages import LANGUAGES
-from trainers.tasks import Source, Task
+from trainers.tasks.records import Source, Task
 
 XT = "google/xtreme"
 NLI = ("entailment", "neutral", "contradiction")

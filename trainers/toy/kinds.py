@@ -24,19 +24,17 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from trainers.toywords import HAVE_QUESTIONS, HAVE_TEMPLATES, NAMES, NUMBERS, THINGS
+from trainers.tasks import get_task
+from trainers.toy.words import HAVE_QUESTIONS, HAVE_TEMPLATES, NAMES, NUMBERS, THINGS
 
 TASKS: tuple[str, ...] = ("toy_qa", "toy_ner", "toy_choice")
 
-#: Which hub schema (a reader in trainers.readers) each task's files are written in.
-READERS: dict[str, str] = {"toy_qa": "squad", "toy_ner": "panx", "toy_choice": "hellaswag"}
+#: Which hub schema (a reader in trainers.readers) each task's files are written in: SQuAD, PAN-X and
+#: HellaSwag, as the registry says.
+READERS: dict[str, str] = {name: get_task(name).source.reader for name in TASKS}
 
 #: Label names the reader maps gold values to: PAN-X-style IOB2 tags, HellaSwag's ending indices.
-LABELS: dict[str, tuple[str, ...]] = {
-    "toy_qa": (),
-    "toy_ner": ("O", "B-PER", "B-QTY", "I-QTY"),
-    "toy_choice": ("0", "1", "2", "3"),
-}
+LABELS: dict[str, tuple[str, ...]] = {name: get_task(name).labels for name in TASKS}
 
 #: The fields holding text, for the tokenizer (lists are lists of words or of endings).
 TEXT_FIELDS: dict[str, tuple[str, ...]] = {

@@ -1,12 +1,14 @@
-"""Word lists and sentence templates for the synthetic multilingual toy tasks (see trainers/toydata.py)."""
+"""Word lists and sentence templates for the synthetic multilingual toy tasks (see trainers.toy.data)."""
 
 from __future__ import annotations
+
+from trainers.tasks.toy import TOY_LANGUAGES
 
 # Every multilingual list below is *parallel*: index i is the same meaning in each language, so
 # a validation/test example can be rendered in all five languages from one abstract example,
 # the way XNLI and PAWS-X translate one English test set.
 
-LANGUAGES: tuple[str, ...] = ("en", "de", "fr", "es", "sw")
+LANGUAGES: tuple[str, ...] = TOY_LANGUAGES  # every dict below is keyed by these
 
 # People are first names, written the same in every language (as named entities are in real
 # text), so no language needs case or contraction changes when a template moves them around.

@@ -16,7 +16,7 @@ training. Swahili puts the number after the noun, so it gets less of that benefi
 * ``toy_order`` (target): is the quantity in sentence 1 larger than in sentence 2?
 * ``toy_paws`` (target): do two differently worded sentences state the same quantity?
 * ``toy_qa``, ``toy_ner``, ``toy_choice``: extractive QA, tagging and multiple choice over the same
-  facts, in the SQuAD, PAN-X and HellaSwag schemas (see trainers/toykinds.py); ``toy_qa`` is a
+  facts, in the SQuAD, PAN-X and HellaSwag schemas (see trainers.toy.kinds); ``toy_qa`` is a
   target and can also be an intermediate task.
 
 Target tasks have a small English train split and parallel validation/test splits in every
@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trainers import toykinds
-from trainers.toywords import HAVE_TEMPLATES, LANGUAGES, NAMES, NLI_HYPOTHESIS, NUMBERS, THINGS, TOPIC_WORDS
+from trainers.tasks import get_task
+from trainers.tasks.toy import TOY_INTERMEDIATE
+from trainers.toy import kinds as toykinds
+from trainers.toy.words import HAVE_TEMPLATES, LANGUAGES, NAMES, NLI_HYPOTHESIS, NUMBERS, THINGS, TOPIC_WORDS
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -49,18 +50,13 @@ __all__ = [
     "generate",
 ]
 
-INTERMEDIATE_TASKS: tuple[str, ...] = ("toy_nli", "toy_topic")
+INTERMEDIATE_TASKS: tuple[str, ...] = TOY_INTERMEDIATE
 # Classification targets first (files are written in this order); the tasks of the other kinds
 # use no word the classification tasks lack, so the tokenizer is the quickstart's, id for id.
 TARGET_TASKS: tuple[str, ...] = ("toy_order", "toy_paws", *toykinds.TASKS)
 
-TASK_LABELS: dict[str, tuple[str, ...]] = {
-    "toy_nli": ("entailment", "neutral", "contradiction"),  # XNLI / MNLI label order
-    "toy_topic": tuple(TOPIC_WORDS),
-    "toy_order": ("not_larger", "larger"),
-    "toy_paws": ("not_paraphrase", "paraphrase"),
-    **toykinds.LABELS,
-}
+# Labels and schemas are the registry's (trainers.tasks.toy); the topics are TOPIC_WORDS' keys, in order.
+TASK_LABELS: dict[str, tuple[str, ...]] = {name: get_task(name).labels for name in (*INTERMEDIATE_TASKS, *TARGET_TASKS)}
 # The fields holding text (what the tokenizer is built from); list fields hold words or endings.
 TASK_FIELDS: dict[str, tuple[str, ...]] = {
     "toy_nli": ("sentence1", "sentence2"),
@@ -70,13 +66,7 @@ TASK_FIELDS: dict[str, tuple[str, ...]] = {
     **toykinds.TEXT_FIELDS,
 }
 # The hub schema each task is written in: a reader in trainers.readers.
-TASK_READERS: dict[str, str] = {
-    "toy_nli": "toy_pair",
-    "toy_topic": "toy_single",
-    "toy_order": "toy_pair",
-    "toy_paws": "toy_pair",
-    **toykinds.READERS,
-}
+TASK_READERS: dict[str, str] = {name: get_task(name).source.reader for name in TASK_LABELS}
 
 # Intermediate tasks: English only. Target train is English only and deliberately small, so a
 # randomly initialised model learns little from it alone; validation/test exist per language.
@@ -266,10 +256,3 @@ def generate(out_dir: Path, *, seed: int = 0) -> list[Path]:
     tok_path.write_text(build_tokenizer(texts).to_str(pretty=True) + "\n", encoding="utf-8", newline="\n")
     written.append(tok_path)
     return written
-
-
-if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m trainers.toydata OUT_DIR")
-    for p in generate(Path(sys.argv[1])):
-        print(p)

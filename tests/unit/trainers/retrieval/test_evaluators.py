@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.unit.trainers import retrieval_fixtures as fx
-from trainers.retrieval_data import lareqa_pool
-from trainers.retrieval_tasks import EVALUATORS, embed_unique, required_splits, top_k
+from tests.unit.trainers.retrieval import fixtures as fx
+from trainers.retrieval.evaluators import EVALUATORS, embed_unique, required_splits, top_k
+from trainers.retrieval.release import lareqa_pool
 from trainers.tasks import get_task
 
 
@@ -113,10 +113,10 @@ def test_required_splits_cover_the_pool_and_shared_files() -> None:
 @pytest.mark.gpu
 def test_sentence_embeddings_on_gpu_match_cpu() -> None:
     from trainers.model import build_model, load_tokenizer
-    from trainers.retrieval import sentence_embeddings
+    from trainers.retrieval.embed import sentence_embeddings
     from trainers.spec import ModelSpec
 
-    spec = ModelSpec(tokenizer=str(Path(__file__).resolve().parents[3] / "data" / "toy" / "tokenizer.json"))
+    spec = ModelSpec(tokenizer=str(Path(__file__).resolve().parents[4] / "data" / "toy" / "tokenizer.json"))
     tokenizer = load_tokenizer(spec)
     encoder = build_model(spec, num_labels=2, vocab_size=len(tokenizer), dropout=0.0).base_model
     texts = ["the 3 apples", "7", "the 12 houses are here"]

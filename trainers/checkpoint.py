@@ -1,0 +1,34 @@
+"""What a trial's checkpoint folder holds, named once for the trainer that writes it and the sweep
+that reads it::
+
+    FOLDER/checkpoint/                DeepSpeed's checkpoint (its tag is TAG)
+    FOLDER/trainer_state.json         {"epoch", "task", "zero_stage", "precision"}
+    FOLDER/rng_state.pt               torch, numpy and Python RNG states after the epoch
+    FOLDER/predictions/test-<lang>.*  the epoch's test predictions (``trainers.predictions``)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from trainers.errors import CheckpointError
+
+TAG = "checkpoint"
+STATE_FILE = "trainer_state.json"
+RNG_FILE = "rng_state.pt"
+PREDICTIONS_DIR = "predictions"
+
+
+def read_state(folder: Path) -> dict[str, Any]:
+    """The trainer state of a checkpoint folder; a CheckpointError when it was not written by a trial."""
+    path = Path(folder) / STATE_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"checkpoint {folder} has no {STATE_FILE}; it was not written by an xstilts trial"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} is damaged ({exc.msg}); the checkpoint cannot be used") from exc

@@ -1,0 +1,110 @@
+"""Files, read and written safely: records from JSON-lines or Parquet, and atomic writes.
+
+``write_atomic`` is the one way xstilts writes a file that someone may read at the same time (results,
+the manifest and config copy, encoders, cached features, data mirrors): the content goes to a
+``.``-prefixed temporary name in the same folder (readers such as ``pyarrow.dataset`` skip those),
+is flushed to disk, then takes the final name in one step. A reader sees the old file or the new
+one, never half of one; a crash leaves at most a temporary file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from trainers.errors import DataError
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush folder ``path`` so that entries just created or renamed in it survive a crash."""
+    # Some platforms cannot open or fsync folders; there a rename is as durable as it gets.
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_atomic(
+    path: Path, content: str | bytes | Callable[[IO[bytes]], Any], *, overwrite: bool = True, durable: bool = True
+) -> bool:
+    """Write ``content`` (text, bytes, or a function that writes to a binary file) to ``path`` atomically.
+
+    With ``overwrite=False`` an existing file is kept and nothing is written (the first writer wins,
+    even among racing processes: the final name is claimed with a hard link, which fails if it exists).
+    ``durable`` fsyncs the file and its folder, for records that must survive a power loss. Returns
+    whether this call wrote the file. Example: ``write_atomic(Path("out.json"), json.dumps(data))``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not overwrite and path.exists():
+        return False
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    # Not tempfile.mkstemp: its 0600 mode would keep shared results from the user's group.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(content, str):
+                f.write(content.encode("utf-8"))
+            elif isinstance(content, bytes):
+                f.write(content)
+            else:
+                content(f)
+            f.flush()
+            if durable:
+                os.fsync(f.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            except OSError:  # a file system without hard links: check, then rename (a narrow race)
+                if path.exists():
+                    return False
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable:
+        fsync_dir(path.parent)
+    return True
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically and durably."""
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True))
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Read one data file, JSON lines or Parquet, into records; a damaged file raises a DataError naming it."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(path).to_pylist()
+        except Exception as exc:  # pyarrow raises several types for damaged files
+            raise DataError(f"cannot read {path}: {exc}; replace it with a valid Parquet file") from exc
+    records = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    f"{path} line {number} is not valid JSON ({exc.msg}); each line must be one "
+                    "record in the hub's schema"
+                ) from exc
+    return records
