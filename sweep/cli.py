@@ -15,6 +15,13 @@ from pathlib import Path
 from sweep.errors import ConfigError, XStiltsError
 from sweep.output import FORMATS, render
 
+SPLIT_HELP = (
+    "a role, train, dev or test (default: test), or the hub's name of the split it reads. For most tasks dev "
+    "reads the hub's `validation` and test its `test`; where the benchmark's test set is the hub's validation "
+    "split (XQuAD, TyDiQA-GoldP, Tatoeba) test reads `validation`; TyDiQA-GoldP's dev is `train[90%%:]`. "
+    "`sweep tasks show TASK` lists which hub split each role reads"
+)
+
 
 def _launch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="sweep config (YAML)")
@@ -158,7 +165,7 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="mirror: the folder to write (<config>/<split>.jsonl)")
     p.add_argument("--languages", help="mirror: comma-separated languages (default: all of each task)")
     p.add_argument("--language", default="en")
-    p.add_argument("--split", default="test", choices=["train", "dev", "test"])
+    p.add_argument("--split", default="test", help=SPLIT_HELP)
     p.add_argument("--data-dir", help="a local mirror (<config>/<split>.jsonl); default: the hub")
     p.add_argument("--limit", type=int, default=3, help="how many examples to show")
     p.add_argument("--format", choices=FORMATS[:3], default="json")
@@ -183,7 +190,7 @@ def _data(args: argparse.Namespace) -> int:
 
 def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("sweep_dir")
-    p.add_argument("--out", required=True, help="folder for <intermediate>/<task>/test-<lang>.<tsv|json>")
+    p.add_argument("--out", required=True, help="folder for <intermediate>/<task>/test-<lang>.<tsv|jsonl|json>")
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -213,8 +220,13 @@ def _mirror(args: argparse.Namespace) -> int:
 def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("task")
     p.add_argument("--language", required=True)
-    p.add_argument("--predictions", required=True, help="one language's file in the XTREME submission layout")
-    p.add_argument("--split", default="test", choices=["dev", "test"])
+    p.add_argument(
+        "--predictions",
+        required=True,
+        help="one language's file, as XTREME's evaluate.py reads it: test-<lang>.tsv (labels, tags, Tatoeba "
+        "indices, BUCC pairs), .jsonl (multiple choice) or .json (QA answers, Mewsli-X/LAReQA rankings)",
+    )
+    p.add_argument("--split", default="test", help=SPLIT_HELP)
     p.add_argument("--data-dir", help="a local mirror holding the gold data; default: the hub")
     p.add_argument("--format", choices=["table", "json"], default="table")
 
@@ -244,8 +256,8 @@ COMMANDS = {
     "validate": (_validate_args, _validate, "check a config completely, without starting Ray"),
     "tasks": (_tasks_args, _tasks, "list the known tasks, or show one"),
     "data": (_data_args, _data, "inspect a task's data as xstilts converts it"),
-    "export-predictions": (_export_args, _export, "write the best trials' test predictions, XTREME layout"),
-    "score": (_score_args, _score, "score a predictions file (XTREME submission layout) against gold labels"),
+    "export-predictions": (_export_args, _export, "write the best trials' test predictions as evaluate.py reads them"),
+    "score": (_score_args, _score, "score a predictions file (as evaluate.py reads it) against gold labels"),
 }
 
 

@@ -17,13 +17,13 @@ from typing import Any
 
 import yaml
 
+from sweep.checks import check_choice, check_model, check_tasks, model_depth
 from sweep.confparse import parse_dataclass
-from sweep.errors import ConfigError, suggest
+from sweep.errors import ConfigError
 from sweep.spaces import SearchSpace
-from trainers.errors import DataError, TaskError
-from trainers.languages import get_language
+from trainers.errors import TaskError
 from trainers.spec import ModelSpec, TrainingSpec
-from trainers.tasks import LANGUAGE_MARK, get_task, split_ref, training_data
+from trainers.tasks import get_task
 
 PHASES = ("intermediate", "target")  # stage one, then the (intermediate, target) pairs
 
@@ -159,7 +159,7 @@ def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
     problems: list[str] = []
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", config.name):
         problems.append(f"name `{config.name}` may only use letters, digits, '.', '_' and '-'")
-    _validate_model(config.model, config.training, problems)
+    check_model(config.model, config.training, problems)
     for phase in PHASES:
         stage = config.stage(phase)
         if stage.epochs < 1 or stage.num_samples < 1:
@@ -172,56 +172,24 @@ def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
                 f"search.grace_period ({config.search.grace_period}) exceeds {phase}.epochs "
                 f"({stage.epochs}); ASHA could never stop a trial"
             )
-    _choice(problems, "search.algorithm", config.search.algorithm, ("tpe", "random"))
-    _choice(problems, "search.scheduler", config.search.scheduler, ("asha", "fifo"))
-    _choice(problems, "search.select_on", config.search.select_on, ("english_dev", "mean_dev"))
+    check_choice(problems, "search.algorithm", config.search.algorithm, ("tpe", "random"))
+    check_choice(problems, "search.scheduler", config.search.scheduler, ("asha", "fifo"))
+    check_choice(problems, "search.select_on", config.search.select_on, ("english_dev", "mean_dev"))
     if config.search.grace_period < 1 or config.search.reduction_factor < 2:
         problems.append("search.grace_period must be >= 1 and search.reduction_factor >= 2")
     _validate_resources(config.resources, problems)
-    _choice(problems, "retrieval.pooling", config.retrieval.pooling, ("mean", "cls"))
+    check_choice(problems, "retrieval.pooling", config.retrieval.pooling, ("mean", "cls"))
     if config.retrieval.batch_size < 1 or (config.retrieval.layer is not None and config.retrieval.layer < 0):
         problems.append("retrieval.batch_size must be >= 1 and retrieval.layer >= 0 (0 is the embedding layer)")
-    elif (
-        config.model.init == "scratch"
-        and config.retrieval.layer is not None
-        and config.retrieval.layer > config.model.num_layers
-    ):
-        problems.append(
-            f"retrieval.layer {config.retrieval.layer} exceeds model.num_layers ({config.model.num_layers})"
-        )
-    _validate_tasks(config, problems, check_data=check_data)
+    elif config.retrieval.layer is not None and (depth := model_depth(config.model)) is not None:
+        if config.retrieval.layer > depth:
+            where = "model.num_layers" if config.model.init == "scratch" else f"model.path {config.model.path}"
+            problems.append(
+                f"retrieval.layer {config.retrieval.layer} does not exist: {where} has {depth} layers, so the "
+                f"layers are 0 (the embeddings) to {depth}; pick one of them or leave it out (the middle layer)"
+            )
+    check_tasks(config, problems, check_data=check_data)
     return problems
-
-
-def _validate_model(model: ModelSpec, training: TrainingSpec, problems: list[str]) -> None:
-    _choice(problems, "model.init", model.init, ("scratch", "pretrained"))
-    _choice(problems, "training.precision", training.precision, ("fp32", "bf16", "fp16"))
-    if training.zero_stage not in (0, 1, 2, 3):
-        problems.append(f"training.zero_stage must be 0, 1, 2 or 3, got {training.zero_stage}")
-    if model.init == "scratch":
-        _choice(problems, "model.architecture", model.architecture, ("xlm-roberta",))
-        if min(model.hidden_size, model.num_layers, model.num_heads, model.intermediate_size) < 1:
-            problems.append("model sizes (hidden_size, num_layers, num_heads, intermediate_size) must be >= 1")
-        elif model.hidden_size % model.num_heads:
-            problems.append(
-                f"model.hidden_size ({model.hidden_size}) must be divisible by model.num_heads ({model.num_heads})"
-            )
-        if not model.tokenizer:
-            problems.append("model.tokenizer must name a tokenizer.json for a scratch model")
-        elif not Path(model.tokenizer).exists():
-            problems.append(f"model.tokenizer {model.tokenizer} does not exist")
-    elif model.init == "pretrained":
-        if not model.path:
-            problems.append("model.path must name a local model folder (or a cached hub id) for init: pretrained")
-        elif not Path(model.path).exists() and not _in_hub_cache(model.path):
-            problems.append(
-                f"model.path `{model.path}` is neither a local folder nor in the local hub cache; "
-                "download it once with `huggingface-cli download` where there is internet"
-            )
-    if model.max_length < 8:
-        problems.append(f"model.max_length must be at least 8 tokens, got {model.max_length}")
-    if training.eval_batch_size < 1 or training.torch_threads < 1:
-        problems.append("training.eval_batch_size and training.torch_threads must be >= 1")
 
 
 def _validate_resources(res: ResourcesConfig, problems: list[str]) -> None:
@@ -246,114 +214,6 @@ def check_local_resources(res: ResourcesConfig) -> list[str]:
             "set resources.gpus_per_trial=0 or pass --address of a cluster with GPUs"
         )
     return problems
-
-
-def _validate_tasks(config: SweepConfig, problems: list[str], *, check_data: bool) -> None:
-    if not config.target_tasks:
-        problems.append("target_tasks is empty; name at least one target task (`sweep tasks` lists them)")
-    languages_ok = True
-    for lang in config.languages:
-        try:
-            get_language(lang)
-        except TaskError as exc:
-            problems.append(f"languages: {exc}")
-            languages_ok = False
-    tasks = {}
-    for key in ("intermediate_tasks", "target_tasks"):
-        names = getattr(config, key)
-        for name in sorted({n for n in names if names.count(n) > 1}):
-            problems.append(f"{key}: `{name}` is listed twice; each task runs once")
-        for name in names:
-            try:
-                # Intermediate tasks may name their training languages (xnli@de+fr); targets train in English.
-                if key == "target_tasks" and LANGUAGE_MARK in name:
-                    raise TaskError(
-                        f"`{name}`: targets train on their English training set (zero-shot transfer); "
-                        f"name training languages on intermediate tasks instead (intermediate_tasks: [{name}])"
-                    )
-                task_name = split_ref(name)[0] if key == "intermediate_tasks" else name
-                tasks[(key, name)] = get_task(task_name)
-            except TaskError as exc:
-                problems.append(f"{key}: {exc}")
-    if not config.languages:
-        problems.append("languages is empty; name the evaluation languages (or `all`)")
-    elif languages_ok:
-        targets = [t for (key, _), t in tasks.items() if key == "target_tasks"]
-        for lang in config.languages:
-            if targets and not any(lang in t.languages for t in targets):
-                problems.append(
-                    f"language `{lang}` is in none of the target tasks "
-                    f"({', '.join(t.name for t in targets)}); drop it from languages"
-                )
-    data_dir = Path(config.data_dir)
-    if not data_dir.is_dir():
-        problems.append(
-            f"data_dir {data_dir} is not a folder; point it at a local mirror "
-            "(<config>/<split>.jsonl files in the hub's layout)"
-        )
-        return
-    if not check_data:
-        return
-    from trainers.data import resolve_labels, split_paths
-    from trainers.kinds import TRAINABLE_KINDS
-    from trainers.tasks import eval_split
-
-    for (key, name), task in tasks.items():
-        if task.kind == "retrieval" and key == "target_tasks":
-            _validate_retrieval(config, name, data_dir=data_dir, problems=problems)
-            continue
-        if task.kind not in TRAINABLE_KINDS:
-            problems.append(
-                f"{key}: task `{name}` is a {task.kind} task, which is evaluated rather than trained; "
-                f"sweeps train {', '.join(TRAINABLE_KINDS)} tasks"
-            )
-            continue
-        train_task, train_languages = training_data(name)
-        needs = [(train_task, lang, "train") for lang in train_languages]
-        for lang in train_languages:
-            if (dev := eval_split(task, role="dev", language=lang)) is None:
-                problems.append(f"{key}: task `{name}` has no `{lang}` dev split to select trials on")
-            else:
-                needs.append((dev[0], lang, dev[1]))
-        if key == "target_tasks":
-            for lang in config.eval_languages(name):
-                for role in ("dev", "test"):
-                    if (where := eval_split(task, role=role, language=lang)) is not None:
-                        needs.append((where[0], lang, where[1]))
-        unique = {(t.name, lang, role): (t, lang, role) for t, lang, role in needs}
-        for needed, lang, role in unique.values():
-            try:
-                split_paths(needed, language=lang, role=role, data_dir=data_dir)
-            except (DataError, TaskError) as exc:
-                if str(exc) not in problems:  # a missing folder fails its train and dev splits alike
-                    problems.append(str(exc))
-        if task.labels_file:
-            try:
-                resolve_labels(task, data_dir=data_dir)
-            except DataError as exc:
-                problems.append(str(exc))
-
-
-def _validate_retrieval(config: SweepConfig, name: str, *, data_dir: Path, problems: list[str]) -> None:
-    """A retrieval target is evaluated after phase one, not trained: it needs an evaluator and every
-    file that evaluator reads (BUCC's dev and test corpora; LAReQA's pool of all 11 languages)."""
-    from trainers.data import split_paths
-    from trainers.retrieval.evaluators import EVALUATORS, required_splits
-
-    task = get_task(name)
-    if name not in EVALUATORS:
-        problems.append(f"target_tasks: retrieval task `{name}` has no evaluator; these do: {', '.join(EVALUATORS)}")
-        return
-    for lang, role in required_splits(task, config.eval_languages(name)):
-        try:
-            split_paths(task, language=lang, role=role, data_dir=data_dir)
-        except (DataError, TaskError) as exc:
-            problems.append(str(exc))
-
-
-def _choice(problems: list[str], key: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        problems.append(f"{key} is `{value}`{suggest(value, allowed)}; choose one of {', '.join(allowed)}")
 
 
 def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
@@ -392,11 +252,3 @@ def _all_languages(targets: Any) -> list[str]:
             continue
         seen.extend(lang for lang in langs if lang not in seen)
     return seen
-
-
-def _in_hub_cache(repo_id: str) -> bool:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return False
-    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)

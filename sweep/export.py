@@ -1,8 +1,8 @@
-"""Exporting the best trial's test predictions of every pair in the XTREME submission layout.
+"""Exporting the best trial's test predictions of every pair in the layout XTREME's ``evaluate.py`` reads.
 
-``OUT/<intermediate>/<task>/test-<lang>.<tsv|json>``: each intermediate folder (``none`` for the
-baseline) is a complete submission for the benchmark's own evaluation script, and ``sweep score``
-reads the same files back.
+``OUT/<intermediate>/<task>/test-<lang>.<tsv|jsonl|json>`` (``trainers.predictions`` says which, per
+task): each intermediate folder (``none`` for the baseline) is a complete submission for the
+benchmark's own evaluation script, and ``sweep score`` reads the same files back.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from sweep import layout
 from sweep.errors import SweepStateError
 from sweep.plan import RETRIEVAL_TRIAL
 from trainers.checkpoint import PREDICTIONS_DIR
+from trainers.predictions import render
+from trainers.tasks import get_task
 
 
 def export_predictions(sweep_dir: str | Path, out: str | Path) -> list[Path]:
@@ -39,9 +41,17 @@ def export_predictions(sweep_dir: str | Path, out: str | Path) -> list[Path]:
             )
         destination = Path(out) / intermediate / target
         destination.mkdir(parents=True, exist_ok=True)
+        task = get_task(target)
         for path in sorted(source.iterdir()):
-            shutil.copyfile(path, destination / path.name)
-            written.append(destination / path.name)
+            if task.kind == "multiple_choice" and path.suffix == ".tsv":
+                # Kept by a sweep that predates the .jsonl layout XTREME-R's evaluate.py reads: rewrite it.
+                choices = [int(line) for line in path.read_text(encoding="utf-8").split()]
+                copy = destination / f"{path.stem}.jsonl"
+                copy.write_text(render(task, [], choices), encoding="utf-8")
+            else:
+                copy = destination / path.name
+                shutil.copyfile(path, copy)
+            written.append(copy)
     if not written:
         raise SweepStateError(f"{folder.root} has no finished target search with predictions to export")
     return written

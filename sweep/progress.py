@@ -6,6 +6,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from trainers.spec import OBJECTIVE
+
 
 class Progress:
     """Prints one line when a trial ends and a summary line per search."""
@@ -37,7 +39,7 @@ class Progress:
     def on_result(self, trial_id: str, result: dict[str, Any]) -> None:
         """Track a trial's latest step and the best objective seen."""
         self.steps[trial_id] = int(result.get("training_iteration", 0))
-        value = result.get("objective")
+        value = result.get(OBJECTIVE)
         if isinstance(value, (int, float)) and (self.best is None or value > self.best):
             self.best = float(value)
 

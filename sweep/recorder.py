@@ -20,14 +20,14 @@ import pyarrow.parquet as pq
 from sweep.journal import TrialJournal
 from sweep.plan import Search
 from sweep.results import ResultsStore
-from trainers.spec import HYPERPARAMETERS, HyperParameters
+from trainers.spec import HYPERPARAMETERS, OBJECTIVE, HyperParameters
 
 END_STEP = 0  # reports are numbered from 1, so step 0 of an attempt is its end marker
 #: The results table's ``hp_*`` column types: every hyperparameter a search may set.
 HP_COLUMN_TYPES: dict[str, str] = {name: ("int" if kind is int else "float") for name, kind in HYPERPARAMETERS.items()}
 
 # Keys of a Tune result that are not ``split/language/metric`` scores but still become rows.
-_EXTRA_ROWS = {"objective": ("dev", "*", "objective"), "lr": ("train", "*", "lr")}
+_EXTRA_ROWS = {OBJECTIVE: ("dev", "*", OBJECTIVE), "lr": ("train", "*", "lr")}
 
 
 class Recorder:

@@ -13,10 +13,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from trainers.spec import OBJECTIVE
+
 
 def best_trial(table: pa.Table, *, search: str) -> dict[str, Any] | None:
     """Return ``{trial_id, attempt, step, objective}`` of the best step in ``search``, or None."""
-    mask = pc.and_(pc.equal(table["search"], search), pc.equal(table["metric"], "objective"))
+    mask = pc.and_(pc.equal(table["search"], search), pc.equal(table["metric"], OBJECTIVE))
     rows = table.filter(mask).select(["trial_id", "attempt", "step", "value"]).to_pylist()
     rows = [r for r in rows if r["value"] is not None and not math.isnan(r["value"])]
     if not rows:

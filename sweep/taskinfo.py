@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sweep.errors import PredictionsError
-from trainers.data import load_examples, resolve_labels
+from trainers.data import load_examples, resolve_labels, resolve_role
 from trainers.languages import get_language
 from trainers.predictions import read as read_predictions
 from trainers.retrieval.release import bucc_split
@@ -66,13 +66,15 @@ def _source(source: Any) -> dict[str, Any]:
 
 def inspect_rows(name: str, *, language: str, role: str, data_dir: Path | None, limit: int) -> tuple[int, list[dict]]:
     """The number of examples in a split and the first ``limit`` of them, as converted."""
-    examples = load_examples(get_task(name), language=language, role=role, data_dir=data_dir)
+    task = get_task(name)
+    examples = load_examples(task, language=language, role=resolve_role(task, role), data_dir=data_dir)
     return len(examples), [_show(e) for e in examples[:limit]]
 
 
 def score_file(name: str, *, language: str, predictions: Path, role: str, data_dir: Path | None) -> dict[str, float]:
     """Score one language's predictions file (the layout ``evaluate.py`` reads) against the task's gold labels."""
     task = resolve_labels(get_task(name), data_dir=data_dir)
+    role = resolve_role(task, role)
     if not predictions.is_file():
         raise PredictionsError(f"predictions file {predictions} does not exist")
     gold = load_examples(task, language=language, role=role, data_dir=data_dir)

@@ -21,7 +21,7 @@ from sweep.config import SweepConfig
 from sweep.plan import Search
 from sweep.progress import Progress
 from sweep.recorder import Recorder
-from trainers.spec import TrialSpec
+from trainers.spec import OBJECTIVE, TrialSpec
 
 #: The recorder and progress display of each search this driver runs, by search id.
 _LIVE: dict[str, tuple[Recorder, Progress]] = {}
@@ -95,11 +95,11 @@ def _fit(
             trainable,
             param_space=param_space,
             tune_config=tune.TuneConfig(
-                metric="objective",
+                metric=OBJECTIVE,
                 mode="max",
                 num_samples=stage.num_samples,
-                search_alg=_searcher(config, search),
-                scheduler=_scheduler(config, stage),
+                search_alg=make_searcher(config, search),
+                scheduler=make_scheduler(config, stage),
                 reuse_actors=True,
                 trial_dirname_creator=trial_dirname,
             ),
@@ -110,7 +110,7 @@ def _fit(
                 callbacks=[RecordingCallback(search.id)],
                 checkpoint_config=tune.CheckpointConfig(
                     num_to_keep=config.resources.checkpoints_to_keep,
-                    checkpoint_score_attribute="objective",
+                    checkpoint_score_attribute=OBJECTIVE,
                     checkpoint_score_order="max",
                 ),
                 failure_config=tune.FailureConfig(max_failures=config.resources.max_failures),
@@ -119,7 +119,8 @@ def _fit(
     return tuner.fit()
 
 
-def _searcher(config: SweepConfig, search: Search) -> Any:
+def make_searcher(config: SweepConfig, search: Search) -> Any:
+    """The search's searcher: seeded TPE (or random search), limited to max_concurrent_trials at once."""
     from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
     seed = search_seed(config, search)
@@ -133,7 +134,8 @@ def _searcher(config: SweepConfig, search: Search) -> Any:
     return ConcurrencyLimiter(OptunaSearch(sampler=optuna.samplers.TPESampler(seed=seed)), max_concurrent=limit)
 
 
-def _scheduler(config: SweepConfig, stage: Any) -> Any:
+def make_scheduler(config: SweepConfig, stage: Any) -> Any:
+    """The search's scheduler: ASHA over epochs (each search its own), or FIFO."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     if config.search.scheduler == "fifo":

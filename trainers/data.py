@@ -54,6 +54,34 @@ def parse_split(split: str) -> tuple[str, int, int]:
     return match["name"], start, end
 
 
+ROLES = ("train", "dev", "test")
+
+
+def resolve_role(task: Task, split: str) -> str:
+    """The role (train, dev or test) that ``split`` names for ``task``: a role itself, or the hub's name of
+    the split that role reads (``validation`` is XNLI's dev, but XQuAD's and Tatoeba's test).
+
+    >>> from trainers.tasks import get_task
+    >>> resolve_role(get_task("xquad"), "validation"), resolve_role(get_task("xnli"), "validation")
+    ('test', 'dev')
+    """
+    if split in ROLES:
+        return split
+    source = task.source
+    roles = [role for role in source.splits if split in _split_names(source, role)]
+    roles = roles or [
+        role for role in source.splits if split in {parse_split(n)[0] for n in _split_names(source, role)}
+    ]
+    if len(roles) == 1:
+        return roles[0]
+    reads = ", ".join(f"{role} reads {' + '.join(_split_names(source, role))}" for role in source.splits)
+    if roles:
+        raise DataError(
+            f"split `{split}` of task `{task.name}` is cut into several roles ({reads}); name the role instead"
+        )
+    raise DataError(f"task `{task.name}` has no split `{split}`; name a role or the hub's split: {reads}")
+
+
 def _split_names(source: Source, role: str) -> tuple[str, ...]:
     names = source.splits[role]
     return (names,) if isinstance(names, str) else tuple(names)

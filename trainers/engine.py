@@ -29,7 +29,7 @@ from trainers.checkpoint import PREDICTIONS_DIR, RNG_FILE, STATE_FILE, TAG, read
 from trainers.errors import CheckpointError, TaskError
 from trainers.model import build_model, encoder_state, load_encoder, load_tokenizer, save_encoder
 from trainers.scoring import score
-from trainers.spec import TrialSpec
+from trainers.spec import OBJECTIVE, TrialSpec
 from trainers.tasks import eval_split, get_task
 
 
@@ -191,7 +191,7 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
             engine, task, evals, batch_size=spec.training.eval_batch_size, pad_id=pad_id
         )
         metrics.update(scores)
-        metrics["objective"] = _objective(metrics, spec, metric=task.metric)
+        metrics[OBJECTIVE] = _objective(metrics, spec, metric=task.metric)
         checkpoint_dir = Path(tempfile.mkdtemp(prefix="xstilts-ckpt-"))
         try:
             engine.save_checkpoint(str(checkpoint_dir), tag=TAG)

@@ -169,9 +169,7 @@ def _sentences(task: Any, path: Path, gold: Sequence[Any]) -> list[list[int]]:
     return out
 
 
-def _pairs(
-    path: Path, *, language: str, corpora: tuple[Sequence[str], Sequence[str]] | None
-) -> set[tuple[str, str]]:
+def _pairs(path: Path, *, language: str, corpora: tuple[Sequence[str], Sequence[str]] | None) -> set[tuple[str, str]]:
     src, trg = (set(ids) for ids in corpora) if corpora else (None, None)
     pairs = set()
     for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):

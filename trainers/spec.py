@@ -17,6 +17,9 @@ from typing import Any
 
 from trainers.errors import TaskError, suggest
 
+#: The metric every trial reports for its search to maximise: its selection (dev) score.
+OBJECTIVE = "objective"
+
 
 @dataclass(frozen=True, kw_only=True)
 class HyperParameters:

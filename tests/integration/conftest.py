@@ -26,6 +26,9 @@ MINI = [
     "target.epochs=3",
     "target.num_samples=3",
     "training.max_train_examples=600",
+    # No weight decay in phase two: a word no target trains on then keeps its starting embedding exactly,
+    # which tells which encoder a trial started from (tests/integration/encoders.py).
+    "target.search_space={extends: quickstart_target, params: {weight_decay: 0.0}}",
 ]
 
 

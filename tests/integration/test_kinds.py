@@ -15,6 +15,7 @@ from sweep.driver import launch
 from sweep.layout import SweepDir
 from sweep.query import transfer_matrix
 from tests.integration.conftest import ROOT
+from tests.integration.encoders import checkpoint_rows, encoder_rows, scratch_rows, unseen_rows
 from tests.processes import owned_processes
 
 pytestmark = pytest.mark.integration
@@ -96,7 +97,7 @@ def test_exported_predictions_score_as_in_the_table(
 ) -> None:
     out = tmp_path / "submission"
     assert cli.main(["export-predictions", str(sweep_dir), "--out", str(out)]) == 0
-    suffix = {"toy_ner": "tsv", "toy_choice": "tsv", "toy_qa": "json"}
+    suffix = {"toy_ner": "tsv", "toy_choice": "jsonl", "toy_qa": "json"}
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.*"))
     assert files == sorted(
         f"{start}/{target}/test-{lang}.{suffix[target]}" for start in STARTS for target in TARGETS for lang in LANGUAGES
@@ -115,21 +116,6 @@ def test_exported_predictions_score_as_in_the_table(
                 assert scored == {m: table[(lang, m)] for m in METRICS[target][0]}, (start, target, lang)
 
 
-def _token_ids(features: Any) -> list[int]:
-    rows = features.input_ids
-    if rows and isinstance(rows[0][0], list):  # multiple choice: [example][choice][tokens]
-        rows = [sequence for example in rows for sequence in example]
-    return sorted({i for row in rows for i in row})
-
-
-def _word_embeddings(path: Path) -> Any:
-    """The word embeddings of a ZeRO-1 fp32 checkpoint (stage 1 keeps whole weights in the model states)."""
-    import torch
-
-    module = torch.load(path / "checkpoint" / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=False)
-    return module["module"]["roberta.embeddings.word_embeddings.weight"]
-
-
 def test_every_target_kind_starts_from_the_qa_encoder(sweep_dir: Path, manifest: dict[str, Any]) -> None:
     """A word no target trains on keeps, bit for bit, the embedding its trial started with: the QA
     encoder's in the toy_qa pairs and the scratch model's in the baselines (kinds_target.yaml has no
@@ -137,36 +123,20 @@ def test_every_target_kind_starts_from_the_qa_encoder(sweep_dir: Path, manifest:
     import torch
 
     from sweep.config import load_config
-    from trainers import kinds
-    from trainers.data import load_examples
-    from trainers.model import build_model, load_tokenizer
-    from trainers.tasks import get_task
 
     config = load_config(sweep_dir / "config.yaml")
-    tokenizer = load_tokenizer(config.model)
-    encoder = torch.load(manifest["searches"]["intermediate-toy_qa"]["encoder"], weights_only=True)
-    qa_rows = encoder["embeddings.word_embeddings.weight"]
+    qa_rows = encoder_rows(Path(manifest["searches"]["intermediate-toy_qa"]["encoder"]))
     folder = SweepDir(sweep_dir)
     for target in TARGETS:
-        task = get_task(target)
-        train = load_examples(task, language="en", role="train", data_dir=TOY)
-        features = kinds.featurize(
-            task.kind, train, tokenizer=tokenizer, max_length=config.model.max_length, train=True
-        )
-        unseen = torch.ones(len(tokenizer), dtype=torch.bool)
-        unseen[_token_ids(features)] = False
+        unseen = unseen_rows(config, target)
         assert unseen.sum() > 100, "the words of de, fr, es and sw never occur in English training"
-        num_labels = 2 if task.kind in ("qa", "multiple_choice") else task.num_labels  # as trainers.engine
-        scratch = build_model(
-            config.model, kind=task.kind, num_labels=num_labels, vocab_size=len(tokenizer), dropout=0.0
-        )
-        scratch_rows = scratch.base_model.embeddings.word_embeddings.weight.detach()
-        assert not torch.equal(qa_rows[unseen], scratch_rows[unseen])
-        for start, expected in (("none", scratch_rows), ("toy_qa", qa_rows)):
+        scratch = scratch_rows(config, target)
+        assert not torch.equal(qa_rows[unseen], scratch[unseen])
+        for start, expected in (("none", scratch), ("toy_qa", qa_rows)):
             best = manifest["searches"][f"target-{start}-{target}"]["best"]
             checkpoint = folder.checkpoint(
                 search=f"target-{start}-{target}", trial_id=best["trial_id"], step=best["step"]
             )
-            rows = _word_embeddings(checkpoint)
+            rows = checkpoint_rows(checkpoint)
             assert torch.equal(rows[unseen], expected[unseen]), f"{start}->{target} did not start from {start}"
             assert not torch.equal(rows, expected), f"{start}->{target}: the English rows did not train"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
 
-from tests.integration.conftest import MINI, QUICKSTART, run_sweep
+from tests.integration.conftest import MINI, QUICKSTART, ROOT, run_sweep
+from tests.integration.encoders import checkpoint_rows, encoder_rows, scratch_rows, unseen_rows
 from tests.processes import owned_processes
 
 pytestmark = pytest.mark.integration
@@ -52,13 +54,40 @@ def test_every_trial_is_in_the_table_once(finished_sweep: Path) -> None:
 
 
 def test_stage_one_encoder_feeds_stage_two(finished_sweep: Path) -> None:
+    """Every kept checkpoint of the pair's trials starts from the exported stage-one encoder: the rows of
+    words toy_order never trains on are the encoder's, bit for bit; the baseline's are the scratch model's."""
+    import torch
+
+    from sweep.config import load_config
+
     manifest = json.loads((finished_sweep / "manifest.json").read_text())
     assert {s["state"] for s in manifest["searches"].values()} == {"done"}
     encoder = Path(manifest["searches"]["intermediate-toy_nli"]["encoder"])
-    assert encoder.is_file()
-    config = finished_sweep / "tune" / "target-toy_nli-toy_order" / "tuner.pkl"
-    assert config.is_file()
-    assert "git_commit" in manifest["code"] or manifest["code"]["xstilts"]
+    assert encoder == finished_sweep / "encoders" / "toy_nli" / "encoder.pt"
+    config = load_config(finished_sweep / "config.yaml")
+    unseen = unseen_rows(config, "toy_order", limit=config.training.max_train_examples)
+    assert unseen.sum() > 100, "the words of de and sw never occur in English training"
+    starts = {"toy_nli": encoder_rows(encoder), "none": scratch_rows(config, "toy_order")}
+    assert not torch.equal(starts["toy_nli"][unseen], starts["none"][unseen])
+    for start, expected in starts.items():
+        checkpoints = sorted((finished_sweep / "tune" / f"target-{start}-toy_order").glob("trial_*/checkpoint_*"))
+        assert checkpoints
+        for checkpoint in checkpoints:
+            rows = checkpoint_rows(checkpoint)
+            assert torch.equal(rows[unseen], expected[unseen]), f"{checkpoint} did not start from {start}"
+            assert not torch.equal(rows, expected), f"{checkpoint}: the English rows did not train"
+
+
+def test_manifest_names_the_code_that_ran(finished_sweep: Path) -> None:
+    from importlib.metadata import version
+
+    code = json.loads((finished_sweep / "manifest.json").read_text())["code"]
+    assert code["xstilts"] == version("xstilts")
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: no commit to record")
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    assert code["git_commit"] == head.stdout.strip()
+    assert code["git_dirty"] in ("true", "false")
 
 
 def test_status_and_query_cli(finished_sweep: Path) -> None:

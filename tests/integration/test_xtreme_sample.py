@@ -10,6 +10,7 @@ import hashlib
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -223,3 +224,61 @@ def test_sweep_data_inspect(xtreme_sample: Path) -> None:
     assert out.startswith("udpos ru test: 150 examples")
     code, _, err = _run("data", "inspect", "udpos", "--language", "qu", "--data-dir", str(xtreme_sample / "hf"))
     assert code == 2 and "task `udpos` has no data in `qu`" in err
+
+
+# (task, language, split in the sample, how evaluate.py's reader returns each gold example, headline metric)
+EVALUATE_PY_LAYOUTS = [
+    ("xnli", "de", "test", lambda task, e: task.labels[e.label], "accuracy"),
+    ("xcopa", "et", "test", lambda task, e: e.label, "accuracy"),
+    ("udpos", "fr", "test", lambda task, e: [task.labels[t] for t in e.tags], "f1"),
+    ("panx", "de", "dev", lambda task, e: [task.labels[t] for t in e.tags], "f1"),
+    ("xquad", "zh", "test", None, "exact_match"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "language", "role", "gold_as_read", "metric"), EVALUATE_PY_LAYOUTS, ids=[t[0] for t in EVALUATE_PY_LAYOUTS]
+)
+def test_evaluate_py_reads_the_files_xstilts_writes(
+    xtreme_sample: Path, tmp_path: Path, name: str, language: str, role: str, gold_as_read: Any, metric: str
+) -> None:
+    """A trial's prediction file is named and laid out as XTREME-R's evaluate.py finds and reads it (its
+    own get_suffix and READER_FUNCTION, from ../shared/oracles), and `sweep score` scores it."""
+    from tests.oracles import load_official
+    from trainers.predictions import write
+
+    official = load_official("xtreme/evaluate.py", "get_suffix", "XTREME_R_GROUP2TASK", "READER_FUNCTION")
+    task = get_task(name)
+    data = xtreme_sample / "hf"
+    gold = load_examples(task, language=language, role=role, data_dir=data)
+    if task.kind == "qa":
+        predictions: Any = {e.id: e.answers[0].text for e in gold}
+    elif task.kind == "tagging":
+        predictions = [list(e.tags) for e in gold]
+    else:
+        predictions = [e.label for e in gold]
+    path = write(tmp_path / name, task, language, gold, predictions)
+    assert path.name == f"test-{language}.{official['get_suffix'](name, official['XTREME_R_GROUP2TASK'])}"
+    as_read = official["READER_FUNCTION"][name](str(path))
+    assert as_read == (predictions if gold_as_read is None else [gold_as_read(task, e) for e in gold])
+    args = ["score", name, "--language", language, "--predictions", str(path), "--data-dir", str(data)]
+    code, out, _ = _run(*args, "--split", role, "--format", "json")
+    assert code == 0 and json.loads(out)[metric] == 1.0
+
+
+def test_splits_are_named_as_the_hub_names_them(xtreme_sample: Path, tmp_path: Path) -> None:
+    data = str(xtreme_sample / "hf")
+    # XQuAD's test set is the hub's validation split; XNLI's validation split is its dev set.
+    code, out, _ = _run("data", "inspect", "xquad", "--language", "de", "--split", "validation", "--data-dir", data)
+    assert code == 0 and out.startswith("xquad de validation: ")
+    assert int(out.split(": ")[1].split()[0]) == len(
+        load_examples(get_task("xquad"), language="de", role="test", data_dir=Path(data))
+    )
+    xnli_dev = load_examples(get_task("xnli"), language="de", role="dev", data_dir=Path(data))
+    path = tmp_path / "dev-de.tsv"
+    path.write_text(render(get_task("xnli"), xnli_dev, [e.label for e in xnli_dev]))
+    args = ["score", "xnli", "--language", "de", "--predictions", str(path), "--data-dir", data, "--format", "json"]
+    assert _run(*args, "--split", "validation")[:2] == (0, '{\n  "accuracy": 1.0\n}\n')
+    assert _run(*args, "--split", "dev")[:2] == (0, '{\n  "accuracy": 1.0\n}\n')
+    code, _, err = _run(*args, "--split", "valdation")
+    assert code == 2 and "task `xnli` has no split `valdation`" in err and "dev reads validation" in err

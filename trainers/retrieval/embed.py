@@ -18,7 +18,7 @@ import numpy as np
 from trainers.errors import TaskError
 from trainers.model import build_model, load_encoder, load_tokenizer
 from trainers.retrieval.evaluators import EVALUATORS
-from trainers.spec import ModelSpec
+from trainers.spec import OBJECTIVE, ModelSpec
 from trainers.tasks import get_task
 
 POOLINGS = ("mean", "cls")
@@ -117,7 +117,7 @@ def evaluate_retrieval(
             metrics[f"test/{language}/{name}"] = value
         scores.append(results[language][task.metric])
     # Nothing is selected for retrieval (one evaluation per encoder); the objective is the test mean.
-    metrics["objective"] = sum(scores) / len(scores)
+    metrics[OBJECTIVE] = sum(scores) / len(scores)
     metrics["seconds"] = time.perf_counter() - started
     metrics["pid"] = os.getpid()
     return metrics

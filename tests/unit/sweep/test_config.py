@@ -235,3 +235,31 @@ def test_ccg_tag_set_is_checked_before_compute(tmp_path: Path) -> None:
     ]
     (data / "ccg" / "tags_to_id.json").write_text('{"N": 0}')
     assert load_config(QUICKSTART, [f"data_dir={data}", "intermediate_tasks=[ccg]"]).intermediate_tasks == ("ccg",)
+
+
+def test_mean_dev_needs_a_dev_split_in_the_evaluation_languages() -> None:
+    # XQuAD has no dev split of its own; in English it is selected on SQuAD's. Without en, nothing selects.
+    base = ["intermediate_tasks=[toy_nli]", "target_tasks=[xquad]", "search.select_on=mean_dev"]
+    problems = problems_of([*base, "languages=[de,ar]"])
+    expected = (
+        "search.select_on is mean_dev, but target `xquad` has no dev split in its evaluation languages (de, ar); "
+        "it has dev data in en: add one of those to languages, or select on english_dev"
+    )
+    assert expected in problems
+    assert not any("mean_dev" in p for p in problems_of([*base, "languages=[en,de]"]))  # only missing files
+    assert not any("mean_dev" in p for p in problems_of([*base, "languages=[de]", "search.select_on=english_dev"]))
+
+
+def test_retrieval_layer_beyond_a_pretrained_models_depth_is_found_before_launch(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "xlm-roberta", "num_hidden_layers": 4}')
+    pretrained = ["model.init=pretrained", f"model.path={model}"]
+    problems = problems_of([*pretrained, "retrieval.layer=5"])
+    assert any(
+        p.startswith(f"retrieval.layer 5 does not exist: model.path {model} has 4 layers, so the layers are 0")
+        for p in problems
+    ), problems
+    config = load_config(QUICKSTART, [*pretrained, "retrieval.layer=4"])  # the last layer exists
+    assert config.retrieval.layer == 4
+    assert any("model.num_layers has 2 layers" in p for p in problems_of(["retrieval.layer=3"]))

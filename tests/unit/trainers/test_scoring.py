@@ -4,7 +4,7 @@ The official evaluation scripts are not part of this project. The tests that com
 them at run time from ``../shared/oracles/`` beside the project root (see the README there; the
 ``XSTILTS_ORACLES`` environment variable names another folder) and skip when that folder is absent, as it
 is in a fresh clone; the hand-checked tests run either way. From each script only the definitions a test
-needs are taken (``_load_official``), each loader below names them, so a script's module-level imports of
+needs are taken (``tests.oracles.load_official``), each loader below names them, so a script's module-level imports of
 packages those definitions never use (transformers, torch, seqeval, ...) are not run. Where the taken code
 calls faiss, a small exact numpy stand-in (``_FakeFaiss``) is injected in its place; everything else runs
 as written.
@@ -12,13 +12,11 @@ as written.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import functools
 import gc
 import io
 import json
-import os
 import random
 import warnings
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.oracles import load_official
 from trainers.scoring import SCORERS
 from trainers.scoring.bucc import (
     bucc_candidate_scores,
@@ -50,94 +49,6 @@ from trainers.scoring.retrieval import (
 from trainers.scoring.tagging import seqeval_entities, seqeval_scores
 
 # --------------------------------------------------------------------------------------- oracles
-
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-ORACLES_ENV = "XSTILTS_ORACLES"  # another folder laid out like ../shared/oracles (or a missing one: all skip)
-
-
-def _oracles_dir() -> Path:
-    """``../shared/oracles`` beside the project root, or ``$XSTILTS_ORACLES``; skip the test when absent."""
-    override = os.environ.get(ORACLES_ENV)
-    folder = Path(override) if override else PROJECT_ROOT.parent / "shared" / "oracles"
-    if not folder.is_dir():
-        if override:
-            pytest.skip(f"{ORACLES_ENV}={override} is absent, so the official scripts are too")
-        pytest.skip("../shared/oracles is absent (a fresh clone has none)")
-    return folder
-
-
-def _bound_names(node: ast.stmt) -> list[str]:
-    """The module-level names one top-level statement defines."""
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return [node.name]
-    if isinstance(node, (ast.Import, ast.ImportFrom)):
-        return [_import_name(alias) for alias in node.names]
-    targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
-    names = []
-    for target in targets:
-        for element in target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]:
-            if isinstance(element, ast.Name):
-                names.append(element.id)
-    return names
-
-
-def _import_name(alias: ast.alias) -> str:
-    return alias.asname or alias.name.split(".")[0]
-
-
-def _load_official(relative_path: str, *wanted: str, **injected: Any) -> dict[str, Any]:
-    """Run the named definitions of an official script, and what they use, in a fresh namespace.
-
-    ``wanted`` names top-level definitions, or a function nested in one (run_xcopa.py's
-    ``compute_metrics`` lives inside ``main``). The top-level statements they refer to, directly or
-    through each other (helper functions, constants, imports), are taken with them, in the file's
-    order; nothing else in the file runs. A name given in ``injected`` is bound to that object
-    instead of being imported.
-    """
-    path = _oracles_dir() / relative_path
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: the oracles folder is there but lacks this script (see its README)")
-    with warnings.catch_warnings():
-        # The originals contain '\s' in a plain string (MLQA) and `is not 'bwd'` (utils_retrieve).
-        warnings.simplefilter("ignore", SyntaxWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        module = ast.parse(path.read_bytes(), filename=str(path))
-        definitions: dict[str, list[ast.stmt]] = {}
-        for node in module.body:
-            for name in _bound_names(node):
-                definitions.setdefault(name, []).append(node)
-        roots: list[ast.stmt] = []
-        for name in wanted:
-            found = definitions.get(name) or [
-                node for node in ast.walk(module) if isinstance(node, ast.FunctionDef) and node.name == name
-            ]
-            if len(found) != 1:
-                raise LookupError(f"{path}: expected one definition of {name!r}, found {len(found)}")
-            roots.extend(found)
-        taken: dict[int, ast.stmt] = {}
-        used: set[str] = set()
-        pending = list(roots)
-        while pending:
-            node = pending.pop()
-            if id(node) in taken:
-                continue
-            taken[id(node)] = node
-            names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} - set(injected)
-            used |= names
-            pending.extend(dep for name in sorted(names) for dep in definitions.get(name, []))
-        futures = [node for node in module.body if isinstance(node, ast.ImportFrom) and node.module == "__future__"]
-        body: list[ast.stmt] = list(futures)  # first, in their order, as the compiler wants them
-        for node in module.body:
-            if id(node) in taken and node not in futures:
-                if isinstance(node, (ast.Import, ast.ImportFrom)):
-                    node.names = [alias for alias in node.names if _import_name(alias) in used]
-                body.append(node)
-        top_level_ids = {id(node) for node in module.body}
-        body.extend(node for node in roots if id(node) not in top_level_ids)  # nested ones, after what they use
-        code = compile(ast.Module(body=body, type_ignores=[]), str(path), "exec", dont_inherit=True)
-    namespace: dict[str, Any] = {"__name__": f"official.{path.stem}", "__file__": str(path), **injected}
-    exec(code, namespace)
-    return namespace
 
 
 class _FakeFaiss:
@@ -178,7 +89,7 @@ def official_squad_v1() -> dict[str, Any]:
 
     With them come f1_score, exact_match_score and metric_max_over_ground_truths.
     """
-    return _load_official("xtreme/third_party/evaluate_squad.py", "evaluate", "normalize_answer")
+    return load_official("xtreme/third_party/evaluate_squad.py", "evaluate", "normalize_answer")
 
 
 @functools.cache
@@ -188,7 +99,7 @@ def official_squad_v2() -> dict[str, Any]:
     make_qid_to_has_ans, get_raw_scores (with normalize_answer, get_tokens, compute_exact, compute_f1),
     apply_no_ans_threshold, make_eval_dict, merge_eval.
     """
-    return _load_official(
+    return load_official(
         "squad-v2/evaluate-v2.0.py",
         "make_qid_to_has_ans",
         "get_raw_scores",
@@ -205,7 +116,7 @@ def official_mlqa() -> dict[str, Any]:
     With them come PUNCT, WHITESPACE_LANGS, MIXED_SEGMENTATION_LANGS, whitespace_tokenize,
     mixed_segmentation, f1_score, exact_match_score and metric_max_over_ground_truths.
     """
-    return _load_official("mlqa/mlqa_evaluation_v1.py", "evaluate", "normalize_answer")
+    return load_official("mlqa/mlqa_evaluation_v1.py", "evaluate", "normalize_answer")
 
 
 @functools.cache
@@ -214,7 +125,7 @@ def official_seqeval() -> dict[str, Any]:
 
     With them come end_of_chunk and start_of_chunk; the seqeval package itself is never imported.
     """
-    return _load_official(
+    return load_official(
         "seqeval-0.0.12/seqeval/metrics/sequence_labeling.py",
         "get_entities",
         "precision_score",
@@ -226,13 +137,13 @@ def official_seqeval() -> dict[str, Any]:
 @functools.cache
 def official_evaluate_py() -> dict[str, Any]:
     """xtreme/evaluate.py: accuracy, bucc_f1."""
-    return _load_official("xtreme/evaluate.py", "accuracy", "bucc_f1")
+    return load_official("xtreme/evaluate.py", "accuracy", "bucc_f1")
 
 
 @functools.cache
 def official_run_xcopa() -> dict[str, Any]:
     """xtreme/third_party/run_xcopa.py: compute_metrics, defined inside main() (only numpy is imported)."""
-    return _load_official("xtreme/third_party/run_xcopa.py", "compute_metrics")
+    return load_official("xtreme/third_party/run_xcopa.py", "compute_metrics")
 
 
 @functools.cache
@@ -243,7 +154,7 @@ def official_utils_retrieve() -> dict[str, Any]:
     unique_embeddings, read_sent2id, bucc_optimize, bucc_extract; knnGPU and shift_embeddings too,
     never called here) and numpy; faiss is _FakeFaiss.
     """
-    return _load_official(
+    return load_official(
         "xtreme/third_party/utils_retrieve.py",
         "mine_bitext",
         "read_candidate2score",
@@ -259,13 +170,13 @@ def official_utils_lareqa() -> dict[str, Any]:
 
     evaluate_retrieval.py calls it with k=20.
     """
-    return _load_official("xtreme/third_party/utils_lareqa.py", "mean_avg_prec_at_k")
+    return load_official("xtreme/third_party/utils_lareqa.py", "mean_avg_prec_at_k")
 
 
 @functools.cache
 def official_utils_mewslix() -> dict[str, Any]:
     """xtreme/third_party/utils_mewslix.py: evaluate (with TOP_K = 20 and mean_reciprocal_rank)."""
-    return _load_official("xtreme/third_party/utils_mewslix.py", "evaluate")
+    return load_official("xtreme/third_party/utils_mewslix.py", "evaluate")
 
 
 def _squad_dataset(gold_answers: list[list[str]]) -> list[dict[str, Any]]:

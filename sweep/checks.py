@@ -1,0 +1,208 @@
+"""The checks of a config against the world outside it: the task registry, the data folder and the
+model's files. ``sweep.config.validate`` runs them; none starts Ray or loads a model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sweep.errors import suggest
+from trainers.errors import DataError, TaskError
+from trainers.languages import get_language
+from trainers.spec import ModelSpec, TrainingSpec
+from trainers.tasks import LANGUAGE_MARK, eval_split, get_task, split_ref, training_data
+
+if TYPE_CHECKING:
+    from sweep.config import SweepConfig
+
+
+def check_model(model: ModelSpec, training: TrainingSpec, problems: list[str]) -> None:
+    """The model and precision settings: sizes, files, and names Ray and DeepSpeed will not catch early."""
+    check_choice(problems, "model.init", model.init, ("scratch", "pretrained"))
+    check_choice(problems, "training.precision", training.precision, ("fp32", "bf16", "fp16"))
+    if training.zero_stage not in (0, 1, 2, 3):
+        problems.append(f"training.zero_stage must be 0, 1, 2 or 3, got {training.zero_stage}")
+    if model.init == "scratch":
+        check_choice(problems, "model.architecture", model.architecture, ("xlm-roberta",))
+        if min(model.hidden_size, model.num_layers, model.num_heads, model.intermediate_size) < 1:
+            problems.append("model sizes (hidden_size, num_layers, num_heads, intermediate_size) must be >= 1")
+        elif model.hidden_size % model.num_heads:
+            problems.append(
+                f"model.hidden_size ({model.hidden_size}) must be divisible by model.num_heads ({model.num_heads})"
+            )
+        if not model.tokenizer:
+            problems.append("model.tokenizer must name a tokenizer.json for a scratch model")
+        elif not Path(model.tokenizer).exists():
+            problems.append(f"model.tokenizer {model.tokenizer} does not exist")
+    elif model.init == "pretrained":
+        if not model.path:
+            problems.append("model.path must name a local model folder (or a cached hub id) for init: pretrained")
+        elif not Path(model.path).exists() and not _in_hub_cache(model.path):
+            problems.append(
+                f"model.path `{model.path}` is neither a local folder nor in the local hub cache; "
+                "download it once with `huggingface-cli download` where there is internet"
+            )
+    if model.max_length < 8:
+        problems.append(f"model.max_length must be at least 8 tokens, got {model.max_length}")
+    if training.eval_batch_size < 1 or training.torch_threads < 1:
+        problems.append("training.eval_batch_size and training.torch_threads must be >= 1")
+
+
+def check_tasks(config: SweepConfig, problems: list[str], *, check_data: bool) -> None:
+    """Tasks, languages and, with ``check_data``, every file the sweep will read."""
+    if not config.target_tasks:
+        problems.append("target_tasks is empty; name at least one target task (`sweep tasks` lists them)")
+    languages_ok = True
+    for lang in config.languages:
+        try:
+            get_language(lang)
+        except TaskError as exc:
+            problems.append(f"languages: {exc}")
+            languages_ok = False
+    tasks = {}
+    for key in ("intermediate_tasks", "target_tasks"):
+        names = getattr(config, key)
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(f"{key}: `{name}` is listed twice; each task runs once")
+        for name in names:
+            try:
+                # Intermediate tasks may name their training languages (xnli@de+fr); targets train in English.
+                if key == "target_tasks" and LANGUAGE_MARK in name:
+                    raise TaskError(
+                        f"`{name}`: targets train on their English training set (zero-shot transfer); "
+                        f"name training languages on intermediate tasks instead (intermediate_tasks: [{name}])"
+                    )
+                task_name = split_ref(name)[0] if key == "intermediate_tasks" else name
+                tasks[(key, name)] = get_task(task_name)
+            except TaskError as exc:
+                problems.append(f"{key}: {exc}")
+    if not config.languages:
+        problems.append("languages is empty; name the evaluation languages (or `all`)")
+    elif languages_ok:
+        targets = [t for (key, _), t in tasks.items() if key == "target_tasks"]
+        for lang in config.languages:
+            if targets and not any(lang in t.languages for t in targets):
+                problems.append(
+                    f"language `{lang}` is in none of the target tasks "
+                    f"({', '.join(t.name for t in targets)}); drop it from languages"
+                )
+        if config.search.select_on == "mean_dev":
+            _validate_mean_dev(config, [t for t in targets if t.kind != "retrieval"], problems)
+    data_dir = Path(config.data_dir)
+    if not data_dir.is_dir():
+        problems.append(
+            f"data_dir {data_dir} is not a folder; point it at a local mirror "
+            "(<config>/<split>.jsonl files in the hub's layout)"
+        )
+        return
+    if not check_data:
+        return
+    from trainers.data import resolve_labels, split_paths
+    from trainers.kinds import TRAINABLE_KINDS
+
+    for (key, name), task in tasks.items():
+        if task.kind == "retrieval" and key == "target_tasks":
+            _validate_retrieval(config, name, data_dir=data_dir, problems=problems)
+            continue
+        if task.kind not in TRAINABLE_KINDS:
+            problems.append(
+                f"{key}: task `{name}` is a {task.kind} task, which is evaluated rather than trained; "
+                f"sweeps train {', '.join(TRAINABLE_KINDS)} tasks"
+            )
+            continue
+        train_task, train_languages = training_data(name)
+        needs = [(train_task, lang, "train") for lang in train_languages]
+        for lang in train_languages:
+            if (dev := eval_split(task, role="dev", language=lang)) is None:
+                problems.append(f"{key}: task `{name}` has no `{lang}` dev split to select trials on")
+            else:
+                needs.append((dev[0], lang, dev[1]))
+        if key == "target_tasks":
+            for lang in config.eval_languages(name):
+                for role in ("dev", "test"):
+                    if (where := eval_split(task, role=role, language=lang)) is not None:
+                        needs.append((where[0], lang, where[1]))
+        unique = {(t.name, lang, role): (t, lang, role) for t, lang, role in needs}
+        for needed, lang, role in unique.values():
+            try:
+                split_paths(needed, language=lang, role=role, data_dir=data_dir)
+            except (DataError, TaskError) as exc:
+                if str(exc) not in problems:  # a missing folder fails its train and dev splits alike
+                    problems.append(str(exc))
+        if task.labels_file:
+            try:
+                resolve_labels(task, data_dir=data_dir)
+            except DataError as exc:
+                problems.append(str(exc))
+
+
+def _validate_mean_dev(config: SweepConfig, targets: list[Any], problems: list[str]) -> None:
+    """``mean_dev`` selects a target's trials on the mean of its dev scores in the evaluation languages,
+    so each target needs a dev split in at least one of them."""
+    for task in targets:
+        languages = config.eval_languages(task.name)
+        if languages and not any(eval_split(task, role="dev", language=lang) for lang in languages):
+            with_dev = [lang for lang in task.languages if eval_split(task, role="dev", language=lang)]
+            problems.append(
+                f"search.select_on is mean_dev, but target `{task.name}` has no dev split in its evaluation "
+                f"languages ({', '.join(languages)}); it has dev data in {', '.join(with_dev) or 'no language'}: "
+                f"add one of those to languages, or select on english_dev"
+            )
+
+
+def model_depth(model: ModelSpec) -> int | None:
+    """The number of layers of the model, where its config can be read locally (None where not)."""
+    if model.init == "scratch":
+        return model.num_layers
+    if not model.path:
+        return None
+    folder = Path(model.path)
+    path = folder / "config.json" if folder.is_dir() else _hub_cache_file(model.path, "config.json")
+    try:
+        data = json.loads(Path(path).read_text()) if path else {}
+    except (OSError, ValueError):
+        return None
+    depth = next((data[key] for key in ("num_hidden_layers", "n_layer", "num_layers") if key in data), None)
+    return depth if isinstance(depth, int) else None
+
+
+def _validate_retrieval(config: SweepConfig, name: str, *, data_dir: Path, problems: list[str]) -> None:
+    """A retrieval target is evaluated after phase one, not trained: it needs an evaluator and every
+    file that evaluator reads (BUCC's dev and test corpora; LAReQA's pool of all 11 languages)."""
+    from trainers.data import split_paths
+    from trainers.retrieval.evaluators import EVALUATORS, required_splits
+
+    task = get_task(name)
+    if name not in EVALUATORS:
+        problems.append(f"target_tasks: retrieval task `{name}` has no evaluator; these do: {', '.join(EVALUATORS)}")
+        return
+    for lang, role in required_splits(task, config.eval_languages(name)):
+        try:
+            split_paths(task, language=lang, role=role, data_dir=data_dir)
+        except (DataError, TaskError) as exc:
+            problems.append(str(exc))
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    return _hub_cache_file(repo_id, "config.json") is not None
+
+
+def _hub_cache_file(repo_id: str, name: str) -> str | None:
+    """The path of a file of ``repo_id`` in the local hub cache, or None (never downloads)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        found = try_to_load_from_cache(repo_id, name)
+    except ValueError:  # not a valid repo id
+        return None
+    return found if isinstance(found, str) else None
+
+
+def check_choice(problems: list[str], key: str, value: str, allowed: tuple[str, ...]) -> None:
+    """Append a problem unless ``value`` is one of ``allowed``, with a "did you mean" where one is close."""
+    if value not in allowed:
+        problems.append(f"{key} is `{value}`{suggest(value, allowed)}; choose one of {', '.join(allowed)}")
