@@ -83,8 +83,8 @@ class SweepConfig:
     baseline: bool = True  # also train each target straight from the pretrained model
     model: ModelSpec = ModelSpec()
     training: TrainingSpec = TrainingSpec()
-    intermediate: StageConfig = StageConfig()
-    target: StageConfig = StageConfig()
+    intermediate: StageConfig = field(default_factory=StageConfig)  # built when used: it reads tpe_default.yaml
+    target: StageConfig = field(default_factory=StageConfig)
     search: SearchConfig = SearchConfig()
     resources: ResourcesConfig = ResourcesConfig()
     retrieval: RetrievalConfig = RetrievalConfig()

@@ -25,6 +25,7 @@ from sweep.recorder import HP_COLUMN_TYPES, Recorder
 from sweep.results import ResultsStore
 from sweep.select import best_trial, test_summary
 from trainers.fileio import write_atomic, write_json
+from trainers.predictions import write as write_predictions
 from trainers.spec import TrialSpec
 from trainers.tasks import get_task, selection_languages, split_ref, training_data
 
@@ -188,7 +189,7 @@ def _run_retrieval(
         )(evaluate_retrieval)
         error = None
         try:
-            metrics = ray.get(
+            metrics, predicted = ray.get(
                 remote.remote(
                     search.target,
                     model_spec=config.model,
@@ -201,6 +202,10 @@ def _run_retrieval(
                     torch_threads=config.training.torch_threads,
                 )
             )
+            # Kept like a trial's test predictions, for `sweep export-predictions`.
+            task = get_task(search.target)
+            for language, values in predicted.items():
+                write_predictions(sweep_dir.evaluation_predictions(search.id), task, language, [], values)
             result = {**metrics, "training_iteration": 1, "time_total_s": metrics["seconds"]}
             recorder.on_result(RETRIEVAL_TRIAL, result, {})
             progress.on_result(RETRIEVAL_TRIAL, result)

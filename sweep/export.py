@@ -1,4 +1,5 @@
-"""Exporting the best trial's test predictions of every pair in the layout XTREME's ``evaluate.py`` reads.
+"""Exporting every pair's test predictions (its best trial's, or its retrieval evaluation's) in the layout
+XTREME's ``evaluate.py`` reads.
 
 ``OUT/<intermediate>/<task>/test-<lang>.<tsv|jsonl|json>`` (``trainers.predictions`` says which, per
 task): each intermediate folder (``none`` for the baseline) is a complete submission for the
@@ -19,7 +20,8 @@ from trainers.tasks import get_task
 
 
 def export_predictions(sweep_dir: str | Path, out: str | Path) -> list[Path]:
-    """Copy the best trial's test predictions of every finished target search; return the files written.
+    """Copy the test predictions of every finished target search (its best trial and step, or a retrieval
+    target's evaluation); return the files written.
 
     Example: ``export_predictions("sweeps/quickstart", "submission")``.
     """
@@ -30,10 +32,11 @@ def export_predictions(sweep_dir: str | Path, out: str | Path) -> list[Path]:
         if entry["phase"] != "target" or entry["state"] != "done" or not entry.get("best"):
             continue
         best = entry["best"]
-        if best["trial_id"] == RETRIEVAL_TRIAL:  # evaluated, not trained: no prediction files
-            continue
         intermediate, _, target = entry["pair"].partition("->")
-        source = folder.checkpoint(search=search_id, trial_id=best["trial_id"], step=best["step"]) / PREDICTIONS_DIR
+        if best["trial_id"] == RETRIEVAL_TRIAL:  # evaluated after phase one, not trained: no checkpoints
+            source = folder.evaluation_predictions(search_id)
+        else:
+            source = folder.checkpoint(search=search_id, trial_id=best["trial_id"], step=best["step"]) / PREDICTIONS_DIR
         if not source.is_dir():
             raise SweepStateError(
                 f"the best checkpoint of {search_id} has no predictions folder ({source}); it was "

@@ -8,11 +8,13 @@ SWEEP_DIR/tune/<search>/   Ray Tune's experiment folders (checkpoints, searcher 
 SWEEP_DIR/journal/<search>/<trial>.jsonl   every reported result, as it arrived
 SWEEP_DIR/results/<search>/<trial>.a<k>.parquet   the results table
 SWEEP_DIR/encoders/<task>/encoder.pt       the best intermediate encoder of each task
+SWEEP_DIR/retrieval/<search>/predictions/  a retrieval target's test predictions (it has no checkpoints)
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -23,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
+from filelock import Timeout, UnixFileLock
 
 from sweep.errors import CheckpointError, SweepStateError
-from trainers.checkpoint import read_state
+from trainers.checkpoint import PREDICTIONS_DIR, STATE_FILE, read_state
 from trainers.fileio import write_json
 
 MANIFEST_VERSION = 1
@@ -70,10 +72,15 @@ class SweepDir:
         """Where the best encoder of intermediate task ``task`` is exported."""
         return self.root / "encoders" / task / "encoder.pt"
 
+    def evaluation_predictions(self, search: str) -> Path:
+        """Where a retrieval target's evaluation keeps its test predictions (one file per language)."""
+        return self.root / "retrieval" / search / PREDICTIONS_DIR
+
     def checkpoint(self, *, search: str, trial_id: str, step: int) -> Path:
         """The folder of a trial's checkpoint at ``step`` (its epoch), as Tune kept it."""
         for folder in sorted((self.tune / search).glob(f"trial_{trial_id}/checkpoint_*")):
-            if folder.is_dir() and read_state(folder)["epoch"] == step:
+            # A folder without its state file was cut short (the driver died while Tune copied it).
+            if (folder / STATE_FILE).is_file() and read_state(folder)["epoch"] == step:
                 return folder
         raise CheckpointError(
             f"no checkpoint of trial {trial_id} at epoch {step} under {self.tune / search}; "
@@ -133,10 +140,11 @@ def code_version() -> dict[str, str]:
 def driver_lock(sweep_dir: SweepDir) -> Iterator[None]:
     """Hold the sweep for this process while the block runs; refuse if another live driver holds it.
 
-    The lock is the operating system's (flock on ``driver.lock``): it is released when its process
-    ends however it ends, kill -9 included, so a dead driver never blocks a resume.
+    The lock is the operating system's (flock on ``driver.lock``, never a soft lock file that a killed
+    driver would leave behind): it is released when its process ends however it ends, kill -9
+    included, so a dead driver never blocks a resume.
     """
-    lock = FileLock(sweep_dir.lock_file)
+    lock = UnixFileLock(sweep_dir.lock_file)
     try:
         lock.acquire(timeout=2)  # `sweep status` holds it for an instant when it looks
     except Timeout:
@@ -152,17 +160,21 @@ def driver_lock(sweep_dir: SweepDir) -> Iterator[None]:
 
 
 def driver_alive(sweep_dir: SweepDir) -> bool:
-    """Whether a live driver currently holds the sweep."""
-    if not sweep_dir.lock_file.exists():
-        return False
-    lock = FileLock(sweep_dir.lock_file)
+    """Whether a live driver currently holds the sweep.
+
+    Probes the driver's flock with a shared lock on a read-only descriptor, so a user who may read
+    the sweep folder but not write it gets the true answer too.
+    """
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
+        fd = os.open(sweep_dir.lock_file, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
         return True
-    except OSError:  # a sweep folder this user may read but not write: trust the driver's note
-        return sweep_dir.driver_info.exists()
-    lock.release()
+    finally:
+        os.close(fd)  # closing drops the probe's own lock
     return False
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from sweep.errors import suggest
-from trainers.spec import HYPERPARAMETERS
+from trainers.spec import HYPERPARAMETERS, unknown_hyperparameter
 
 SPACE_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
 DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
@@ -133,11 +133,8 @@ def parse_params(data: Any, *, where: str, problems: list[str]) -> dict[str, Par
     params = {}
     for name, raw in data.items():
         here = f"{where}.{name}"
-        if name not in HYPERPARAMETERS:
-            problems.append(
-                f"unknown hyperparameter `{name}` in {where}{suggest(name, HYPERPARAMETERS)}; "
-                f"known: {', '.join(HYPERPARAMETERS)}"
-            )
+        if (problem := unknown_hyperparameter(name)) is not None:
+            problems.append(f"{where}: {problem}")
             continue
         param = _parse_one(name, raw, where=here, problems=problems)
         if param is not None:

@@ -4,7 +4,7 @@ Everything here composes Ray's and Optuna's own pieces (``OptunaSearch``, ``Conc
 ``ASHAScheduler``, ``Tuner.restore``); nothing of their logic is rewritten.
 
 Tune pickles a run's callbacks with its state and unpickles them on ``Tuner.restore``, which takes no
-new ones. So the callback holds only its search's id and finds, when called, the recorder and
+new ones. So the callback holds only its sweep's and search's names and finds, when called, the recorder and
 progress display this driver registered for that search (``_LIVE``): a restored run reports to the
 live driver, never to copies of a dead one's objects.
 """
@@ -23,7 +23,7 @@ from sweep.progress import Progress
 from sweep.recorder import Recorder
 from trainers.spec import OBJECTIVE, TrialSpec
 
-#: The recorder and progress display of each search this driver runs, by search id.
+#: The recorder and progress display of each search this driver runs, by ``live_key``.
 _LIVE: dict[str, tuple[Recorder, Progress]] = {}
 
 
@@ -35,11 +35,11 @@ def search_seed(config: SweepConfig, search: Search) -> int:
 class RecordingCallback(tune.Callback):
     """Journals every result of one search and records each trial attempt when it ends."""
 
-    def __init__(self, search_id: str) -> None:
-        self.search_id = search_id
+    def __init__(self, key: str) -> None:
+        self.key = key  # live_key(config, search)
 
     def _live(self) -> tuple[Recorder, Progress]:
-        return _LIVE[self.search_id]
+        return _LIVE[self.key]
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         recorder, progress = self._live()
@@ -69,18 +69,27 @@ def run_search(
     from sweep.trainable import xstilts_trial
 
     stage = config.stage(search.phase)
-    # The searched values travel beside the spec; the trial sets them into its spec's hyperparameters.
-    param_space = {"spec": spec.to_dict(), "hp": stage.search_space.to_tune()}
+    # The searched values travel beside the spec (which holds no hyperparameters: a sweep started before
+    # they were in the spec must restore with the same keys); the trial sets them into its spec.
+    shared = {k: v for k, v in spec.to_dict().items() if k != "hparams"}
+    param_space = {"spec": shared, "hp": stage.search_space.to_tune()}
     resources = {"cpu": config.resources.cpus_per_trial, "gpu": config.resources.gpus_per_trial}
     trainable = tune.with_resources(xstilts_trial, resources)
     path = storage / search.id
-    _LIVE[search.id] = (recorder, progress)
+    key = live_key(config, search)
+    _LIVE[key] = (recorder, progress)
     try:
         return _fit(
             config, search, stage=stage, trainable=trainable, param_space=param_space, storage=storage, path=path
         )
     finally:
-        del _LIVE[search.id]
+        del _LIVE[key]
+
+
+def live_key(config: SweepConfig, search: Search) -> str:
+    """What a search's callback finds its driver's recorder by: the sweep and search names, which stay
+    the same when a sweep directory is moved between a crash and its resume."""
+    return f"{config.name}/{search.id}"
 
 
 def _fit(
@@ -107,7 +116,7 @@ def _fit(
                 name=search.id,
                 storage_path=str(storage),
                 verbose=0,
-                callbacks=[RecordingCallback(search.id)],
+                callbacks=[RecordingCallback(live_key(config, search))],
                 checkpoint_config=tune.CheckpointConfig(
                     num_to_keep=config.resources.checkpoints_to_keep,
                     checkpoint_score_attribute=OBJECTIVE,

@@ -77,27 +77,21 @@ class Owned:
 
     def end(self, grace: float = 20.0) -> dict[int, str]:
         """Let the owned processes exit for ``grace`` seconds, then terminate (and if need be kill)
-        the rest by pid, and reap the adopted ones; return those that had to be ended."""
-        leftover = self.wait_gone(grace)
-        procs = self.find()
-        for proc in procs:
-            with contextlib.suppress(psutil.Error):
-                proc.terminate()
-        _, alive = psutil.wait_procs(procs, timeout=5)
-        for proc in alive:
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
-        psutil.wait_procs(alive, timeout=5)
-        self._reap()
-        return leftover
+        the rest by pid; return those that had to be ended.
 
-    @staticmethod
-    def _reap() -> None:
-        # Adopted orphans that exited stay zombies until their new parent, this process, waits for them.
-        for proc in psutil.Process().children():
-            with contextlib.suppress(psutil.Error, ChildProcessError):
-                if proc.status() == psutil.STATUS_ZOMBIE:
-                    os.waitpid(proc.pid, os.WNOHANG)
+        Nothing is waited for with waitpid: that would take the exit status of a child a test still
+        holds as a ``Popen``. Adopted orphans that exit stay zombies until this process ends.
+        """
+        leftover = self.wait_gone(grace)
+        for signal_sent in ("terminate", "kill"):
+            procs = self.find()
+            for proc in procs:
+                with contextlib.suppress(psutil.Error):
+                    getattr(proc, signal_sent)()
+            deadline = time.monotonic() + 5
+            while self.find() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        return leftover
 
 
 @contextlib.contextmanager

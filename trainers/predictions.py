@@ -13,8 +13,9 @@
   reads the Mewsli-X layout: question id (XQuAD's ``id``) to ranked candidate sentence ids,
   ``<lang>_<paragraph>_<sentence>`` as ``utils_lareqa`` names them.
 
-``write`` writes the trained kinds' files (a trial keeps its test predictions with each checkpoint);
-``read`` reads any of them back, checked against the gold examples, into the form
+``write`` writes them (a trial keeps its test predictions with each checkpoint; a retrieval evaluation
+keeps its own in the sweep directory);
+``read`` reads any of them back, checked against the gold examples, into a form
 ``trainers.scoring.score`` takes. Multiple-choice files written before the ``.jsonl`` layout, one
 choice index per line in a ``.tsv``, are read too.
 """
@@ -40,7 +41,7 @@ def file_name(task: Any, language: str, *, split: str = "test") -> str:
 
 
 def render(task: Any, examples: Sequence[Any], predictions: Any) -> str:
-    """The text of one prediction file for ``examples`` in file order."""
+    """The text of one prediction file for ``examples`` in file order (retrieval files need no examples)."""
     if task.kind == "classification":
         return "".join(f"{task.labels[p]}\n" for p in predictions)
     if task.kind == "multiple_choice":
@@ -49,7 +50,13 @@ def render(task: Any, examples: Sequence[Any], predictions: Any) -> str:
         return json.dumps({e.id: predictions.get(e.id, "") for e in examples}, ensure_ascii=False, indent=0) + "\n"
     if task.kind == "tagging":
         return "\n".join("".join(f"{task.labels[t]}\n" for t in sentence) for sentence in predictions)
-    raise ValueError(f"kind {task.kind!r} has no prediction file layout")
+    if task.scorer == "tatoeba":
+        return "".join(f"{int(i)}\n" for i in predictions)
+    if task.scorer == "bucc":
+        return "".join(f"{src}\t{trg}\n" for src, trg in sorted(predictions))
+    if task.scorer in ("lareqa", "mewslix"):
+        return json.dumps({key: list(ranked) for key, ranked in predictions.items()}, ensure_ascii=False) + "\n"
+    raise ValueError(f"task {task.name} ({task.kind}) has no prediction file layout")
 
 
 def write(folder: Path, task: Any, language: str, examples: Sequence[Any], predictions: Any) -> Path:
@@ -148,7 +155,7 @@ def _choices(task: Any, path: Path, gold: Sequence[Any]) -> list[int]:
     return choices
 
 
-def _sentences(task: Any, path: Path, gold: Sequence[Any]) -> list[list[int]]:
+def _sentences(task: Any, path: Path, gold: Sequence[Any]) -> list[list[str]]:
     blocks = path.read_text(encoding="utf-8").strip("\n").split("\n\n")
     sentences = [[line.strip() for line in block.splitlines()] for block in blocks] if blocks != [""] else []
     if len(sentences) != len(gold):
@@ -156,17 +163,14 @@ def _sentences(task: Any, path: Path, gold: Sequence[Any]) -> list[list[int]]:
             f"{path} has {len(sentences)} sentences but the gold data has {len(gold)}; expected "
             "one tag per line and a blank line between sentences"
         )
-    index = {tag: i for i, tag in enumerate(task.labels)}
-    out = []
     for number, (predicted, example) in enumerate(zip(sentences, gold, strict=True), start=1):
         if len(predicted) != len(example.tokens):
             raise PredictionsError(
                 f"{path} sentence {number} has {len(predicted)} tags for {len(example.tokens)} words"
             )
-        if unknown := [tag for tag in predicted if tag not in index]:
-            raise PredictionsError(f"{path} sentence {number}: {unknown[0]!r} is not a tag of {task.name}")
-        out.append([index[tag] for tag in predicted])
-    return out
+    # Tags stay strings, as evaluate.py's read_tag gives them to seqeval: one outside the task's tag
+    # set is simply wrong (or, for NER, a span of a type the gold never has).
+    return sentences
 
 
 def _pairs(path: Path, *, language: str, corpora: tuple[Sequence[str], Sequence[str]] | None) -> set[tuple[str, str]]:

@@ -31,7 +31,8 @@ class HyperParameters:
     warmup_ratio: float = 0.1  # share of the steps that ramp the rate up from 0: BERT's recipe, which keeps
     # Adam's first updates, made from moment estimates of a few batches, from wrecking the pretrained weights
     micro_batch_size: int = 16  # examples per forward pass and worker; fits a base model on one GPU at 128 tokens
-    gradient_accumulation_steps: int = 1  # micro-batches per optimizer step (a larger effective batch)
+    gradient_accumulation_steps: int = 1  # micro-batches per optimizer step; 1 while a batch fits, more
+    # for a larger effective batch than memory allows
     dropout: float = 0.1  # hidden and attention dropout, as the encoders were pretrained with
     adam_epsilon: float = 1e-8  # AdamW's default; raise it for bf16/fp16 stability if needed
 
@@ -39,11 +40,9 @@ class HyperParameters:
     def from_search(cls, values: Mapping[str, Any]) -> HyperParameters:
         """The hyperparameters of a trial from the values its search chose: those values, typed, over the
         defaults. Example: ``HyperParameters.from_search({"learning_rate": 1e-3}).warmup_ratio == 0.1``."""
-        if unknown := [name for name in values if name not in HYPERPARAMETERS]:
-            raise TaskError(
-                f"unknown hyperparameter `{unknown[0]}`{suggest(unknown[0], HYPERPARAMETERS)}; "
-                f"known: {', '.join(HYPERPARAMETERS)}"
-            )
+        for name in values:
+            if (problem := unknown_hyperparameter(name)) is not None:
+                raise TaskError(problem)
         return cls(**{name: HYPERPARAMETERS[name](value) for name, value in values.items()})
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,6 +52,13 @@ class HyperParameters:
 
 #: Each hyperparameter's type (int or float), by name: what a search space may set.
 HYPERPARAMETERS: dict[str, type] = dict(typing.get_type_hints(HyperParameters))
+
+
+def unknown_hyperparameter(name: str) -> str | None:
+    """What is wrong with a hyperparameter name (a search space's, or a trial's), or None if it is known."""
+    if name in HYPERPARAMETERS:
+        return None
+    return f"unknown hyperparameter `{name}`{suggest(name, HYPERPARAMETERS)}; known: {', '.join(HYPERPARAMETERS)}"
 
 
 @dataclass(frozen=True, kw_only=True)

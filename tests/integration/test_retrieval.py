@@ -4,6 +4,7 @@ BUCC 2018, LAReQA and Mewsli-X on the project's own release-format fixtures."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -56,7 +57,7 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_embeddings_retrieve_translations_above_chance(mirror: Path) -> None:
     spec = ModelSpec(tokenizer=str(mirror / "tokenizer.json"), max_length=64)
     # A random encoder's embedding layer still carries shared names and numbers across languages.
-    metrics = evaluate_retrieval(
+    metrics, predicted = evaluate_retrieval(
         "tatoeba",
         model_spec=spec,
         init_encoder=None,
@@ -67,6 +68,9 @@ def test_embeddings_retrieve_translations_above_chance(mirror: Path) -> None:
         batch_size=128,
     )
     assert metrics["layer"] == 0
+    for lang in LANGS:  # the predictions are what was scored: one retrieved index per English sentence
+        hits = [i == j for i, j in enumerate(predicted[lang])]
+        assert metrics[f"test/{lang}/accuracy"] == sum(hits) / len(hits)
     assert all(metrics[f"test/{lang}/accuracy"] > 20 / 1000 for lang in LANGS), metrics  # chance: 1 / 1000
     assert metrics["objective"] == pytest.approx(sum(metrics[f"test/{lang}/accuracy"] for lang in LANGS) / 2)
 
@@ -100,6 +104,31 @@ def test_sweep_evaluates_tatoeba_after_phase_one(mirror: Path, tmp_path: Path) -
 
     pivot = run_sweep("query", str(tmp_path / "retrieval"), "--pivot", "--format", "csv")
     assert pivot.returncode == 0 and "tatoeba vs none" in pivot.stdout
+
+    out = tmp_path / "submission"
+    assert run_sweep("export-predictions", str(tmp_path / "retrieval"), "--out", str(out)).returncode == 0
+    for start in ("none", "toy_nli"):
+        for lang in LANGS:
+            path = out / start / "tatoeba" / f"test-{lang}.tsv"
+            scored = run_sweep(
+                "score",
+                "tatoeba",
+                "--language",
+                lang,
+                "--predictions",
+                str(path),
+                "--data-dir",
+                str(mirror),
+                "--format",
+                "json",
+            )
+            assert scored.returncode == 0, scored.stderr
+            expected = [
+                r["value"]
+                for r in tatoeba
+                if (r["intermediate"], r["language"], r["metric"]) == (start, lang, "accuracy")
+            ]
+            assert [json.loads(scored.stdout)["accuracy"]] == expected
 
 
 def test_sweep_evaluates_release_file_tasks_after_phase_one(tmp_path: Path) -> None:
@@ -142,3 +171,37 @@ def test_sweep_evaluates_release_file_tasks_after_phase_one(tmp_path: Path) -> N
     pivot = run_sweep("query", str(tmp_path / "release"), "--pivot", "--format", "csv")
     assert pivot.returncode == 0
     assert all(f"{t} vs none" in pivot.stdout for t in ("bucc2018", "lareqa", "mewslix"))
+
+    # Each evaluation keeps its predictions; exported, they score exactly as in the table.
+    out = tmp_path / "submission"
+    assert run_sweep("export-predictions", str(tmp_path / "release"), "--out", str(out)).returncode == 0
+    files = {
+        "bucc2018": ["test-de.tsv"],
+        "lareqa": ["test-de.json", "test-en.json"],
+        "mewslix": ["test-de.json", "test-en.json"],
+    }
+    for start in ("none", "toy_nli"):
+        for target, names in files.items():
+            assert sorted(p.name for p in (out / start / target).iterdir()) == names
+            for name in names:
+                lang = name[5:7]
+                scored = run_sweep(
+                    "score",
+                    target,
+                    "--language",
+                    lang,
+                    "--predictions",
+                    str(out / start / target / name),
+                    "--data-dir",
+                    str(data),
+                    "--format",
+                    "json",
+                )
+                assert scored.returncode == 0, scored.stderr
+                table = {
+                    r["metric"]: r["value"]
+                    for r in rows
+                    if (r["target"], r["intermediate"], r["language"], r["split"]) == (target, start, lang, "test")
+                }
+                table.pop("threshold", None)  # the threshold is tuned on dev; the file holds what it mined
+                assert json.loads(scored.stdout) == pytest.approx(table), (start, target, lang)

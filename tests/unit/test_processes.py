@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
+
+import psutil
 
 from tests.processes import owned_processes, start_bystander
 
@@ -32,8 +35,8 @@ def test_started_processes_and_their_orphans_end_and_a_ray_looking_bystander_sur
             bystander.kill()
             raise
     try:
-        assert worker.wait(timeout=10) is not None
-        assert not owned.find() and not any(p.is_running() for p in found)
+        assert worker.wait(timeout=10) == -signal.SIGTERM, "ended by the clean-up, its exit status left to its Popen"
+        assert not owned.find() and not any(_alive(p) for p in found)
         assert bystander.is_running(), "a process the test did not start was ended"
     finally:
         bystander.kill()
@@ -46,8 +49,16 @@ def test_wait_gone_reports_what_outlived_its_grace_and_leaves_older_processes() 
             lingering = subprocess.Popen([*SLEEP, "lingering"])
             leftover = owned.wait_gone(grace=0.5)
             assert list(leftover) == [lingering.pid] and "lingering" in leftover[lingering.pid]
-        assert lingering.wait(timeout=10) is not None
+        assert lingering.wait(timeout=10) == -signal.SIGTERM
         assert older.poll() is None, "a process that was running before the block is not the block's"
     finally:
         older.kill()
         older.wait()
+
+
+def _alive(proc: psutil.Process) -> bool:
+    """Running, and not merely a zombie waiting for its parent to read its exit status."""
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

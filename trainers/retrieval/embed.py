@@ -75,12 +75,13 @@ def evaluate_retrieval(
     pooling: str,
     batch_size: int,
     torch_threads: int = 1,
-) -> dict[str, Any]:
-    """Score a retrieval task in every language with the (intermediate) encoder; returns Tune-style metrics
-    (``test/<language>/<metric>`` for every metric of the task's scorer, and the objective).
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Score a retrieval task in every language with the (intermediate) encoder. Returns Tune-style metrics
+    (``test/<language>/<metric>`` for every metric of the task's scorer, and the objective) and each
+    language's predictions (what ``trainers.predictions.write`` puts in the submission file).
 
     Runs on the GPU where the process was given one. Example:
-    ``evaluate_retrieval("bucc2018", model_spec=spec, init_encoder=None, languages=["de"], ...)``.
+    ``metrics, _ = evaluate_retrieval("bucc2018", model_spec=spec, init_encoder=None, languages=["de"], ...)``.
     """
     import torch
 
@@ -111,13 +112,13 @@ def evaluate_retrieval(
     results = EVALUATORS[task.name].run(
         task, embed=embed, languages=languages, data_dir=Path(data_dir) if data_dir else None
     )
-    scores = []
+    headline = []
     for language in languages:
-        for name, value in results[language].items():
+        for name, value in results[language].scores.items():
             metrics[f"test/{language}/{name}"] = value
-        scores.append(results[language][task.metric])
+        headline.append(results[language].scores[task.metric])
     # Nothing is selected for retrieval (one evaluation per encoder); the objective is the test mean.
-    metrics[OBJECTIVE] = sum(scores) / len(scores)
+    metrics[OBJECTIVE] = sum(headline) / len(headline)
     metrics["seconds"] = time.perf_counter() - started
     metrics["pid"] = os.getpid()
-    return metrics
+    return metrics, {language: results[language].predictions for language in languages}

@@ -2,7 +2,9 @@
 
 An evaluator takes the task, an ``embed`` function (texts -> one float row per text: the encoder
 layer and pooling that ``trainers.retrieval.embed`` chose), the languages to score and the data folder,
-and returns ``{language: {metric: value}}`` with every metric of the task's scorer:
+and returns ``{language: Evaluated}``: every metric of the task's scorer (computed by
+``trainers.scoring.score`` from the predictions, as a submission file would be scored) and the
+predictions themselves:
 
 - ``tatoeba``: each English sentence retrieves its nearest source sentence by cosine (accuracy).
 - ``bucc2018``: both corpora of a split are embedded and mined with LASER's ratio margin; the
@@ -22,28 +24,43 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from trainers.data import load_examples
+from trainers.errors import DataError
 from trainers.retrieval.release import bucc_split, lareqa_pool, mewslix_entities, mewslix_mentions
-from trainers.scoring.bucc import bucc_candidate_scores, bucc_scores, knn_inner_product
-from trainers.scoring.retrieval import l2_normalize, lareqa_scores, mewslix_scores, tatoeba_scores
+from trainers.scoring import score
+from trainers.scoring.bucc import bucc_candidate_scores, bucc_mine_test, bucc_pair_scores, knn_inner_product
+from trainers.scoring.retrieval import dot_product_rankings, l2_normalize, tatoeba_predictions
 from trainers.tasks import Task
 
 Embed = Callable[[Sequence[str]], np.ndarray]
-Scores = dict[str, dict[str, float]]
 
 
-def _tatoeba(task: Task, *, embed: Embed, languages: Sequence[str], data_dir: Path | None) -> Scores:
+@dataclass(frozen=True)
+class Evaluated:
+    """One language's evaluation: every metric of the task's scorer, and the predictions it scored, in
+    the form ``trainers.predictions`` writes as the benchmark's submission file."""
+
+    scores: dict[str, float]
+    predictions: Any
+
+
+Results = dict[str, Evaluated]
+
+
+def _tatoeba(task: Task, *, embed: Embed, languages: Sequence[str], data_dir: Path | None) -> Results:
     out = {}
     for language in languages:
         pairs = load_examples(task, language=language, role="test", data_dir=data_dir)
-        out[language] = tatoeba_scores(embed([p.source for p in pairs]), embed([p.target for p in pairs]))
+        nearest = tatoeba_predictions(embed([p.source for p in pairs]), embed([p.target for p in pairs]))
+        out[language] = Evaluated(score(task, pairs, nearest, language=language), nearest)
     return out
 
 
-def _bucc(task: Task, *, embed: Embed, languages: Sequence[str], data_dir: Path | None) -> Scores:
+def _bucc(task: Task, *, embed: Embed, languages: Sequence[str], data_dir: Path | None) -> Results:
     out = {}
     for language in languages:
         candidates, gold = {}, {}
@@ -58,36 +75,36 @@ def _bucc(task: Task, *, embed: Embed, languages: Sequence[str], data_dir: Path 
                 trg_embeddings=embed_unique(embed, split.trg_texts),
             )
             gold[role] = split.gold
-        out[language] = bucc_scores(
-            dev_candidates=candidates["dev"],
-            dev_gold=gold["dev"],
-            test_candidates=candidates["test"],
-            test_gold=gold["test"],
+        if not gold["dev"] or not gold["test"]:
+            raise DataError(f"BUCC {language}: the dev and test gold pairs must not be empty")
+        mined, threshold = bucc_mine_test(
+            dev_candidates=candidates["dev"], dev_gold=gold["dev"], test_candidates=candidates["test"]
         )
+        out[language] = Evaluated({**bucc_pair_scores(mined, gold["test"]), "threshold": threshold}, mined)
     return out
 
 
-def _lareqa(task: Task, *, embed: Embed, languages: Sequence[str], data_dir: Path | None) -> Scores:
+def _lareqa(task: Task, *, embed: Embed, languages: Sequence[str], data_dir: Path | None) -> Results:
     pool = lareqa_pool(task, data_dir=data_dir)
-    position = {uid: i for i, uid in enumerate(pool.candidate_ids)}
     candidates = l2_normalize(embed(pool.candidate_texts))
     out = {}
     for language in languages:
         questions = pool.questions[language]
-        relevant = [{position[uid] for uid in q.relevant} for q in questions]
-        out[language] = lareqa_scores(l2_normalize(embed([q.query for q in questions])), candidates, relevant)
+        rankings = dot_product_rankings(l2_normalize(embed([q.query for q in questions])), candidates, k=20)
+        ranked = {q.id: [pool.candidate_ids[i] for i in row] for q, row in zip(questions, rankings, strict=True)}
+        out[language] = Evaluated(score(task, questions, ranked, language=language), ranked)
     return out
 
 
-def _mewslix(task: Task, *, embed: Embed, languages: Sequence[str], data_dir: Path | None) -> Scores:
+def _mewslix(task: Task, *, embed: Embed, languages: Sequence[str], data_dir: Path | None) -> Results:
     entity_ids, descriptions = mewslix_entities(task, data_dir=data_dir)
     entities = l2_normalize(embed(descriptions))
     out = {}
     for language in languages:
         mentions = mewslix_mentions(task, language=language, role="test", data_dir=data_dir)
-        ranked = top_k(l2_normalize(embed([m.query for m in mentions])), entities, k=20)
-        predictions = [[entity_ids[i] for i in row] for row in ranked]
-        out[language] = mewslix_scores(predictions, [m.relevant[0] for m in mentions])
+        rows = top_k(l2_normalize(embed([m.query for m in mentions])), entities, k=20)
+        ranked = {m.id: [entity_ids[i] for i in row] for m, row in zip(mentions, rows, strict=True)}
+        out[language] = Evaluated(score(task, mentions, ranked, language=language), ranked)
     return out
 
 
@@ -112,7 +129,7 @@ def top_k(queries: np.ndarray, base: np.ndarray, *, k: int) -> np.ndarray:
 class Evaluator:
     """How one retrieval task is evaluated, and which of its splits that reads."""
 
-    run: Callable[..., Scores]
+    run: Callable[..., Results]
     roles: tuple[str, ...]  # the splits read in every evaluated language
     pooled: bool = False  # the candidate pool spans every language of the task, whichever are scored
 

@@ -79,7 +79,7 @@ def score(task: Any, gold: Sequence[Any], predictions: Any, *, language: str) ->
     from a submission file (``trainers.predictions.read``).
 
     Predictions, by kind: classification and multiple choice, one label index per example; QA, a dict
-    of example id to answer text; tagging, one list of tag indices per sentence; Tatoeba, one retrieved
+    of example id to answer text; tagging, one list of tag indices (or names) per sentence; Tatoeba, one retrieved
     English sentence index per example; BUCC, a set of mined ``(<lg> id, en id)`` pairs; LAReQA and
     Mewsli-X, a dict of query id to ranked candidate ids (a query left out ranks nothing). Example:
     ``score(get_task("xnli"), gold, [0, 2, 1], language="de")["accuracy"]``.
@@ -87,9 +87,10 @@ def score(task: Any, gold: Sequence[Any], predictions: Any, *, language: str) ->
     scorer = SCORERS[task.scorer]
     if task.kind in ("classification", "multiple_choice"):
         return scorer(predictions, [e.label for e in gold])
-    if task.kind == "tagging":
+    if task.kind == "tagging":  # tag indices from a model, or tag names from a file
         names = task.labels
-        return scorer([[names[t] for t in p] for p in predictions], [[names[t] for t in e.tags] for e in gold])
+        predicted = [[t if isinstance(t, str) else names[t] for t in sentence] for sentence in predictions]
+        return scorer(predicted, [[names[t] for t in e.tags] for e in gold])
     if task.kind == "qa":
         golds = [[a.text for a in e.answers] for e in gold]
         ordered = [predictions.get(e.id) for e in gold]

@@ -230,7 +230,14 @@ def bucc_scores(
     """
     if not dev_gold or not test_gold:
         raise ValueError(f"expected non-empty gold pairs, got {len(dev_gold)} dev and {len(test_gold)} test pairs")
-    threshold = bucc_optimize_threshold(dev_candidates, dev_gold)
-    result = bucc_pair_scores(bucc_extract(test_candidates, threshold), test_gold)
-    result["threshold"] = float(threshold)
-    return result
+    mined, threshold = bucc_mine_test(dev_candidates=dev_candidates, dev_gold=dev_gold, test_candidates=test_candidates)
+    return {**bucc_pair_scores(mined, test_gold), "threshold": threshold}
+
+
+def bucc_mine_test(
+    *, dev_candidates: Mapping[Pair, float], dev_gold: Collection[Pair], test_candidates: Mapping[Pair, float]
+) -> tuple[set[Pair], float]:
+    """The test pairs mined at the threshold tuned on dev (what a BUCC predictions file holds), and that
+    threshold."""
+    threshold = float(bucc_optimize_threshold(dev_candidates, dev_gold))
+    return bucc_extract(test_candidates, threshold), threshold

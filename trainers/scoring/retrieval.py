@@ -73,6 +73,19 @@ def tatoeba_scores(src_embeddings: np.ndarray, tgt_embeddings: np.ndarray) -> di
     return _top_k_hits(src_embeddings, tgt_embeddings, k=1, key="accuracy")
 
 
+def tatoeba_predictions(src_embeddings: np.ndarray, tgt_embeddings: np.ndarray) -> list[int]:
+    """For each English sentence i, the index of its nearest source sentence: the retrieval that
+    :func:`tatoeba_scores` scores, as the lines of a predictions file (gold: i).
+
+    >>> tatoeba_predictions(np.eye(3), np.array([[1, 0.1, 0], [0, 0.5, 1], [0, 0.9, 1]]))
+    [0, 2, 2]
+    """
+    x, y = embedding_matrix(src_embeddings, "src_embeddings"), embedding_matrix(tgt_embeddings, "tgt_embeddings")
+    if x.shape != y.shape:
+        raise ValueError(f"expected tgt_embeddings of shape {x.shape} (row i translates source row i), got {y.shape}")
+    return [int(i) for i in _nearest_l2(l2_normalize(y), l2_normalize(x), 1)[:, 0]]
+
+
 def recall_at_k_scores(src_embeddings: np.ndarray, tgt_embeddings: np.ndarray, *, k: int) -> dict[str, float]:
     """Fraction of target rows whose translation (source row i) is among their k nearest sources.
 
@@ -162,15 +175,30 @@ def lareqa_scores(
         )
     if len(relevant) != q.shape[0]:
         raise ValueError(f"relevant: expected {q.shape[0]} answer sets (one per question), got {len(relevant)}")
-    ap_scores = []
-    for vector, answers in zip(q, relevant, strict=True):
+    for answers in relevant:
         if any(not 0 <= int(a) < c.shape[0] for a in answers):
             raise ValueError(f"relevant: expected candidate indices in [0, {c.shape[0]}), got {sorted(answers)}")
-        # One product per question, as the script does, so float rounding (and so ties) match it.
-        scores = np.expand_dims(vector, 0).dot(c.T).reshape(-1)
-        ranking = scores.argsort()[::-1]
-        ap_scores.append(average_precision_at_k(ranking.tolist(), {int(a) for a in answers}, k=k))
+    rankings = dot_product_rankings(q, c, k=k)
+    ap_scores = [
+        average_precision_at_k(ranking, {int(a) for a in answers}, k=k)
+        for ranking, answers in zip(rankings, relevant, strict=True)
+    ]
     return {f"map_at_{k}": float(np.mean(ap_scores))}
+
+
+def dot_product_rankings(queries: np.ndarray, candidates: np.ndarray, *, k: int) -> list[list[int]]:
+    """The ``k`` best candidate indices of each query by dot product, in ``utils_lareqa``'s order
+    (``scores.argsort()[::-1]``: ties go to the higher index).
+
+    >>> dot_product_rankings(np.array([[1.0, 0.0]]), np.array([[0.2, 0.0], [0.9, 0.0], [0.5, 0.0]]), k=2)
+    [[1, 2]]
+    """
+    rankings = []
+    for vector in np.asarray(queries):
+        # One product per question, as the script does, so float rounding (and so ties) match it.
+        scores = np.expand_dims(vector, 0).dot(np.asarray(candidates).T).reshape(-1)
+        rankings.append([int(i) for i in scores.argsort()[::-1][:k]])
+    return rankings
 
 
 def mewslix_scores(predictions: Sequence[Sequence[str]], gold: Sequence[str], *, k: int = 20) -> dict[str, float]:

@@ -83,6 +83,21 @@ def test_resume_from_a_checkpoint_repeats_the_same_epoch(two_epochs: Keep, tmp_p
     assert again.metrics[0]["dev/en/accuracy"] == two_epochs.metrics[1]["dev/en/accuracy"]
 
 
+def test_a_zero_2_trial_resumes_exactly(tmp_path: Path) -> None:
+    """ZeRO-2 keeps the optimizer state and fp32 weights in partitions, and the schedule's step in the
+    checkpoint: a resumed epoch repeats the uninterrupted one, rate included."""
+    run = spec(training=TrainingSpec(zero_stage=2, max_train_examples=128, max_eval_examples=32))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    whole, resumed = Keep(tmp_path / "a"), Keep(tmp_path / "b")
+    run_trial(run, reporter=whole)
+    run_trial(run, reporter=resumed, resume_dir=whole.checkpoints[0])
+    assert [m["epoch"] for m in resumed.metrics] == [2]
+    assert resumed.metrics[0]["train/en/loss"] == pytest.approx(whole.metrics[1]["train/en/loss"], abs=1e-7)
+    assert resumed.metrics[0]["lr"] == whole.metrics[1]["lr"]
+    assert resumed.metrics[0]["dev/en/accuracy"] == whole.metrics[1]["dev/en/accuracy"]
+
+
 @pytest.fixture(scope="module")
 def by_zero_stage(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[TrialSpec, Keep, Path]]:
     """One epoch of the same trial under ZeRO stages 0, 1 and 2, and each one's exported encoder."""

@@ -12,7 +12,7 @@ import pytest
 
 from tests.unit.trainers.retrieval import fixtures as fx
 from trainers.retrieval.evaluators import EVALUATORS, embed_unique, required_splits, top_k
-from trainers.retrieval.release import lareqa_pool
+from trainers.retrieval.release import bucc_split, lareqa_pool
 from trainers.tasks import get_task
 
 
@@ -34,7 +34,8 @@ def test_bucc_mines_dev_and_test_and_tunes_the_threshold_on_dev(tmp_path: Path) 
         for i, (de, en) in enumerate(zip(fx.BUCC_DE[split], fx.BUCC_EN[split], strict=True)):
             table[de], table[en] = (np.eye(9)[base + i], np.eye(9)[base + (i if i < 2 else 3)])
     table = {text: 0.8 * v + 0.6 * np.eye(9)[8] for text, v in table.items()}
-    scores = EVALUATORS["bucc2018"].run(get_task("bucc2018"), embed=lookup(table), languages=["de"], data_dir=tmp_path)
+    results = EVALUATORS["bucc2018"].run(get_task("bucc2018"), embed=lookup(table), languages=["de"], data_dir=tmp_path)
+    scores = {lang: r.scores for lang, r in results.items()}
     # k = 3 neighbours: a translated sentence's mean similarity is m = (1 + 2s) / 3, so a true pair
     # scores 1 / m = 1.7442; the two untranslated sentences of a split pair up at s / s = 1.0.
     # Dev F1 is best keeping both true pairs: threshold (1.7442 + 1.0) / 2. In test it keeps
@@ -45,6 +46,9 @@ def test_bucc_mines_dev_and_test_and_tunes_the_threshold_on_dev(tmp_path: Path) 
         "recall": pytest.approx(2 / 3),
         "f1": pytest.approx(0.8),
     }
+    # The mined test pairs are the predictions: the two true pairs found (the file a submission holds).
+    mined = results["de"].predictions
+    assert len(mined) == 2 and mined <= fx_gold(tmp_path, "test")
 
 
 def test_lareqa_ranks_the_whole_pool_and_scores_map_at_20(tmp_path: Path) -> None:
@@ -67,7 +71,12 @@ def test_lareqa_ranks_the_whole_pool_and_scores_map_at_20(tmp_path: Path) -> Non
         for rank, uid in enumerate(order):
             vector[ids.index(uid)] = 8 - rank
         table[question] = vector * 3.0  # scale: rows are L2-normalised, so the raw norm must not matter
-    scores = EVALUATORS["lareqa"].run(task, embed=lookup(table), languages=["de", "en"], data_dir=tmp_path)
+    results = EVALUATORS["lareqa"].run(task, embed=lookup(table), languages=["de", "en"], data_dir=tmp_path)
+    scores = {lang: r.scores for lang, r in results.items()}
+    ranked = results["de"].predictions  # question id -> its 8 candidates, best first
+    assert [ranked[q.id][: len(rankings[q.query])] for q in pool.questions["de"]] == [
+        rankings[q.query] for q in pool.questions["de"]
+    ]
     assert scores["de"]["map_at_20"] == pytest.approx((1 + 5 / 6 + 0.45) / 3)  # 137/180
     assert scores["en"]["map_at_20"] == pytest.approx((7 / 12 + 1 + 5 / 8) / 3)  # 53/72
 
@@ -81,10 +90,20 @@ def test_mewslix_ranks_entities_by_cosine_and_scores_mrr(tmp_path: Path) -> None
     table["Spree: Die Stadt (alt) liegt an der { Spree } ."] = np.array([1, 3, 2, 4])  # Q1684 second: 1/2
     table["Spree: Die { Spree } fließt."] = np.array([2, 1, 4, 3])  # Q1684 fourth: 1/4
     table["Paris: { Paris } is in France."] = np.array([0, 0, 5, 0.1])  # gold Q90 first: 1
-    scores = EVALUATORS["mewslix"].run(
+    results = EVALUATORS["mewslix"].run(
         get_task("mewslix"), embed=lookup(table), languages=["de", "en"], data_dir=tmp_path
     )
+    scores = {lang: r.scores for lang, r in results.items()}
     assert scores == {"de": {"map_at_20": pytest.approx(7 / 12)}, "en": {"map_at_20": 1.0}}
+    assert [ranked[:2] for ranked in results["de"].predictions.values()] == [
+        ["Q64", "Q1684"],
+        ["Q183", "Q1684"],
+        ["Q90", "Q183"],
+    ]
+
+
+def fx_gold(folder: Path, role: str) -> set[tuple[str, str]]:
+    return set(bucc_split(get_task("bucc2018"), language="de", role=role, data_dir=folder).gold)
 
 
 def test_top_k_best_first_ties_to_the_lower_index() -> None:

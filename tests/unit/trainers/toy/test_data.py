@@ -46,7 +46,7 @@ def test_every_split_has_balanced_label_names_and_the_task_fields(generated: tup
     _, written = generated
     for path in _splits(written):
         task = path.parent.name.split(".")[0]
-        if task in toykinds.TASKS:  # other schemas; see test_toykinds.py
+        if task in toykinds.TASKS:  # other schemas; see test_kinds.py
             assert len(_records(path)) == toydata.SPLIT_SIZES[task][path.stem]
             continue
         records = _records(path)
@@ -66,7 +66,7 @@ def test_targets_have_english_train_and_every_language_for_evaluation(generated:
         for lang in toydata.LANGUAGES:
             for split in ("validation", "test"):
                 assert (out / f"{task}.{lang}" / f"{split}.jsonl").is_file(), (task, lang, split)
-            # PAN-X records have no id: parallel rows have the same entity tags (see test_toykinds.py).
+            # PAN-X records have no id: parallel rows have the same entity tags (see test_kinds.py).
             lang_ids = [r.get("id", r.get("ind")) for r in _records(out / f"{task}.{lang}" / "test.jsonl")]
             assert ids is None or lang_ids == ids, "test sets must be parallel across languages"
             ids = lang_ids

@@ -1,0 +1,84 @@
+"""The sweep directory's driver lock: one driver at a time, released however the driver ends."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sweep.errors import SweepStateError
+from sweep.layout import SweepDir, driver_alive, driver_lock
+
+HOLD = (
+    "import sys, time\n"
+    "from sweep.layout import SweepDir, driver_lock\n"
+    "with driver_lock(SweepDir(__import__('pathlib').Path(sys.argv[1]))):\n"
+    "    print('held', flush=True)\n"
+    "    time.sleep(600)\n"
+)
+
+
+def _holder(root: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(root)], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[3]
+    )
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_second_driver_is_refused_and_named(tmp_path: Path) -> None:
+    folder = SweepDir(tmp_path)
+    assert not driver_alive(folder)
+    holder = _holder(tmp_path)
+    try:
+        assert driver_alive(folder)
+        with pytest.raises(SweepStateError, match=f"is being run by process {holder.pid} on "):
+            with driver_lock(folder):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_killed_driver_leaves_no_lock_behind(tmp_path: Path) -> None:
+    folder = SweepDir(tmp_path)
+    holder = _holder(tmp_path)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert folder.driver_info.exists()  # its note stays, but only the lock counts
+    assert not driver_alive(folder)
+    with driver_lock(folder):
+        assert driver_alive(folder)
+        assert f'"pid": {os.getpid()}' in folder.driver_info.read_text()
+    assert not driver_alive(folder) and not folder.driver_info.exists()
+
+
+def test_the_status_probe_only_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sweep status` must work for a user who may read a sweep folder but not write it."""
+    folder = SweepDir(tmp_path)
+    holder = _holder(tmp_path)
+    opened = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, flags, *rest: opened.append(flags) or real_open(path, flags, *rest))
+    try:
+        assert driver_alive(folder)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert opened and all(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) == 0 for flags in opened)
+
+
+def test_a_status_probe_does_not_block_a_starting_driver(tmp_path: Path) -> None:
+    folder = SweepDir(tmp_path)
+    with driver_lock(folder):
+        pass  # creates the lock file
+    started = time.monotonic()
+    for _ in range(50):
+        driver_alive(folder)
+    with driver_lock(folder):
+        assert time.monotonic() - started < 2
