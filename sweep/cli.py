@@ -62,11 +62,23 @@ def _status(args: argparse.Namespace) -> int:
 
     info = sweep_status(args.sweep_dir)
     rows = info["searches"]
-    if not info["driver_alive"] and args.format == "table":
+    if args.format != "table":
+        print(render(rows, fmt=args.format))
+        return 0
+    if not info["driver_alive"]:
         rows = [{("interrupted" if k == "running" else k): v for k, v in r.items()} for r in rows]
     print(render(rows, fmt=args.format))
-    if args.format == "table":
-        print(f"driver: {'running' if info['driver_alive'] else 'not running'}")
+    if not info["driver_alive"]:
+        print("driver: not running (`sweep resume` continues the sweep)")
+        return 0
+    note = info["driver"]
+    in_flight = sum(1 for r in rows if r["state"] == "running")
+    running = sum(r["running"] for r in rows)
+    print(f"driver: running, process {note.get('pid', '?')} on {note.get('host', '?')}")
+    print(f"in flight: {in_flight} searches, {running} trials running")
+    if resources := note.get("resources"):
+        used = ", ".join(f"{name} {pair[0]:g}/{pair[1]:g}" for name, pair in resources.items())
+        print(f"cluster resources in use: {used}")
     return 0
 
 

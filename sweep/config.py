@@ -42,7 +42,7 @@ class StageConfig:
 class SearchConfig:
     """Which searcher and scheduler drive every search, and what they optimise."""
 
-    algorithm: str = "tpe"  # tpe: Optuna's TPE sampler; random: Ray Tune's random search
+    algorithm: str = "tpe"  # tpe: Optuna's TPE sampler; random: Optuna's random sampler (both seeded per search)
     scheduler: str = "asha"  # asha: stop weak trials early; fifo: run every trial to the end
     grace_period: int = 1  # epochs before ASHA may stop a trial
     reduction_factor: int = 2
@@ -56,7 +56,9 @@ class ResourcesConfig:
 
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
-    max_concurrent_trials: int = 2
+    max_concurrent_trials: int = 2  # per search: more than a handful makes TPE little better than random
+    max_trials_in_flight: int | None = None  # the whole study; None: as many as the cluster fits
+    max_searches_in_flight: int | None = None  # searches running at once; None: all that are ready (1: one by one)
     max_failures: int = 1  # retries of a crashed trial, from its last checkpoint
     checkpoints_to_keep: int = 2  # per trial, best by the objective (the best is never deleted)
 
@@ -197,6 +199,9 @@ def _validate_resources(res: ResourcesConfig, problems: list[str]) -> None:
         problems.append("resources: cpus_per_trial must be > 0, gpus_per_trial >= 0, max_concurrent_trials >= 1")
     if res.max_failures < 0 or res.checkpoints_to_keep < 1:
         problems.append("resources: max_failures must be >= 0 and checkpoints_to_keep >= 1")
+    for key in ("max_trials_in_flight", "max_searches_in_flight"):
+        if (value := getattr(res, key)) is not None and value < 1:
+            problems.append(f"resources.{key} must be >= 1 (or left out for no cap), got {value}")
 
 
 def check_local_resources(res: ResourcesConfig) -> list[str]:

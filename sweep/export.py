@@ -33,10 +33,9 @@ def export_predictions(sweep_dir: str | Path, out: str | Path) -> list[Path]:
             continue
         best = entry["best"]
         intermediate, _, target = entry["pair"].partition("->")
-        if best["trial_id"] == RETRIEVAL_TRIAL:  # evaluated after phase one, not trained: no checkpoints
-            source = folder.evaluation_predictions(search_id)
-        else:
-            source = folder.checkpoint(search=search_id, trial_id=best["trial_id"], step=best["step"]) / PREDICTIONS_DIR
+        if best["trial_id"] == RETRIEVAL_TRIAL:  # a sweep of manifest version 1 kept no retrieval predictions
+            continue
+        source = folder.checkpoint(search=search_id, trial_id=best["trial_id"], step=best["step"]) / PREDICTIONS_DIR
         if not source.is_dir():
             raise SweepStateError(
                 f"the best checkpoint of {search_id} has no predictions folder ({source}); it was "

@@ -3,12 +3,11 @@
 SWEEP_DIR/config.yaml      the fully resolved config (overrides applied, paths absolute)
 SWEEP_DIR/manifest.json    code version, the plan, and each search's state
 SWEEP_DIR/driver.lock      locked (flock) by the live driver, so only one runs a sweep at a time
-SWEEP_DIR/driver.json      who holds the lock: pid, host, start time (for messages only)
-SWEEP_DIR/tune/<search>/   Ray Tune's experiment folders (checkpoints, searcher state)
+SWEEP_DIR/driver.json      who holds the lock (pid, host, start), and what it runs (resources in use, trials)
+SWEEP_DIR/tune/study/      the study's Ray Tune run: trial checkpoints, searcher and scheduler state
 SWEEP_DIR/journal/<search>/<trial>.jsonl   every reported result, as it arrived
 SWEEP_DIR/results/<search>/<trial>.a<k>.parquet   the results table
 SWEEP_DIR/encoders/<task>/encoder.pt       the best intermediate encoder of each task
-SWEEP_DIR/retrieval/<search>/predictions/  a retrieval target's test predictions (it has no checkpoints)
 """
 
 from __future__ import annotations
@@ -28,10 +27,11 @@ from typing import Any
 from filelock import Timeout, UnixFileLock
 
 from sweep.errors import CheckpointError, SweepStateError
-from trainers.checkpoint import PREDICTIONS_DIR, STATE_FILE, read_state
+from trainers.checkpoint import STATE_FILE, read_state
 from trainers.fileio import write_json
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: the whole study is one Tune run (tune/study); 1: a Tune run per search
+READABLE_VERSIONS = (1, 2)  # sweeps `status`, `query` and `export-predictions` read; only 2 resumes
 
 
 @dataclass(frozen=True)
@@ -72,18 +72,15 @@ class SweepDir:
         """Where the best encoder of intermediate task ``task`` is exported."""
         return self.root / "encoders" / task / "encoder.pt"
 
-    def evaluation_predictions(self, search: str) -> Path:
-        """Where a retrieval target's evaluation keeps its test predictions (one file per language)."""
-        return self.root / "retrieval" / search / PREDICTIONS_DIR
-
     def checkpoint(self, *, search: str, trial_id: str, step: int) -> Path:
-        """The folder of a trial's checkpoint at ``step`` (its epoch), as Tune kept it."""
-        for folder in sorted((self.tune / search).glob(f"trial_{trial_id}/checkpoint_*")):
+        """The folder of a trial's checkpoint at ``step`` (its epoch), as Tune kept it (under the study's
+        Tune run, or under its search's own run in a sweep of manifest version 1)."""
+        for folder in sorted(self.tune.glob(f"*/trial_{trial_id}/checkpoint_*")):
             # A folder without its state file was cut short (the driver died while Tune copied it).
             if (folder / STATE_FILE).is_file() and read_state(folder)["epoch"] == step:
                 return folder
         raise CheckpointError(
-            f"no checkpoint of trial {trial_id} at epoch {step} under {self.tune / search}; "
+            f"no checkpoint of trial {trial_id} of {search} at epoch {step} under {self.tune}; "
             "raise resources.checkpoints_to_keep so the best is kept"
         )
 
@@ -96,16 +93,25 @@ class SweepDir:
             )
 
 
-def read_manifest(sweep_dir: SweepDir) -> dict[str, Any]:
-    """Load the manifest, checking its version."""
+def read_manifest(sweep_dir: SweepDir, *, to_run: bool = False) -> dict[str, Any]:
+    """Load the manifest, checking its version: one this xstilts reads, and with ``to_run`` one it runs."""
     sweep_dir.require()
     try:
         data = json.loads(sweep_dir.manifest.read_text())
     except json.JSONDecodeError as exc:
         raise SweepStateError(f"{sweep_dir.manifest} is damaged ({exc}); restore it from a backup") from exc
-    if data.get("version") != MANIFEST_VERSION:
+    version = data.get("version")
+    if version not in READABLE_VERSIONS:
         raise SweepStateError(
-            f"{sweep_dir.manifest} has version {data.get('version')!r}; this xstilts reads version {MANIFEST_VERSION}"
+            f"{sweep_dir.manifest} has version {version!r}; this xstilts reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
+        )
+    if to_run and version != MANIFEST_VERSION:
+        raise SweepStateError(
+            f"{sweep_dir.root} was started by an xstilts that ran each search as its own Tune run (manifest "
+            f"version {version}); this one runs a study as one Tune run and cannot continue it. Finish it with "
+            f"the xstilts that started it ({data.get('code', {}).get('git_commit', 'see manifest.json')}), or "
+            "launch it again; its results can still be read (`sweep query`, `status`, `export-predictions`)"
         )
     return data
 
@@ -157,6 +163,24 @@ def driver_lock(sweep_dir: SweepDir) -> Iterator[None]:
     finally:
         sweep_dir.driver_info.unlink(missing_ok=True)
         lock.release()
+
+
+def note_driver(sweep_dir: SweepDir, **fields: Any) -> None:
+    """Add to the live driver's note (``driver.json``) what `sweep status` shows of it: the cluster's
+    resources in use, the trials running per search."""
+    try:
+        info = json.loads(sweep_dir.driver_info.read_text())
+    except (OSError, ValueError):
+        info = {}
+    write_json(sweep_dir.driver_info, {**info, **fields})
+
+
+def driver_note(sweep_dir: SweepDir) -> dict[str, Any]:
+    """The live driver's note, or {} when there is none."""
+    try:
+        return json.loads(sweep_dir.driver_info.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def driver_alive(sweep_dir: SweepDir) -> bool:

@@ -1,69 +1,87 @@
-"""Progress lines while a sweep runs: searches and trials done, and the best score so far."""
+"""Progress lines while a study runs: one whole line per event, each naming its search, so the display
+stays readable when many searches report at once.
+
+    [ 2/8 done |  4 in flight |   31s] intermediate toy_nli: trial 1a2b finished 3 epochs (2/3 done, best 0.61)
+"""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
+from sweep.plan import Search
 from trainers.spec import OBJECTIVE
 
 
 class Progress:
-    """Prints one line when a trial ends and a summary line per search."""
+    """Prints searches starting and ending, and trials ending, with the study's counts."""
 
-    def __init__(self, *, total_searches: int, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        total_searches: int,
+        in_flight: Callable[[], int],
+        done: Callable[[], int],
+        stream: TextIO | None = None,
+    ) -> None:
         self.total_searches = total_searches
-        self.stream = stream  # resolved when printing: sys.stdout cannot be pickled with Tune's state
-        self.index = 0
-        self.search_label = ""
-        self.num_samples = 0
-        self.epochs = 0
-        self.ended: set[str] = set()
-        self.best: float | None = None
+        self.in_flight, self.done = in_flight, done
+        self.stream = stream  # resolved when printing: sys.stdout cannot be pickled
+        self.best: dict[str, float] = {}
         self.steps: dict[str, int] = {}
+        self.ended: dict[str, set[str]] = {}
         self.started = time.monotonic()
 
-    def start_search(self, *, index: int, label: str, num_samples: int, epochs: int, resumed: bool) -> None:
-        """Announce a search."""
-        self.index, self.search_label, self.num_samples, self.epochs = index, label, num_samples, epochs
-        self.ended, self.best, self.steps = set(), None, {}
-        verb = "resuming" if resumed else "starting"
-        self._print(f"{verb} {label}: {num_samples} trials")
+    def note(self, text: str) -> None:
+        """Print a line about the study as a whole."""
+        self._print(text)
 
-    def skip_search(self, *, index: int, label: str) -> None:
-        """Say that a finished search is kept as it is."""
-        self.index = index
-        self._print(f"{label}: already finished, kept")
+    def search_started(self, search: Search, *, samples: int, evaluation: bool, resumed: bool) -> None:
+        """Announce a search that proposes its first trial (or continues after a resume)."""
+        what = "one evaluation" if evaluation else f"{samples} trials"
+        self._print(f"{'resuming' if resumed else 'starting'} {label(search)}: {what}")
 
-    def on_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        """Track a trial's latest step and the best objective seen."""
+    def trial_result(self, search: Search, trial_id: str, result: dict[str, Any]) -> None:
+        """Track a trial's latest step and its search's best objective."""
         self.steps[trial_id] = int(result.get("training_iteration", 0))
         value = result.get(OBJECTIVE)
-        if isinstance(value, (int, float)) and (self.best is None or value > self.best):
-            self.best = float(value)
+        if isinstance(value, (int, float)) and value > self.best.get(search.id, float("-inf")):
+            self.best[search.id] = float(value)
 
-    def on_retry(self, trial_id: str) -> None:
+    def trial_retried(self, search: Search, trial_id: str) -> None:
         """Say that a crashed trial will be retried from its last checkpoint."""
-        self._print(f"  trial {trial_id} failed; retrying from its last checkpoint")
+        self._print(f"{label(search)}: trial {trial_id} failed; retrying from its last checkpoint")
 
-    def on_end(self, trial_id: str, trials: list[Any], *, error: str | None) -> None:
-        """Print a line for a trial that ended."""
-        self.ended.add(trial_id)
+    def trial_ended(self, search: Search, trial_id: str, *, error: str | None, epochs: int, samples: int) -> None:
+        """Print a line for a trial that ended: finished, stopped early, or errored."""
+        ended = self.ended.setdefault(search.id, set())
+        ended.add(trial_id)
         if error is not None:
             what = f"errored: {error.strip().splitlines()[-1][:120] if error.strip() else 'unknown error'}"
         else:
             step = self.steps.get(trial_id, 0)
-            what = f"finished {step} epochs" if step >= self.epochs else f"stopped early after epoch {step}"
-        best = "-" if self.best is None else f"{self.best:.4f}"
-        self._print(f"  trial {trial_id} {what} ({len(self.ended)}/{self.num_samples} done, best {best})")
-
-    def end_search(self, *, best: float | None, detail: str) -> None:
-        """Print the search's outcome."""
+            what = f"finished {step} epochs" if step >= epochs else f"stopped early after epoch {step}"
+        best = self.best.get(search.id)
         shown = "-" if best is None else f"{best:.4f}"
-        self._print(f"finished {self.search_label}: best objective {shown}{detail}")
+        self._print(f"{label(search)}: trial {trial_id} {what} ({len(ended)}/{samples} done, best {shown})")
+
+    def search_finished(self, search: Search, *, best: float | None, detail: str) -> None:
+        """Print a search's outcome."""
+        shown = "-" if best is None else f"{best:.4f}"
+        self._print(f"finished {label(search)}: best objective {shown}{detail}")
+
+    def search_failed(self, search: Search, reason: str) -> None:
+        """Print why a search ended without a result."""
+        self._print(f"FAILED {label(search)}: {reason}")
 
     def _print(self, text: str) -> None:
         elapsed = time.monotonic() - self.started
-        line = f"[{self.index}/{self.total_searches} searches | {elapsed:5.0f}s] {text}"
-        print(line, file=self.stream or sys.stdout, flush=True)
+        head = f"[{self.done():2d}/{self.total_searches} done | {self.in_flight():2d} in flight | {elapsed:5.0f}s]"
+        print(f"{head} {text}", file=self.stream or sys.stdout, flush=True)
+
+
+def label(search: Search) -> str:
+    """``intermediate toy_nli``, ``target toy_nli->toy_order``."""
+    return f"{search.phase} {search.pair}"

@@ -10,13 +10,17 @@ import pyarrow.compute as pc
 from sweep import layout
 from sweep.config import load_config
 from sweep.journal import TrialJournal
+from sweep.plan import plan
 from sweep.results import ResultsStore
+from sweep.runner import is_evaluation
 from sweep.select import best_trial, test_summary
 
 
 def sweep_status(sweep_dir: str | Path) -> dict[str, Any]:
-    """Return ``{"driver_alive": bool, "searches": [{search, pair, state, finished, running, errored,
-    pending, best, test_mean}, ...]}`` for a sweep directory, e.g. ``sweep_status("sweeps/quickstart")``."""
+    """Return ``{"driver_alive": bool, "driver": {...}, "searches": [{search, pair, state, needs, finished,
+    running, errored, pending, best, test_mean}, ...]}`` for a sweep directory, e.g.
+    ``sweep_status("sweeps/quickstart")``. ``driver`` is the live driver's note: who runs the sweep and
+    the cluster's resources in use, as it last wrote them."""
     folder = layout.SweepDir(Path(sweep_dir).resolve())
     manifest = layout.read_manifest(folder)
     config = load_config(folder.config, check_data=False)
@@ -24,9 +28,13 @@ def sweep_status(sweep_dir: str | Path) -> dict[str, Any]:
     journal = TrialJournal(folder.journal)
     alive = layout.driver_alive(folder)
     out = []
+    searches = {s.id: s for s in plan(config)}
+    states = {search_id: entry["state"] for search_id, entry in manifest["searches"].items()}
     for search_id, entry in manifest["searches"].items():
         phase = entry["phase"]
-        samples = config.stage(phase).num_samples
+        search = searches.get(search_id)
+        samples = 1 if search is not None and is_evaluation(search) else config.stage(phase).num_samples
+        needs = search.needs if search is not None and states.get(search.needs or "") not in (None, "done") else None
         sub = table.filter(pc.equal(table["search"], search_id))
         final: dict[str, str] = {}
         for trial_id, status in zip(sub["trial_id"].to_pylist(), sub["status"].to_pylist(), strict=True):
@@ -42,6 +50,7 @@ def sweep_status(sweep_dir: str | Path) -> dict[str, Any]:
                 "search": search_id,
                 "pair": entry["pair"],
                 "state": entry["state"],
+                "needs": needs,
                 "finished": finished,
                 "running": running,
                 "errored": errored,
@@ -50,4 +59,9 @@ def sweep_status(sweep_dir: str | Path) -> dict[str, Any]:
                 "test_mean": round(summary["mean"], 4) if summary else None,
             }
         )
-    return {"sweep": manifest["name"], "driver_alive": alive, "searches": out}
+    return {
+        "sweep": manifest["name"],
+        "driver_alive": alive,
+        "driver": layout.driver_note(folder) if alive else {},
+        "searches": out,
+    }

@@ -1,4 +1,5 @@
-"""The Ray Tune trainable: builds a trial's spec from its config and runs it through ``trainers.engine``."""
+"""The Ray Tune trainable: turns a trial's config into a run of ``trainers`` (training, or a retrieval
+evaluation) and hands what it reports to Tune."""
 
 from __future__ import annotations
 
@@ -17,11 +18,22 @@ class _TuneReporter:
 
 
 def xstilts_trial(config: dict[str, Any]) -> None:
-    """Run one trial. ``config`` is ``{"spec": TrialSpec.to_dict(), "hp": {name: value chosen by the search}}``.
+    """Run one trial. ``config`` is ``{"search": id, "spec": TrialSpec.to_dict() without hyperparameters,
+    "hp": {name: value}}`` for a training trial, or ``{"search": id, "evaluate": {...}}`` for a retrieval
+    target's evaluation (the keyword arguments of ``trainers.retrieval.embed.evaluate_retrieval``).
 
     A retried or resumed trial continues from the last checkpoint Tune handed back.
     """
     from ray import tune
+
+    if "evaluate" in config:
+        from trainers.retrieval.embed import evaluate_and_report
+        from trainers.spec import ModelSpec
+
+        options = dict(config["evaluate"])
+        options["model_spec"] = ModelSpec(**options["model_spec"])
+        evaluate_and_report(options.pop("task"), reporter=_TuneReporter(), **options)
+        return
 
     from trainers.engine import run_trial
     from trainers.spec import HyperParameters, TrialSpec

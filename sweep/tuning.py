@@ -1,30 +1,42 @@
-"""Ray Tune wiring for one search: Optuna's TPE proposes, ASHA stops, the recorder writes rows.
+"""Ray Tune wiring for a whole study in one Tune run (why one run: ``sweep.study``).
 
-Everything here composes Ray's and Optuna's own pieces (``OptunaSearch``, ``ConcurrencyLimiter``,
-``ASHAScheduler``, ``Tuner.restore``); nothing of their logic is rewritten.
+Three small adapters connect Tune to the study: ``StudySearcher`` (Tune's one searcher) hands each new
+trial to the search whose turn it is, whose own seeded ``OptunaSearch`` proposes its hyperparameters;
+``StudyScheduler`` (Tune's one scheduler) routes each trial's results to its own search's
+``ASHAScheduler``; ``StudyCallback`` records results and trial ends. Optuna's and Ray's own pieces
+do the searching and stopping; nothing of their logic is rewritten.
 
-Tune pickles a run's callbacks with its state and unpickles them on ``Tuner.restore``, which takes no
-new ones. So the callback holds only its sweep's and search's names and finds, when called, the recorder and
-progress display this driver registered for that search (``_LIVE``): a restored run reports to the
-live driver, never to copies of a dead one's objects.
+Tune pickles the searcher, scheduler and callbacks with its state and unpickles them on
+``Tuner.restore``, which takes no new ones. So the adapters hold only the study's name and find, when
+called, the live ``Study`` this driver registered (``_LIVE``): a restored run serves the live driver,
+never copies of a dead one's objects. The study's searcher and scheduler state travels in Tune's own
+searcher checkpoint (``StudySearcher.save``), taken together with the trials' state.
 """
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from pathlib import Path
 from typing import Any
 
 from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.search import Searcher
 
 from sweep.config import SweepConfig
 from sweep.plan import Search
-from sweep.progress import Progress
-from sweep.recorder import Recorder
-from trainers.spec import OBJECTIVE, TrialSpec
+from sweep.study import FINISHED, Study
+from trainers.spec import OBJECTIVE
 
-#: The recorder and progress display of each search this driver runs, by ``live_key``.
-_LIVE: dict[str, tuple[Recorder, Progress]] = {}
+#: The study each running driver serves, by ``study_key``.
+_LIVE: dict[str, Any] = {}
+EXPERIMENT = "study"  # the Tune experiment folder under SWEEP_DIR/tune
+
+
+def study_key(config: SweepConfig) -> str:
+    """What the adapters find their study by: the sweep's name, the same after its folder is moved."""
+    return config.name
 
 
 def search_seed(config: SweepConfig, search: Search) -> int:
@@ -32,129 +44,171 @@ def search_seed(config: SweepConfig, search: Search) -> int:
     return (config.search.seed * 1_000_003 + zlib.crc32(search.id.encode())) % (2**31)
 
 
-class RecordingCallback(tune.Callback):
-    """Journals every result of one search and records each trial attempt when it ends."""
-
-    def __init__(self, key: str) -> None:
-        self.key = key  # live_key(config, search)
-
-    def _live(self) -> tuple[Recorder, Progress]:
-        return _LIVE[self.key]
-
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        recorder, progress = self._live()
-        recorder.on_result(trial.trial_id, result, trial.config["hp"])
-        progress.on_result(trial.trial_id, result)
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        recorder, progress = self._live()
-        recorder.on_end(trial.trial_id, error=None, hp=trial.config["hp"])
-        progress.on_end(trial.trial_id, trials, error=None)
-
-    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        recorder, progress = self._live()
-        recorder.on_end(trial.trial_id, error=_error_text(trial), hp=trial.config["hp"])
-        progress.on_retry(trial.trial_id)
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        recorder, progress = self._live()
-        recorder.on_end(trial.trial_id, error=_error_text(trial), hp=trial.config["hp"])
-        progress.on_end(trial.trial_id, trials, error=_error_text(trial))
-
-
-def run_search(
-    config: SweepConfig, search: Search, *, spec: TrialSpec, storage: Path, recorder: Recorder, progress: Progress
-) -> Any:
-    """Run (or continue) one search to the end and return Tune's ResultGrid."""
-    from sweep.trainable import xstilts_trial
-
-    stage = config.stage(search.phase)
-    # The searched values travel beside the spec (which holds no hyperparameters: a sweep started before
-    # they were in the spec must restore with the same keys); the trial sets them into its spec.
-    shared = {k: v for k, v in spec.to_dict().items() if k != "hparams"}
-    param_space = {"spec": shared, "hp": stage.search_space.to_tune()}
-    resources = {"cpu": config.resources.cpus_per_trial, "gpu": config.resources.gpus_per_trial}
-    trainable = tune.with_resources(xstilts_trial, resources)
-    path = storage / search.id
-    key = live_key(config, search)
-    _LIVE[key] = (recorder, progress)
-    try:
-        return _fit(
-            config, search, stage=stage, trainable=trainable, param_space=param_space, storage=storage, path=path
-        )
-    finally:
-        del _LIVE[key]
-
-
-def live_key(config: SweepConfig, search: Search) -> str:
-    """What a search's callback finds its driver's recorder by: the sweep and search names, which stay
-    the same when a sweep directory is moved between a crash and its resume."""
-    return f"{config.name}/{search.id}"
-
-
-def _fit(
-    config: SweepConfig, search: Search, *, stage: Any, trainable: Any, param_space: dict, storage: Path, path: Path
-) -> Any:
-    if tune.Tuner.can_restore(str(path)):
-        # Tune keeps finished trials, continues running ones from their last checkpoint and
-        # restores the searcher and scheduler state (and the callback); errored ones get another go.
-        tuner = tune.Tuner.restore(str(path), trainable, resume_errored=True, param_space=param_space)
-    else:
-        tuner = tune.Tuner(
-            trainable,
-            param_space=param_space,
-            tune_config=tune.TuneConfig(
-                metric=OBJECTIVE,
-                mode="max",
-                num_samples=stage.num_samples,
-                search_alg=make_searcher(config, search),
-                scheduler=make_scheduler(config, stage),
-                reuse_actors=True,
-                trial_dirname_creator=trial_dirname,
-            ),
-            run_config=tune.RunConfig(
-                name=search.id,
-                storage_path=str(storage),
-                verbose=0,
-                callbacks=[RecordingCallback(live_key(config, search))],
-                checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=config.resources.checkpoints_to_keep,
-                    checkpoint_score_attribute=OBJECTIVE,
-                    checkpoint_score_order="max",
-                ),
-                failure_config=tune.FailureConfig(max_failures=config.resources.max_failures),
-            ),
-        )
-    return tuner.fit()
-
-
 def make_searcher(config: SweepConfig, search: Search) -> Any:
-    """The search's searcher: seeded TPE (or random search), limited to max_concurrent_trials at once."""
-    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
-
-    seed = search_seed(config, search)
-    limit = config.resources.max_concurrent_trials
-    if config.search.algorithm == "random":
-        return BasicVariantGenerator(random_state=seed, max_concurrent=limit)
+    """The search's own searcher over its stage's space: Optuna with a TPE sampler, or its random
+    sampler, seeded per search; None when the space searches nothing (every value is fixed)."""
+    space = config.stage(search.phase).search_space
+    if not any(p.type != "constant" for p in space.params.values()):
+        return None
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one "study created" line per search is noise
-    return ConcurrencyLimiter(OptunaSearch(sampler=optuna.samplers.TPESampler(seed=seed)), max_concurrent=limit)
+    seed = search_seed(config, search)
+    sampler = (
+        optuna.samplers.RandomSampler(seed=seed)
+        if config.search.algorithm == "random"
+        else optuna.samplers.TPESampler(seed=seed)
+    )
+    searcher = OptunaSearch(sampler=sampler)
+    searcher.set_search_properties(OBJECTIVE, "max", {"hp": space.to_tune()})
+    return searcher
 
 
-def make_scheduler(config: SweepConfig, stage: Any) -> Any:
-    """The search's scheduler: ASHA over epochs (each search its own), or FIFO."""
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-
-    if config.search.scheduler == "fifo":
-        return FIFOScheduler()
+def make_scheduler(config: SweepConfig, search: Search, *, epochs: int) -> Any:
+    """The search's own scheduler: ASHA over its epochs, or None (FIFO: every trial runs to the end)."""
+    if config.search.scheduler == "fifo" or epochs <= 1:
+        return None
     return ASHAScheduler(
         time_attr="training_iteration",
-        max_t=stage.epochs,
+        metric=OBJECTIVE,
+        mode="max",
+        max_t=epochs,
         grace_period=config.search.grace_period,
         reduction_factor=config.search.reduction_factor,
     )
+
+
+def _study(key: str) -> Study:
+    return _LIVE[key]
+
+
+class StudySearcher(Searcher):
+    """Tune's searcher: asks the study which search proposes the next trial, and with what values."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(metric=OBJECTIVE, mode="max")
+        self.key = key
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return True  # each search's searcher has its own space
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        proposal = _study(self.key).suggest(trial_id)
+        return Searcher.FINISHED if proposal == FINISHED else proposal
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        searcher = _study(self.key).state_of(trial_id).searcher
+        if searcher is not None:
+            searcher.on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        searcher = _study(self.key).state_of(trial_id).searcher
+        if searcher is not None:
+            searcher.on_trial_complete(trial_id, result=result, error=error)
+
+    def save(self, checkpoint_path: str) -> None:
+        Path(checkpoint_path).write_bytes(_study(self.key).save_state())
+
+    def restore(self, checkpoint_path: str) -> None:
+        _study(self.key).restore_state(Path(checkpoint_path).read_bytes())
+
+
+class StudyScheduler(FIFOScheduler):
+    """Tune's scheduler: each trial's results go to its own search's ASHA; trials start first come,
+    first served (FIFO), so every search gets slots as its trials are proposed."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+    def _own(self, trial: Any) -> Any:
+        return _study(self.key).state_of(trial.trial_id, trial.config).scheduler
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        return True
+
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        if (own := self._own(trial)) is not None:
+            own.on_trial_add(tune_controller, trial)
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        own = self._own(trial)
+        return TrialScheduler.CONTINUE if own is None else own.on_trial_result(tune_controller, trial, result)
+
+    def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict) -> None:
+        if (own := self._own(trial)) is not None:
+            with contextlib.suppress(KeyError):  # a trial ASHA already let go of
+                own.on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
+        self.on_trial_remove(tune_controller, trial)
+
+    def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
+        if (own := self._own(trial)) is not None:
+            with contextlib.suppress(KeyError):
+                own.on_trial_remove(tune_controller, trial)
+
+
+class StudyCallback(tune.Callback):
+    """Records every result and every trial's end through the study's driver hooks."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        _study(self.key).events.result(trial.trial_id, trial.config, result)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        _study(self.key).events.ended(trial.trial_id, trial.config, error=None)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        _study(self.key).events.retried(trial.trial_id, trial.config, error=error_text(trial))
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        _study(self.key).events.ended(trial.trial_id, trial.config, error=error_text(trial))
+
+
+def run_study(config: SweepConfig, study: Study, *, storage: Path, trainable: Any, resources: dict[str, float]) -> Any:
+    """Run (or continue) the study's Tune run to the end and return Tune's ResultGrid."""
+    key = study_key(config)
+    path = storage / EXPERIMENT
+    _LIVE[key] = study
+    try:
+        runnable = tune.with_resources(trainable, resources)
+        if tune.Tuner.can_restore(str(path)):
+            # Tune keeps finished trials, continues running ones from their last checkpoint, restores the
+            # searcher (and with it each search's TPE and ASHA state); errored trials get another go.
+            tuner = tune.Tuner.restore(str(path), runnable, resume_errored=True)
+        else:
+            tuner = tune.Tuner(
+                runnable,
+                param_space={},
+                tune_config=tune.TuneConfig(
+                    metric=OBJECTIVE,
+                    mode="max",
+                    num_samples=-1,  # the study's searcher says when it is finished
+                    search_alg=StudySearcher(key),
+                    scheduler=StudyScheduler(key),
+                    reuse_actors=True,
+                    trial_dirname_creator=trial_dirname,
+                ),
+                run_config=tune.RunConfig(
+                    name=EXPERIMENT,
+                    storage_path=str(storage),
+                    verbose=0,
+                    callbacks=[StudyCallback(key)],
+                    checkpoint_config=tune.CheckpointConfig(
+                        num_to_keep=config.resources.checkpoints_to_keep,
+                        checkpoint_score_attribute=OBJECTIVE,
+                        checkpoint_score_order="max",
+                    ),
+                    failure_config=tune.FailureConfig(max_failures=config.resources.max_failures),
+                ),
+            )
+        return tuner.fit()
+    finally:
+        del _LIVE[key]
 
 
 def trial_dirname(trial: Any) -> str:
@@ -162,7 +216,8 @@ def trial_dirname(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def _error_text(trial: Any) -> str:
+def error_text(trial: Any) -> str:
+    """The tail of a failed trial's error: the exception, without the whole traceback."""
     # Tune appends "Failure # N ..." blocks to the trial's local error file before calling back;
     # its storage copy (get_error) may not be synced yet.
     text = None

@@ -21,6 +21,11 @@ RNG_FILE = "rng_state.pt"
 PREDICTIONS_DIR = "predictions"
 
 
+def write_state(folder: Path, **state: Any) -> None:
+    """Write a checkpoint folder's trainer state (``epoch`` at least)."""
+    (Path(folder) / STATE_FILE).write_text(json.dumps(state))
+
+
 def read_state(folder: Path) -> dict[str, Any]:
     """The trainer state of a checkpoint folder; a CheckpointError when it was not written by a trial."""
     path = Path(folder) / STATE_FILE

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-import json
 import math
 import os
 import platform
@@ -25,7 +24,7 @@ from trainers import cache as feature_cache
 from trainers import data as data_lib
 from trainers import kinds
 from trainers import predictions as predictions_lib
-from trainers.checkpoint import PREDICTIONS_DIR, RNG_FILE, STATE_FILE, TAG, read_state
+from trainers.checkpoint import PREDICTIONS_DIR, RNG_FILE, TAG, read_state, write_state
 from trainers.errors import CheckpointError, TaskError
 from trainers.model import build_model, encoder_state, load_encoder, load_tokenizer, save_encoder
 from trainers.scoring import score
@@ -198,15 +197,12 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
             # Kept with the checkpoint, so the best step's test predictions can be exported later.
             for language, (examples, predictions) in test_predictions.items():
                 predictions_lib.write(checkpoint_dir / PREDICTIONS_DIR, task, language, examples, predictions)
-            (checkpoint_dir / STATE_FILE).write_text(
-                json.dumps(
-                    {
-                        "epoch": epoch,
-                        "task": task.name,
-                        "zero_stage": spec.training.zero_stage,
-                        "precision": spec.training.precision,
-                    }
-                )
+            write_state(
+                checkpoint_dir,
+                epoch=epoch,
+                task=task.name,
+                zero_stage=spec.training.zero_stage,
+                precision=spec.training.precision,
             )
             # Dropout draws from these: restoring them makes a resumed epoch identical to an uninterrupted one.
             torch.save(

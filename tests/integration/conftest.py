@@ -32,6 +32,16 @@ MINI = [
 ]
 
 
+def proposals(config: object, search: object) -> set[tuple]:
+    """The configurations the search's seeded searcher proposes first, in the sweep's own setup."""
+    from sweep import tuning
+
+    stage = config.stage(search.phase)
+    searcher = tuning.make_searcher(config, search)
+    chosen = [searcher.suggest(f"t{i}")["hp"] for i in range(stage.num_samples)]
+    return {tuple(sorted(hp.items())) for hp in chosen}
+
+
 def sweep_cmd(*args: str) -> list[str]:
     """The command line of ``sweep ARGS`` with this interpreter."""
     return [sys.executable, "-m", "sweep.cli", *args]

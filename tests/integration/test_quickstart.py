@@ -9,7 +9,6 @@ matrix is printed, not asserted.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -17,24 +16,9 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
-from tests.integration.conftest import QUICKSTART, run_sweep
+from tests.integration.conftest import QUICKSTART, proposals, run_sweep
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def proposals(config: object, search: object) -> set[tuple]:
-    """The configurations the search's seeded searcher proposes first, in the sweep's own setup."""
-    from sweep import tuning
-
-    stage = config.stage(search.phase)
-    # Without a concurrency limit the proposals come one after another, as the sweep asked for them.
-    free = dataclasses.replace(
-        config, resources=dataclasses.replace(config.resources, max_concurrent_trials=stage.num_samples)
-    )
-    searcher = tuning.make_searcher(free, search)
-    searcher.set_search_properties("objective", "max", {"hp": stage.search_space.to_tune()})
-    chosen = [searcher.suggest(f"t{i}")["hp"] for i in range(stage.num_samples)]
-    return {tuple(sorted(hp.items())) for hp in chosen}
 
 
 def test_quickstart_runs_every_search_with_its_seeded_configurations(tmp_path: Path) -> None:

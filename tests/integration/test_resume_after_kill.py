@@ -12,18 +12,29 @@ import psutil
 import pyarrow.dataset as ds
 import pytest
 
-from tests.integration.conftest import MINI, QUICKSTART, ROOT, run_sweep, sweep_cmd
+from sweep.config import load_config
+from sweep.plan import plan
+from tests.integration.conftest import MINI, QUICKSTART, ROOT, proposals, run_sweep, sweep_cmd
 
 pytestmark = pytest.mark.integration
 
 
-def _running_trial_with_reports(sweep_dir: Path) -> bool:
-    """A stage-two trial has reported at least once and is not finished yet."""
-    for journal in (sweep_dir / "journal").glob("target-*/*.jsonl"):
+def _running_trial_with_reports(sweep_dir: Path, pattern: str) -> bool:
+    """A trial of a search matching ``pattern`` has reported at least once and is not finished yet."""
+    for journal in (sweep_dir / "journal").glob(f"{pattern}/*.jsonl"):
         results = sweep_dir / "results" / journal.parent.name
         if journal.stat().st_size and not list(results.glob(f"{journal.stem}.a*.parquet")):
             return True
     return False
+
+
+# When to kill the driver: with several searches in flight at once, and later with a pair running.
+MOMENTS = {
+    "stage-one-and-baseline": lambda d: (
+        _running_trial_with_reports(d, "intermediate-*") and _running_trial_with_reports(d, "target-none-*")
+    ),
+    "pair": lambda d: _running_trial_with_reports(d, "target-toy_nli-*"),
+}
 
 
 def _kill_tree(pid: int) -> None:
@@ -37,7 +48,8 @@ def _kill_tree(pid: int) -> None:
     psutil.wait_procs(procs, timeout=30)
 
 
-def test_sigkill_then_resume_records_each_trial_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("moment", list(MOMENTS))
+def test_sigkill_then_resume_records_each_trial_once(moment: str, tmp_path: Path) -> None:
     sweep_dir = tmp_path / "killed"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = (tmp_path / "first.log").open("w")
@@ -49,10 +61,14 @@ def test_sigkill_then_resume_records_each_trial_once(tmp_path: Path) -> None:
         env=env,
     )
     deadline = time.monotonic() + 300
-    while not _running_trial_with_reports(sweep_dir):
+    while not MOMENTS[moment](sweep_dir):
         assert driver.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
-        assert time.monotonic() < deadline, "no stage-two trial reported in time"
+        assert time.monotonic() < deadline, f"the moment {moment} did not come in time"
         time.sleep(0.2)
+    live = run_sweep("status", str(sweep_dir))  # while the driver runs: searches, trials and resources in use
+    assert live.returncode == 0, live.stderr
+    assert "driver: running, process" in live.stdout and "in flight: " in live.stdout
+    assert "cluster resources in use: CPU " in live.stdout, live.stdout
     before = {p: p.read_bytes() for p in (sweep_dir / "results").rglob("*.parquet")}
     _kill_tree(driver.pid)
     assert before, "the kill should come after some trials finished"
@@ -63,7 +79,9 @@ def test_sigkill_then_resume_records_each_trial_once(tmp_path: Path) -> None:
 
     resumed = run_sweep("resume", str(sweep_dir))
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert "already finished, kept" in resumed.stdout
+    if moment == "pair":  # stage one had finished (the baseline may have too): it is not run again
+        kept = next(line for line in resumed.stdout.splitlines() if "already finished, kept: " in line)
+        assert "toy_nli" in kept.split("kept: ")[1].split(", ")
 
     # Trials that finished before the kill were not rerun: their files are untouched.
     for path, data in before.items():
@@ -88,3 +106,12 @@ def test_sigkill_then_resume_records_each_trial_once(tmp_path: Path) -> None:
         if r["metric"] == "objective":
             steps.setdefault(r["trial_id"], []).append(r["step"])
     assert all(sorted(s) == list(range(1, len(s) + 1)) for s in steps.values()), steps
+
+    # TPE's state survived: each search tried exactly the configurations its seeded searcher proposes
+    # one after another, as in an uninterrupted run (a searcher started afresh would propose its first
+    # ones again).
+    config = load_config(sweep_dir / "config.yaml")
+    for search in plan(config):
+        trials = {r["trial_id"]: r["hp_learning_rate"] for r in rows if r["search"] == search.id}
+        expected = {dict(hp)["learning_rate"] for hp in proposals(config, search)}
+        assert sorted(round(v, 12) for v in trials.values()) == sorted(round(v, 12) for v in expected), search.id

@@ -69,9 +69,11 @@ def test_stage_one_encoder_feeds_stage_two(finished_sweep: Path) -> None:
     assert unseen.sum() > 100, "the words of de and sw never occur in English training"
     starts = {"toy_nli": encoder_rows(encoder), "none": scratch_rows(config, "toy_order")}
     assert not torch.equal(starts["toy_nli"][unseen], starts["none"][unseen])
+    table = ds.dataset(finished_sweep / "results").to_table().to_pylist()
     for start, expected in starts.items():
-        checkpoints = sorted((finished_sweep / "tune" / f"target-{start}-toy_order").glob("trial_*/checkpoint_*"))
-        assert checkpoints
+        trials = {r["trial_id"] for r in table if r["search"] == f"target-{start}-toy_order"}
+        checkpoints = sorted(c for t in trials for c in (finished_sweep / "tune").glob(f"*/trial_{t}/checkpoint_*"))
+        assert len(trials) == 3 and checkpoints
         for checkpoint in checkpoints:
             rows = checkpoint_rows(checkpoint)
             assert torch.equal(rows[unseen], expected[unseen]), f"{checkpoint} did not start from {start}"

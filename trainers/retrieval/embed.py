@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from trainers import predictions
+from trainers.checkpoint import PREDICTIONS_DIR, write_state
 from trainers.errors import TaskError
 from trainers.model import build_model, load_encoder, load_tokenizer
 from trainers.retrieval.evaluators import EVALUATORS
@@ -122,3 +126,19 @@ def evaluate_retrieval(
     metrics["seconds"] = time.perf_counter() - started
     metrics["pid"] = os.getpid()
     return metrics, {language: results[language].predictions for language in languages}
+
+
+def evaluate_and_report(task_name: str, *, reporter: Any, **options: Any) -> None:
+    """Run ``evaluate_retrieval`` and hand its metrics to ``reporter`` (``trainers.engine.Reporter``) with a
+    checkpoint folder that holds the predictions, as a trained trial's does: a retrieval evaluation is
+    a one-step trial of its search. ``options`` are ``evaluate_retrieval``'s."""
+    metrics, predicted = evaluate_retrieval(task_name, **options)
+    task = get_task(task_name)
+    folder = Path(tempfile.mkdtemp(prefix="xstilts-eval-"))
+    try:
+        write_state(folder, epoch=1, task=task.name)
+        for language, values in predicted.items():
+            predictions.write(folder / PREDICTIONS_DIR, task, language, [], values)
+        reporter.report(metrics, checkpoint_dir=folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

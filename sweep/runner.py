@@ -1,0 +1,315 @@
+"""The driver's side of a running study: the study built from the plan and the sweep directory, each
+trial's config, what happens to every result and trial end, and each search's end (its best trial,
+its encoder or test scores, its row in the manifest)."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from sweep import layout
+from sweep.config import SweepConfig
+from sweep.errors import CheckpointError, SweepStateError
+from sweep.journal import TrialJournal
+from sweep.plan import NONE, Search, plan
+from sweep.progress import Progress
+from sweep.recorder import HP_COLUMN_TYPES, Recorder
+from sweep.results import ResultsStore
+from sweep.select import best_trial, test_summary
+from sweep.study import SearchState, Study
+from trainers.fileio import write_json
+from trainers.spec import TrialSpec
+from trainers.tasks import get_task, selection_languages, split_ref, training_data
+
+_RESOURCES_EVERY_S = 5.0  # how often the driver notes the cluster's resources in use for `sweep status`
+
+
+def is_evaluation(search: Search) -> bool:
+    """Whether ``search`` evaluates a retrieval target (one evaluation, no training)."""
+    return search.target is not None and get_task(search.target).kind == "retrieval"
+
+
+def recorder(sweep_dir: layout.SweepDir, config: SweepConfig, search: Search) -> Recorder:
+    """The recorder of ``search``'s results (an evaluation is one step with no hyperparameters)."""
+    evaluation = is_evaluation(search)
+    return Recorder(
+        store=ResultsStore(sweep_dir.results, sweep=config.name, hp_types=HP_COLUMN_TYPES),
+        journal=TrialJournal(sweep_dir.journal),
+        search=search,
+        sweep=config.name,
+        model=config.model.name,
+        epochs=1 if evaluation else config.stage(search.phase).epochs,
+        seed=config.seed,
+        trained=not evaluation,
+    )
+
+
+class StudyRun:
+    """One driver's run of a sweep's study: builds the ``Study`` and serves it as its driver."""
+
+    def __init__(self, sweep_dir: layout.SweepDir, config: SweepConfig) -> None:
+        from sweep import tuning
+
+        self.sweep_dir, self.config = sweep_dir, config
+        self.searches = plan(config)
+        self.recorders = {s.id: recorder(sweep_dir, config, s) for s in self.searches}
+        self.specs: dict[str, TrialSpec] = {}
+        manifest = layout.read_manifest(sweep_dir)
+        table = ResultsStore.read(sweep_dir.results)
+        finished = _finished_trials(table)
+        states = []
+        for search in self.searches:
+            evaluation = is_evaluation(search)
+            stage = config.stage(search.phase)
+            states.append(
+                SearchState(
+                    search=search,
+                    samples=1 if evaluation else stage.num_samples,
+                    needs=search.needs,
+                    searcher=None if evaluation else tuning.make_searcher(config, search),
+                    scheduler=None if evaluation else tuning.make_scheduler(config, search, epochs=stage.epochs),
+                    finished=finished.get(search.id, set()),
+                    state="done" if manifest["searches"][search.id]["state"] == "done" else "waiting",
+                )
+            )
+        self.study = Study(
+            states,
+            trial_config=self.trial_config,
+            finalize=self.finalize,
+            skip=self.skip,
+            max_concurrent_trials=config.resources.max_concurrent_trials,
+            max_trials_in_flight=config.resources.max_trials_in_flight,
+            max_searches_in_flight=config.resources.max_searches_in_flight,
+        )
+        self.study.events = self
+        self.progress = Progress(
+            total_searches=len(self.searches), in_flight=lambda: self.study.in_flight, done=lambda: self.study.done
+        )
+        self._announced: set[str] = set()
+        self._resources_noted = 0.0
+
+    # ------------------------------------------------------------------------------------ running
+
+    def run(self, *, trainable: Any) -> list[Search]:
+        """Run every search that is not done; return those that failed."""
+        from sweep import tuning
+
+        kept = [s.search for s in self.study.states.values() if s.state == "done"]
+        if kept:
+            self.progress.note(f"{len(kept)} searches already finished, kept: {', '.join(s.pair for s in kept)}")
+        self.study.finalize_finished()
+        if self.study.done < len(self.searches):
+            resources = {"cpu": self.config.resources.cpus_per_trial, "gpu": self.config.resources.gpus_per_trial}
+            grid = tuning.run_study(
+                self.config, self.study, storage=self.sweep_dir.tune, trainable=trainable, resources=resources
+            )
+            self._reconcile(grid)
+            self.study.finalize_finished()
+        return [s.search for s in self.study.states.values() if s.state == "failed"]
+
+    def trial_config(self, search: Search, sampled: dict[str, Any]) -> dict[str, Any]:
+        """The Tune config of a new trial of ``search`` (called when its search proposes it)."""
+        if search.id not in self._announced:
+            self._announced.add(search.id)
+            state = self.study.states[search.id]
+            resumed = layout.read_manifest(self.sweep_dir)["searches"][search.id]["state"] != "pending"
+            set_state(self.sweep_dir, search, state="running")
+            self.progress.search_started(
+                search, samples=state.samples, evaluation=is_evaluation(search), resumed=resumed
+            )
+        if is_evaluation(search):
+            return {"search": search.id, "evaluate": self._evaluation(search)}
+        if search.id not in self.specs:
+            self.specs[search.id] = trial_spec(self.config, search, self.sweep_dir)
+        spec = {k: v for k, v in self.specs[search.id].to_dict().items() if k != "hparams"}
+        fixed = self.config.stage(search.phase).search_space.params
+        constants = {name: p.values[0] for name, p in fixed.items() if p.type == "constant"}
+        return {"search": search.id, "spec": spec, "hp": {**constants, **sampled}}
+
+    def _evaluation(self, search: Search) -> dict[str, Any]:
+        import dataclasses
+
+        encoder = None if search.intermediate == NONE else str(self.sweep_dir.encoder(search.intermediate))
+        return {
+            "task": search.target,
+            "model_spec": dataclasses.asdict(self.config.model),
+            "init_encoder": encoder,
+            "languages": list(self.config.eval_languages(search.target)),
+            "data_dir": self.config.data_dir,
+            "layer": self.config.retrieval.layer,
+            "pooling": self.config.retrieval.pooling,
+            "batch_size": self.config.retrieval.batch_size,
+            "torch_threads": self.config.training.torch_threads,
+        }
+
+    # ------------------------------------------------------------------------ results and trial ends
+
+    def result(self, trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> None:
+        """A trial reported: journal it, and keep the display and the resources note current."""
+        state = self.study.state_of(trial_id, config)
+        self.recorders[state.search.id].on_result(trial_id, result, config.get("hp", {}))
+        self.progress.trial_result(state.search, trial_id, result)
+        self._note_resources()
+
+    def ended(self, trial_id: str, config: dict[str, Any], *, error: str | None) -> None:
+        """A trial completed, was stopped, or errored for good: record its attempt; end its search if last."""
+        state = self.study.state_of(trial_id, config)
+        search = state.search
+        self.recorders[search.id].on_end(trial_id, error=error, hp=config.get("hp", {}))
+        epochs = self.recorders[search.id].epochs
+        self.progress.trial_ended(search, trial_id, error=error, epochs=epochs, samples=state.samples)
+        if error is None:
+            self.study.trial_finished(trial_id, config)
+        else:
+            self.study.trial_failed(trial_id, config)
+
+    def retried(self, trial_id: str, config: dict[str, Any], *, error: str) -> None:
+        """A trial crashed and will be retried from its last checkpoint: its attempt ends as errored."""
+        state = self.study.state_of(trial_id, config)
+        self.recorders[state.search.id].on_end(trial_id, error=error, hp=config.get("hp", {}))
+        self.progress.trial_retried(state.search, trial_id)
+
+    def _note_resources(self) -> None:
+        now = time.monotonic()
+        if now - self._resources_noted < _RESOURCES_EVERY_S:
+            return
+        self._resources_noted = now
+        import ray
+
+        total, free = ray.cluster_resources(), ray.available_resources()
+        in_use = {k: [round(total[k] - free.get(k, 0.0), 2), total[k]] for k in ("CPU", "GPU") if total.get(k)}
+        running = {s.search.id: s.live for s in self.study.states.values() if s.live}
+        layout.note_driver(self.sweep_dir, resources=in_use, running=running, noted_at=time.time())
+
+    def _reconcile(self, grid: Any) -> None:
+        """Record any trial that ended while no callback could see it (e.g. just before a crash)."""
+        for result in grid:
+            trial_id = result.metrics.get("trial_id") if result.metrics else None
+            if trial_id is None and result.path:
+                # A trial that never reported: its folder name carries the id (see tuning.trial_dirname).
+                match = re.fullmatch(r"trial_(\w+)", Path(result.path).name)
+                trial_id = match.group(1) if match else None
+            config = result.config or {}
+            if trial_id is None or "search" not in config:
+                continue
+            error = str(result.error)[-4000:] if result.error is not None else None
+            state = self.study.state_of(trial_id, config)
+            self.recorders[state.search.id].on_end(trial_id, error=error, hp=config.get("hp", {}))
+            if self.recorders[state.search.id].finished(trial_id):
+                self.study.trial_finished(trial_id, config)
+            elif error is not None:
+                self.study.trial_failed(trial_id, config)
+
+    # --------------------------------------------------------------------------------- search ends
+
+    def finalize(self, search: Search) -> str:
+        """``search``'s last trial ended: choose its best trial, export its encoder (stage one) or read its
+        test scores (pairs), and mark it done; or failed, saying why."""
+        table = ResultsStore.read(self.sweep_dir.results)
+        best = best_trial(table, search=search.id)
+        if best is None:
+            reason = (
+                f"every trial failed; see the errors with "
+                f"`sweep query {self.sweep_dir.root} --where search={search.id} --where metric=error`"
+            )
+            return self._failed(search, reason)
+        record: dict[str, Any] = {"best": best}
+        where = f" (trial {best['trial_id']}, epoch {best['step']})"
+        if search.phase == "intermediate":
+            try:
+                record["encoder"] = str(self._export(search, best))
+            except Exception as exc:  # the pairs that need this encoder fail; the rest of the study goes on
+                return self._failed(search, f"exporting the best encoder failed: {type(exc).__name__}: {exc}")
+            detail = f"{where}; encoder saved"
+        else:
+            metric = get_task(search.target).metric if is_evaluation(search) else None
+            summary = test_summary(table, best=best, metric=metric)
+            record["test"] = summary
+            detail = (
+                (f"{where if not is_evaluation(search) else ''}; test mean {summary['mean']:.4f}") if summary else ""
+            )
+        set_state(self.sweep_dir, search, state="done", **record)
+        self.progress.search_finished(search, best=best["objective"], detail=detail)
+        return "done"
+
+    def skip(self, search: Search, needed: str) -> None:
+        """``search`` can never run: the search it needs failed."""
+        self._failed(search, f"it needs {needed}, which failed")
+
+    def _failed(self, search: Search, reason: str) -> str:
+        set_state(self.sweep_dir, search, state="failed", error=reason)
+        self.progress.search_failed(search, reason)
+        return "failed"
+
+    def _export(self, search: Search, best: dict[str, Any]) -> Path:
+        from trainers.engine import export_encoder
+
+        spec = self.specs.get(search.id) or trial_spec(self.config, search, self.sweep_dir)
+        out = self.sweep_dir.encoder(search.intermediate)
+        checkpoint = self.sweep_dir.checkpoint(search=search.id, trial_id=best["trial_id"], step=best["step"])
+        export_encoder(checkpoint, out, spec=spec)
+        return out
+
+
+def _finished_trials(table: Any) -> dict[str, set[str]]:
+    """Trials with a completed or stopped attempt, per search, in the results table."""
+    finished: dict[str, set[str]] = {}
+    for row in table.select(["search", "trial_id", "status"]).to_pylist():
+        if row["status"] in ("completed", "stopped"):
+            finished.setdefault(row["search"], set()).add(row["trial_id"])
+    return finished
+
+
+def trial_spec(config: SweepConfig, search: Search, sweep_dir: layout.SweepDir) -> TrialSpec:
+    """The spec every trial of ``search`` shares; each trial sets the hyperparameters its search chose."""
+    stage = config.stage(search.phase)
+    init_encoder = None
+    if search.phase == "target" and search.intermediate != NONE:
+        path = sweep_dir.encoder(search.intermediate)
+        if not path.is_file():
+            raise CheckpointError(
+                f"{search.id} needs the encoder of intermediate task {search.intermediate} at "
+                f"{path}, which is missing; `sweep resume {sweep_dir.root}` re-runs stage one"
+            )
+        init_encoder = str(path)
+    # An intermediate task may train in other languages (``xnli@de+fr``); its trials are selected on
+    # the dev sets of those languages. Targets train on their English training set.
+    train_task, train_languages = training_data(search.task)
+    task_name, _ = split_ref(search.task)
+    return TrialSpec(
+        sweep=config.name,
+        search=search.id,
+        phase=search.phase,
+        task=task_name,
+        train_task=train_task.name,
+        train_languages=train_languages,
+        eval_languages=selection_languages(search.task)
+        if search.phase == "intermediate"
+        else config.eval_languages(search.task),
+        eval_splits=("dev",) if search.phase == "intermediate" else ("dev", "test"),
+        select_on=config.search.select_on,
+        data_dir=config.data_dir,
+        epochs=stage.epochs,
+        seed=config.seed,
+        model=config.model,
+        training=config.training,
+        init_encoder=init_encoder,
+    )
+
+
+def set_state(sweep_dir: layout.SweepDir, search: Search, **fields: Any) -> None:
+    """Update ``search``'s row in the manifest."""
+    manifest = layout.read_manifest(sweep_dir)
+    manifest["searches"][search.id].update(fields)
+    write_json(sweep_dir.manifest, manifest)
+
+
+def failure_message(sweep_dir: layout.SweepDir, failed: list[Search]) -> SweepStateError:
+    """The error a finished sweep with failed searches ends with."""
+    manifest = layout.read_manifest(sweep_dir)
+    lines = "\n".join(f"  - {s.pair}: {manifest['searches'][s.id].get('error', 'no reason recorded')}" for s in failed)
+    return SweepStateError(
+        f"{len(failed)} search(es) of {sweep_dir.root} failed; the rest of the study finished:\n{lines}"
+    )

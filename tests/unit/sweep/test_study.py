@@ -1,0 +1,128 @@
+"""The study graph: which search proposes the next trial, under which caps, and what survives a resume."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sweep.plan import Search
+from sweep.study import FINISHED, SearchState, Study
+
+NLI = Search(id="intermediate-nli", phase="intermediate", intermediate="nli", target=None)
+BASE = Search(id="target-none-xnli", phase="target", intermediate="none", target="xnli")
+PAIR = Search(id="target-nli-xnli", phase="target", intermediate="nli", target="xnli")
+
+
+def study(samples: int = 2, **caps: Any) -> tuple[Study, list[str]]:
+    ended: list[str] = []
+
+    def finalize(search: Search) -> str:
+        ended.append(search.id)
+        return "done"
+
+    states = [SearchState(search=s, samples=samples, needs=s.needs) for s in (NLI, BASE, PAIR)]
+    caps = {"max_concurrent_trials": 2, **caps}
+    return Study(states, trial_config=lambda s, hp: {"search": s.id, "hp": hp}, finalize=finalize, **caps), ended
+
+
+def test_a_pair_waits_for_its_intermediate_while_stage_one_and_the_baseline_run() -> None:
+    s, ended = study()
+    proposed = [s.suggest(f"t{i}") for i in range(5)]
+    assert [p["search"] if isinstance(p, dict) else p for p in proposed] == [
+        NLI.id,
+        NLI.id,
+        BASE.id,
+        BASE.id,
+        None,  # the pair needs the intermediate's encoder; everything else is proposed
+    ]
+    s.trial_finished("t0")
+    assert s.suggest("t5") is None and ended == []  # one stage-one trial is still running
+    s.trial_failed("t1")  # errored for good: the search ends with what it has
+    assert ended == [NLI.id] and s.states[NLI.id].state == "done"
+    assert s.suggest("t5")["search"] == PAIR.id and s.suggest("t6")["search"] == PAIR.id
+    assert s.suggest("t7") is FINISHED
+    assert s.in_flight == 4 and s.done == 1
+
+
+@pytest.mark.parametrize(
+    ("caps", "first"),
+    [
+        ({"max_concurrent_trials": 1}, [NLI.id, BASE.id, None]),
+        ({"max_trials_in_flight": 1}, [NLI.id, None]),
+        ({"max_searches_in_flight": 1}, [NLI.id, NLI.id, None]),
+    ],
+)
+def test_caps(caps: dict[str, int], first: list[str | None]) -> None:
+    s, _ = study(**caps)
+    got = [s.suggest(f"t{i}") for i in range(len(first))]
+    assert [g["search"] if isinstance(g, dict) else g for g in got] == first
+
+
+def test_one_search_at_a_time_starts_the_next_only_when_the_last_ended() -> None:
+    s, ended = study(samples=1, max_searches_in_flight=1)
+    assert s.suggest("a")["search"] == NLI.id and s.suggest("b") is None
+    s.trial_finished("a")
+    assert ended == [NLI.id] and s.suggest("b")["search"] == BASE.id and s.suggest("c") is None
+
+
+def test_when_stage_one_fails_its_pairs_are_skipped_and_the_study_still_finishes() -> None:
+    skipped = []
+    states = [SearchState(search=x, samples=1, needs=x.needs) for x in (NLI, BASE, PAIR)]
+    s = Study(
+        states,
+        trial_config=lambda x, hp: {"search": x.id},
+        finalize=lambda x: "failed" if x is NLI else "done",
+        skip=lambda x, needed: skipped.append((x.id, needed)),
+        max_concurrent_trials=2,
+    )
+    s.suggest("a"), s.suggest("b")
+    s.trial_failed("a")
+    s.trial_finished("b")
+    assert s.suggest("c") is FINISHED
+    assert skipped == [(PAIR.id, NLI.id)] and s.states[PAIR.id].state == "failed"
+
+
+def test_searcher_and_scheduler_state_survive_a_resume() -> None:
+    """TPE continues its sequence and ASHA keeps its rungs, as after `sweep resume`."""
+    from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+
+    from sweep.config import load_config
+    from sweep.tuning import make_scheduler, make_searcher
+    from tests.unit.sweep.test_config import QUICKSTART
+
+    config = load_config(QUICKSTART)
+
+    class Trial:
+        def __init__(self, trial_id: str) -> None:
+            self.trial_id, self.config = trial_id, {"search": NLI.id}
+
+    def fresh() -> Study:
+        state = SearchState(
+            search=NLI,
+            samples=3,
+            needs=None,
+            searcher=make_searcher(config, NLI),
+            scheduler=make_scheduler(config, NLI, epochs=3),
+        )
+        return Study([state], trial_config=lambda x, hp: hp, finalize=lambda x: "done", max_concurrent_trials=3)
+
+    uninterrupted = fresh()
+    proposals = [uninterrupted.suggest(f"t{i}") for i in range(3)]
+
+    first = fresh()
+    assert first.suggest("t0") == proposals[0]
+    asha: ASHAScheduler = first.states[NLI.id].scheduler
+    asha.on_trial_add(None, Trial("t0"))
+    asha.on_trial_result(None, Trial("t0"), {"training_iteration": 1, "objective": 0.9})
+    saved = first.save_state()
+
+    resumed = fresh()
+    resumed.restore_state(saved)
+    assert [resumed.suggest("t1"), resumed.suggest("t2")] == proposals[1:]  # not proposals[0] again
+    restored: ASHAScheduler = resumed.states[NLI.id].scheduler
+    restored.on_trial_add(None, Trial("t1"))
+    # A worse first epoch than the one the rung remembers is stopped; with the rung lost it would go on.
+    decision = restored.on_trial_result(None, Trial("t1"), {"training_iteration": 1, "objective": 0.1})
+    assert decision == TrialScheduler.STOP
+    assert resumed.states[NLI.id].suggested == ["t0", "t1", "t2"] and resumed.search_of["t0"] == NLI.id
