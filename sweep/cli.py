@@ -27,7 +27,11 @@ def _launch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="sweep config (YAML)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. target.num_samples=2")
     p.add_argument("--name", help="sweep name (default: the config's name)")
-    p.add_argument("--storage", help="folder that holds sweep directories (default: ./sweeps)")
+    p.add_argument(
+        "--storage",
+        help="where sweeps live: a folder, or shared storage such as s3://bucket/prefix (default: the "
+        "config's storage, else ./sweeps)",
+    )
     p.add_argument("--address", help="join an existing Ray cluster (HOST:PORT or auto) instead of a local one")
 
 

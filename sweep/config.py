@@ -83,6 +83,7 @@ class SweepConfig:
     languages: tuple[str, ...]  # evaluation languages; each target uses those it has
     seed: int = 0
     baseline: bool = True  # also train each target straight from the pretrained model
+    storage: str | None = None  # where sweeps live: a folder, or shared storage (s3://bucket/prefix); default ./sweeps
     model: ModelSpec = ModelSpec()
     training: TrainingSpec = TrainingSpec()
     intermediate: StageConfig = field(default_factory=StageConfig)  # built when used: it reads tpe_default.yaml
@@ -143,7 +144,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = (), *, check_data: 
         _set_dotted(raw, dotted, value)
         overridden.add(dotted)
     # Paths in the file are relative to the file; paths given on the command line, to the shell's folder.
-    for key in ("data_dir", "model.tokenizer", "model.path"):
+    for key in ("data_dir", "model.tokenizer", "model.path", "storage"):
         _resolve_path(raw, key, base=Path.cwd() if key in overridden else path.parent)
     if raw.get("languages") == "all":
         raw["languages"] = _all_languages(raw.get("target_tasks"))
@@ -242,6 +243,8 @@ def _resolve_path(raw: dict[str, Any], dotted: str, *, base: Path) -> None:
     if not isinstance(node, dict) or not isinstance(node.get(parts[-1]), str):
         return
     value = os.path.expanduser(node[parts[-1]])
+    if "://" in value:  # a URI (shared storage) is no path
+        return
     candidate = Path(value) if os.path.isabs(value) else (base / value)
     # A model.path that does not exist locally may be a hub id: leave it as written.
     if dotted != "model.path" or candidate.exists():

@@ -17,7 +17,7 @@ from sweep import layout
 from sweep.config import SweepConfig, check_local_resources, load_config
 from sweep.errors import ConfigError, SweepStateError
 from sweep.plan import plan
-from trainers.fileio import write_atomic, write_json
+from trainers.fileio import exists, is_uri, join, write_atomic, write_json
 
 
 def launch(
@@ -27,25 +27,33 @@ def launch(
     name: str | None = None,
     storage: str | Path | None = None,
     address: str | None = None,
-) -> Path:
-    """Validate a config, create its sweep directory and run the sweep; return the directory.
+) -> Path | str:
+    """Validate a config, create its sweep directory and run the sweep; return the directory (a URI for a
+    sweep on shared storage).
 
-    Example: ``launch("configs/quickstart.yaml", ["target.num_samples=2"], storage="/tmp/sweeps")``.
+    Example: ``launch("configs/quickstart.yaml", ["target.num_samples=2"], storage="/tmp/sweeps")``; with
+    ``storage="s3://bucket/sweeps"`` everything lives there and any machine can resume or read it.
     """
     if name is not None:
         overrides = [*overrides, f"name={name}"]
     config = load_config(config_path, overrides)
     if address is None and (problems := check_local_resources(config.resources)):
         raise ConfigError(problems, source=str(config_path))
-    root = (Path(storage) if storage else Path.cwd() / "sweeps").resolve() / config.name
-    sweep_dir = layout.SweepDir(root)
-    if sweep_dir.manifest.exists():
+    where = str(storage or config.storage or Path.cwd() / "sweeps")
+    location = join(where, config.name) if is_uri(where) else str(Path(where).resolve() / config.name)
+    try:
+        taken = exists(join(location, "manifest.json"))
+    except OSError as exc:
+        raise SweepStateError(f"cannot reach the storage {where}: {exc}") from exc
+    if taken:
         raise SweepStateError(
-            f"{root} already holds a sweep; continue it with `sweep resume {root}` or pick another --name"
+            f"{location} already holds a sweep; continue it with `sweep resume {location}` or pick another --name"
         )
     _connect(config, address)  # a cluster that cannot be joined fails the launch before anything is written
-    root.mkdir(parents=True, exist_ok=True)
+    sweep_dir = layout.open_sweep(location, launch=True)
+    sweep_dir.root.mkdir(parents=True, exist_ok=True)
     write_atomic(sweep_dir.config, yaml.safe_dump(config.to_dict(), sort_keys=False))
+    sweep_dir.publish(sweep_dir.config)
     write_json(
         sweep_dir.manifest,
         {
@@ -58,20 +66,22 @@ def launch(
             "searches": {s.id: {"phase": s.phase, "pair": s.pair, "state": "pending"} for s in plan(config)},
         },
     )
+    sweep_dir.publish(sweep_dir.manifest)
     _run(sweep_dir, config, address=address)
-    return root
+    return sweep_dir.remote or sweep_dir.root
 
 
-def resume(sweep_dir: str | Path, *, address: str | None = None) -> Path:
+def resume(sweep_dir: str | Path, *, address: str | None = None) -> Path | str:
     """Continue a sweep from where its driver stopped: finished trials are kept, running ones
-    continue from their last checkpoint, and searches not yet started run as planned."""
-    folder = layout.SweepDir(Path(sweep_dir).resolve())
+    continue from their last checkpoint, and searches not yet started run as planned. A sweep on
+    shared storage (a URI) resumes from any machine."""
+    folder = layout.open_sweep(sweep_dir, driver=True)
     layout.read_manifest(folder, to_run=True)
     config = load_config(folder.config)
     if address is None and (problems := check_local_resources(config.resources)):
         raise ConfigError(problems, source=str(folder.config))
     _run(folder, config, address=address)
-    return folder.root
+    return folder.remote or folder.root
 
 
 def _run(sweep_dir: layout.SweepDir, config: SweepConfig, *, address: str | None) -> None:

@@ -25,7 +25,7 @@ def export_predictions(sweep_dir: str | Path, out: str | Path) -> list[Path]:
 
     Example: ``export_predictions("sweeps/quickstart", "submission")``.
     """
-    folder = layout.SweepDir(Path(sweep_dir).resolve())
+    folder = layout.open_sweep(sweep_dir)
     manifest = layout.read_manifest(folder)
     written = []
     for search_id, entry in manifest["searches"].items():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,9 @@ class TrialJournal:
         journal.records(search="xnli", trial_id="a1b2_00000")  # [{"attempt": 0, "step": 1}]
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, publish: Callable[[Path], None] | None = None) -> None:
         self.root = Path(root)
+        self.publish = publish  # copies each appended file to shared storage (``SweepDir.publish``)
 
     def path(self, *, search: str, trial_id: str) -> Path:
         """Return ``root/<search>/<trial_id>.jsonl``."""
@@ -66,6 +67,8 @@ class TrialJournal:
             fsync_dir(path.parent)
         if new_dir:
             fsync_dir(path.parent.parent)
+        if self.publish is not None:
+            self.publish(path)  # the whole file: an object store has no append
 
     def records(self, *, search: str, trial_id: str) -> list[dict]:
         """Return the trial's records in order, first one of each (attempt, step) only."""

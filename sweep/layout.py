@@ -18,6 +18,7 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from filelock import Timeout, UnixFileLock
 
 from sweep.errors import CheckpointError, SweepStateError
 from trainers.checkpoint import STATE_FILE, read_state
-from trainers.fileio import write_json
+from trainers.fileio import copy_from, download, filesystem, is_uri, join, upload, write_json
 
 MANIFEST_VERSION = 2  # 2: the whole study is one Tune run (tune/study); 1: a Tune run per search
 READABLE_VERSIONS = (1, 2)  # sweeps `status`, `query` and `export-predictions` read; only 2 resumes
@@ -36,9 +37,17 @@ READABLE_VERSIONS = (1, 2)  # sweeps `status`, `query` and `export-predictions` 
 
 @dataclass(frozen=True)
 class SweepDir:
-    """Paths inside one sweep directory."""
+    """Paths inside one sweep directory.
+
+    A sweep on shared storage (``remote``: ``s3://bucket/prefix/NAME``, ``gs://...``) is worked on through
+    a local copy (``root``): every file the driver writes there (config, manifest, journal, results,
+    encoders) is ``publish``ed to the same place under ``remote`` at once, Tune keeps its state and
+    checkpoints under ``remote`` itself, and any machine can ``open_sweep`` the URI again (a resumed
+    driver, `sweep query` on a laptop).
+    """
 
     root: Path
+    remote: str | None = None
 
     @property
     def config(self) -> Path:
@@ -57,8 +66,9 @@ class SweepDir:
         return self.root / "driver.json"
 
     @property
-    def tune(self) -> Path:
-        return self.root / "tune"
+    def tune(self) -> str:
+        """Where Tune keeps the study's run: under ``remote`` for shared storage."""
+        return join(self.remote, "tune") if self.remote else str(self.root / "tune")
 
     @property
     def journal(self) -> Path:
@@ -69,17 +79,55 @@ class SweepDir:
         return self.root / "results"
 
     def encoder(self, task: str) -> Path:
-        """Where the best encoder of intermediate task ``task`` is exported."""
+        """Where the best encoder of intermediate task ``task`` is exported (in the local copy)."""
         return self.root / "encoders" / task / "encoder.pt"
 
+    def encoder_location(self, task: str) -> str:
+        """Where trials on any node read that encoder: its URI on shared storage, else its path."""
+        return join(self.remote, "encoders", task, "encoder.pt") if self.remote else str(self.encoder(task))
+
+    def publish(self, path: Path) -> None:
+        """Copy a file written in the local copy to the same place on shared storage (no-op without)."""
+        if self.remote:
+            upload(path, join(self.remote, *Path(path).relative_to(self.root).parts))
+
     def checkpoint(self, *, search: str, trial_id: str, step: int) -> Path:
-        """The folder of a trial's checkpoint at ``step`` (its epoch), as Tune kept it (under the study's
-        Tune run, or under its search's own run in a sweep of manifest version 1)."""
-        for folder in sorted(self.tune.glob(f"*/trial_{trial_id}/checkpoint_*")):
+        """A local folder holding a trial's checkpoint at ``step`` (its epoch), as Tune kept it (under the
+        study's Tune run, or its search's own run in a sweep of manifest version 1); a checkpoint on
+        shared storage is fetched into the local copy first."""
+        if self.remote:
+            return self._fetch_checkpoint(search=search, trial_id=trial_id, step=step)
+        for folder in sorted(Path(self.tune).glob(f"*/trial_{trial_id}/checkpoint_*")):
             # A folder without its state file was cut short (the driver died while Tune copied it).
             if (folder / STATE_FILE).is_file() and read_state(folder)["epoch"] == step:
                 return folder
-        raise CheckpointError(
+        raise self._no_checkpoint(search, trial_id, step)
+
+    def _fetch_checkpoint(self, *, search: str, trial_id: str, step: int) -> Path:
+        import pyarrow.fs as pafs
+
+        fs, base = filesystem(self.tune)
+        for run in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
+            trial = f"{run.path}/trial_{trial_id}"
+            for folder in sorted(
+                (i.path for i in fs.get_file_info(pafs.FileSelector(trial, allow_not_found=True))),
+            ):
+                if not folder.rsplit("/", 1)[-1].startswith("checkpoint_"):
+                    continue
+                try:
+                    with fs.open_input_stream(f"{folder}/{STATE_FILE}") as f:
+                        epoch = json.loads(f.read())["epoch"]
+                except (OSError, ValueError, KeyError):
+                    continue  # cut short, as above
+                if epoch == step:
+                    local = self.root / ".checkpoints" / f"trial_{trial_id}" / folder.rsplit("/", 1)[-1]
+                    if not (local / STATE_FILE).is_file():
+                        copy_from(fs, folder, local)
+                    return local
+        raise self._no_checkpoint(search, trial_id, step)
+
+    def _no_checkpoint(self, search: str, trial_id: str, step: int) -> CheckpointError:
+        return CheckpointError(
             f"no checkpoint of trial {trial_id} of {search} at epoch {step} under {self.tune}; "
             "raise resources.checkpoints_to_keep so the best is kept"
         )
@@ -91,6 +139,53 @@ class SweepDir:
                 f"{self.root} is not a sweep directory (no manifest.json/config.yaml); "
                 "give the folder `sweep launch` printed"
             )
+
+
+#: What a local copy of a sweep on shared storage holds (Tune's state stays there; encoders are fetched when
+#: needed).
+FETCHED = ("config.yaml", "manifest.json", "driver.json", "journal", "results")
+
+
+def open_sweep(location: str | Path, *, driver: bool = False, launch: bool = False) -> SweepDir:
+    """The sweep directory at ``location``: a local folder, or a sweep on shared storage (a URI) fetched into
+    a local copy. That copy always starts from what the storage holds: a driver's (``driver``; empty for a
+    sweep about to be ``launch``ed there) is made anew, after checking that no other driver holds the
+    sweep; a reader's is a folder of its own, so it never disturbs a driver on the same machine.
+
+    Example: ``open_sweep("s3://my-bucket/sweeps/xstilts-1")``.
+    """
+    if not is_uri(location):
+        return SweepDir(Path(location).resolve())
+    import hashlib
+    import shutil
+    import tempfile
+
+    remote = str(location).rstrip("/")
+    base = Path(tempfile.gettempdir()) / f"xstilts-{os.getuid()}" / "sweeps"
+    base.mkdir(parents=True, exist_ok=True)
+    if driver or launch:
+        digest = hashlib.sha256(remote.encode()).hexdigest()[:16]
+        root = base / f"{remote.rsplit('/', 1)[-1]}-{digest}"
+        sweep_dir = SweepDir(root, remote=remote)
+        if not launch and _remote_driver_alive(sweep_dir):
+            raise SweepStateError(
+                f"sweep {remote} is being run by {_holder(sweep_dir)} (its lease was renewed less than {LEASE_S} s "
+                "ago); wait for it or stop it before resuming"
+            )
+        shutil.rmtree(root, ignore_errors=True)  # what a killed driver left here may never have reached storage
+        root.mkdir(parents=True)
+    else:
+        import atexit
+
+        root = Path(tempfile.mkdtemp(prefix="read-", dir=base))
+        atexit.register(shutil.rmtree, root, True)
+    if not launch:
+        try:
+            for name in FETCHED:
+                download(join(remote, name), root / name)
+        except OSError as exc:
+            raise SweepStateError(f"cannot read the sweep at {remote}: {exc}") from exc
+    return SweepDir(root, remote=remote)
 
 
 def read_manifest(sweep_dir: SweepDir, *, to_run: bool = False) -> dict[str, Any]:
@@ -148,8 +243,15 @@ def driver_lock(sweep_dir: SweepDir) -> Iterator[None]:
 
     The lock is the operating system's (flock on ``driver.lock``, never a soft lock file that a killed
     driver would leave behind): it is released when its process ends however it ends, kill -9
-    included, so a dead driver never blocks a resume.
+    included, so a dead driver never blocks a resume. Shared storage has no such lock, so a sweep there
+    also holds a lease: the driver's note, renewed every ``LEASE_RENEW_S``; a note renewed within
+    ``LEASE_S`` by another driver refuses this one (a dead driver's lease lapses by itself).
     """
+    if sweep_dir.remote and _remote_driver_alive(sweep_dir):
+        raise SweepStateError(
+            f"sweep {sweep_dir.remote} is being run by {_holder(sweep_dir)} (its lease was renewed less than "
+            f"{LEASE_S} s ago); wait for it or stop it before resuming"
+        )
     lock = UnixFileLock(sweep_dir.lock_file)
     try:
         lock.acquire(timeout=2)  # `sweep status` holds it for an instant when it looks
@@ -157,22 +259,68 @@ def driver_lock(sweep_dir: SweepDir) -> Iterator[None]:
         raise SweepStateError(
             f"sweep {sweep_dir.root} is being run by {_holder(sweep_dir)}; wait for it or stop it before resuming"
         ) from None
+    stop = threading.Event()
     try:
-        write_json(sweep_dir.driver_info, {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
+        now = time.time()
+        write_json(sweep_dir.driver_info, {"pid": os.getpid(), "host": socket.gethostname(), "since": now})
+        note_driver(sweep_dir, noted_at=now)
+        if sweep_dir.remote:
+            threading.Thread(target=_renew, args=(sweep_dir, stop), daemon=True, name="xstilts-lease").start()
         yield
     finally:
+        stop.set()
+        if sweep_dir.remote:
+            note_driver(sweep_dir, stopped_at=time.time())
         sweep_dir.driver_info.unlink(missing_ok=True)
         lock.release()
 
 
+LEASE_S = 90  # a driver's note older than this on shared storage is a dead driver's
+LEASE_RENEW_S = 20
+_NOTE_LOCK = threading.Lock()  # the renewing thread and the driver both note
+
+
+def _renew(sweep_dir: SweepDir, stop: threading.Event) -> None:
+    while not stop.wait(LEASE_RENEW_S):
+        with contextlib.suppress(OSError):
+            note_driver(sweep_dir, noted_at=time.time())
+
+
+def _remote_driver_alive(sweep_dir: SweepDir) -> bool:
+    """Whether the sweep's note on shared storage was renewed by a driver within ``LEASE_S``."""
+    note = driver_note(sweep_dir)
+    if sweep_dir.remote:
+        with contextlib.suppress(OSError, ValueError):
+            fs, path = filesystem(join(sweep_dir.remote, "driver.json"))
+            with fs.open_input_stream(path) as f:
+                note = json.loads(f.read())
+    if not note or note.get("stopped_at"):
+        return False
+    if note.get("host") == socket.gethostname() and not _pid_alive(int(note.get("pid", 0))):
+        return False  # a driver of this machine that died: its lease need not lapse
+    return time.time() - float(note.get("noted_at", note.get("since", 0))) < LEASE_S
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    return pid > 0
+
+
 def note_driver(sweep_dir: SweepDir, **fields: Any) -> None:
     """Add to the live driver's note (``driver.json``) what `sweep status` shows of it: the cluster's
-    resources in use, the trials running per search."""
-    try:
-        info = json.loads(sweep_dir.driver_info.read_text())
-    except (OSError, ValueError):
-        info = {}
-    write_json(sweep_dir.driver_info, {**info, **fields})
+    resources in use, the trials running per search, and on shared storage its lease."""
+    with _NOTE_LOCK:
+        try:
+            info = json.loads(sweep_dir.driver_info.read_text())
+        except (OSError, ValueError):
+            info = {}
+        write_json(sweep_dir.driver_info, {**info, **fields})
+        sweep_dir.publish(sweep_dir.driver_info)
 
 
 def driver_note(sweep_dir: SweepDir) -> dict[str, Any]:
@@ -187,8 +335,10 @@ def driver_alive(sweep_dir: SweepDir) -> bool:
     """Whether a live driver currently holds the sweep.
 
     Probes the driver's flock with a shared lock on a read-only descriptor, so a user who may read
-    the sweep folder but not write it gets the true answer too.
+    the sweep folder but not write it gets the true answer too; on shared storage, reads its lease.
     """
+    if sweep_dir.remote:
+        return _remote_driver_alive(sweep_dir)
     try:
         fd = os.open(sweep_dir.lock_file, os.O_RDONLY)
     except FileNotFoundError:

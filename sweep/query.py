@@ -28,8 +28,10 @@ DEFAULT_COLUMNS = ("pair", "trial_id", "attempt", "status", "phase", "step", "sp
 
 
 def load(sweep_dir: str | Path) -> pa.Table:
-    """The whole results table of a sweep."""
-    return ResultsStore.read(Path(sweep_dir) / "results")
+    """The results table of a sweep directory, or of a sweep on shared storage (a URI)."""
+    from sweep.layout import open_sweep
+
+    return ResultsStore.read(open_sweep(sweep_dir).results)
 
 
 def apply_where(table: pa.Table, where: Sequence[str]) -> pa.Table:

@@ -8,7 +8,7 @@ sweep without any xstilts code.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -147,6 +147,9 @@ class ResultsStore:
       same attempt again writes nothing and returns None (first write wins).
     * Concurrent: distinct attempts may be written at once from several threads or
       processes; racing writers of one attempt still leave exactly one complete file.
+    * Shared storage: with ``publish`` (``SweepDir.publish``) each file, once written, is copied whole
+      to the sweep's place on shared storage, where an object appears complete or not at all; a
+      file that was not written (it existed) is not copied again.
 
     Example::
 
@@ -155,8 +158,16 @@ class ResultsStore:
         table = ResultsStore.read(sweep_dir / "results")
     """
 
-    def __init__(self, root: Path, *, sweep: str, hp_types: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        sweep: str,
+        hp_types: Mapping[str, str],
+        publish: Callable[[Path], None] | None = None,
+    ) -> None:
         self.root = Path(root)
+        self.publish = publish  # copies each written file to shared storage (``SweepDir.publish``)
         self.sweep = sweep
         self.schema = results_schema(sweep=sweep, hp_types=hp_types)
         self._hp_names = [n[3:] for n in self.schema.names[len(BASE_COLUMNS) :]]
@@ -190,6 +201,8 @@ class ResultsStore:
             fsync_dir(final.parent.parent)
         # First write wins: a racing writer of the same attempt finds the name taken; its rows equal ours.
         written = write_atomic(final, lambda f: pq.write_table(table, f), overwrite=False)
+        if written and self.publish is not None:
+            self.publish(final)
         return final if written else None
 
     def _table(self, rows: Sequence[Mapping[str, Any]], *, search: str, trial_id: str, attempt: int) -> pa.Table:

@@ -19,7 +19,7 @@ from sweep.recorder import HP_COLUMN_TYPES, Recorder
 from sweep.results import ResultsStore
 from sweep.select import best_trial, test_summary
 from sweep.study import SearchState, Study
-from trainers.fileio import write_json
+from trainers.fileio import exists, write_json
 from trainers.spec import TrialSpec
 from trainers.tasks import get_task, selection_languages, split_ref, training_data
 
@@ -35,8 +35,8 @@ def recorder(sweep_dir: layout.SweepDir, config: SweepConfig, search: Search) ->
     """The recorder of ``search``'s results (an evaluation is one step with no hyperparameters)."""
     evaluation = is_evaluation(search)
     return Recorder(
-        store=ResultsStore(sweep_dir.results, sweep=config.name, hp_types=HP_COLUMN_TYPES),
-        journal=TrialJournal(sweep_dir.journal),
+        store=ResultsStore(sweep_dir.results, sweep=config.name, hp_types=HP_COLUMN_TYPES, publish=sweep_dir.publish),
+        journal=TrialJournal(sweep_dir.journal, publish=sweep_dir.publish),
         search=search,
         sweep=config.name,
         model=config.model.name,
@@ -88,6 +88,7 @@ class StudyRun:
             total_searches=len(self.searches), in_flight=lambda: self.study.in_flight, done=lambda: self.study.done
         )
         self._announced: set[str] = set()
+        self._ended: set[str] = set()  # trials whose end this driver recorded
         self._resources_noted = 0.0
 
     # ------------------------------------------------------------------------------------ running
@@ -131,7 +132,7 @@ class StudyRun:
     def _evaluation(self, search: Search) -> dict[str, Any]:
         import dataclasses
 
-        encoder = None if search.intermediate == NONE else str(self.sweep_dir.encoder(search.intermediate))
+        encoder = None if search.intermediate == NONE else self.sweep_dir.encoder_location(search.intermediate)
         return {
             "task": search.target,
             "model_spec": dataclasses.asdict(self.config.model),
@@ -157,6 +158,7 @@ class StudyRun:
         """A trial completed, was stopped, or errored for good: record its attempt; end its search if last."""
         state = self.study.state_of(trial_id, config)
         search = state.search
+        self._ended.add(trial_id)
         self.recorders[search.id].on_end(trial_id, error=error, hp=config.get("hp", {}))
         epochs = self.recorders[search.id].epochs
         self.progress.trial_ended(search, trial_id, error=error, epochs=epochs, samples=state.samples)
@@ -192,7 +194,7 @@ class StudyRun:
                 match = re.fullmatch(r"trial_(\w+)", Path(result.path).name)
                 trial_id = match.group(1) if match else None
             config = result.config or {}
-            if trial_id is None or "search" not in config:
+            if trial_id is None or "search" not in config or trial_id in self._ended:
                 continue
             error = str(result.error)[-4000:] if result.error is not None else None
             state = self.study.state_of(trial_id, config)
@@ -207,7 +209,8 @@ class StudyRun:
     def finalize(self, search: Search) -> str:
         """``search``'s last trial ended: choose its best trial, export its encoder (stage one) or read its
         test scores (pairs), and mark it done; or failed, saying why."""
-        table = ResultsStore.read(self.sweep_dir.results)
+        folder = self.sweep_dir.results / search.id  # this search's files only: a study has thousands
+        table = ResultsStore.read(folder) if folder.is_dir() else ResultsStore.read(self.sweep_dir.results)
         best = best_trial(table, search=search.id)
         if best is None:
             reason = (
@@ -250,7 +253,8 @@ class StudyRun:
         out = self.sweep_dir.encoder(search.intermediate)
         checkpoint = self.sweep_dir.checkpoint(search=search.id, trial_id=best["trial_id"], step=best["step"])
         export_encoder(checkpoint, out, spec=spec)
-        return out
+        self.sweep_dir.publish(out)
+        return self.sweep_dir.encoder_location(search.intermediate)
 
 
 def _finished_trials(table: Any) -> dict[str, set[str]]:
@@ -267,13 +271,13 @@ def trial_spec(config: SweepConfig, search: Search, sweep_dir: layout.SweepDir) 
     stage = config.stage(search.phase)
     init_encoder = None
     if search.phase == "target" and search.intermediate != NONE:
-        path = sweep_dir.encoder(search.intermediate)
-        if not path.is_file():
+        location = sweep_dir.encoder_location(search.intermediate)
+        if not exists(location):
             raise CheckpointError(
                 f"{search.id} needs the encoder of intermediate task {search.intermediate} at "
-                f"{path}, which is missing; `sweep resume {sweep_dir.root}` re-runs stage one"
+                f"{location}, which is missing; `sweep resume {sweep_dir.remote or sweep_dir.root}` re-runs stage one"
             )
-        init_encoder = str(path)
+        init_encoder = location
     # An intermediate task may train in other languages (``xnli@de+fr``); its trials are selected on
     # the dev sets of those languages. Targets train on their English training set.
     train_task, train_languages = training_data(search.task)
@@ -304,6 +308,7 @@ def set_state(sweep_dir: layout.SweepDir, search: Search, **fields: Any) -> None
     manifest = layout.read_manifest(sweep_dir)
     manifest["searches"][search.id].update(fields)
     write_json(sweep_dir.manifest, manifest)
+    sweep_dir.publish(sweep_dir.manifest)
 
 
 def failure_message(sweep_dir: layout.SweepDir, failed: list[Search]) -> SweepStateError:

@@ -21,7 +21,7 @@ def sweep_status(sweep_dir: str | Path) -> dict[str, Any]:
     running, errored, pending, best, test_mean}, ...]}`` for a sweep directory, e.g.
     ``sweep_status("sweeps/quickstart")``. ``driver`` is the live driver's note: who runs the sweep and
     the cluster's resources in use, as it last wrote them."""
-    folder = layout.SweepDir(Path(sweep_dir).resolve())
+    folder = layout.open_sweep(sweep_dir)
     manifest = layout.read_manifest(folder)
     config = load_config(folder.config, check_data=False)
     table = ResultsStore.read(folder.results)

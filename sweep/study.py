@@ -207,6 +207,30 @@ class Study:
             }
         )
 
+    def adopt(self, trials: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Make the study agree with the trials Tune restored, ``(trial id, config)`` in the order Tune made
+        them. Tune writes its trials and the searcher state one after the other (and uploads them one after
+        the other to shared storage), so a driver killed in between leaves trials the saved searcher never
+        proposed: each is asked of its search's searcher now, in order, which brings a seeded searcher to
+        the state it had (the values it proposes are the trial's own); and proposals Tune never saved are
+        forgotten."""
+        known: set[str] = set()
+        for trial_id, config in trials:
+            search_id = config.get("search")
+            if search_id not in self.states:
+                continue
+            known.add(trial_id)
+            state = self.states[search_id]
+            self.search_of[trial_id] = search_id
+            if trial_id not in state.suggested:
+                if state.searcher is not None:
+                    state.searcher.suggest(trial_id)
+                state.suggested.append(trial_id)
+                if state.state == "waiting":
+                    state.state = "running"
+        for state in self.states.values():
+            state.suggested = [t for t in state.suggested if t in known or t in state.finished]
+
     def restore_state(self, data: bytes) -> None:
         """Continue from ``save_state``'s bytes: proposals, TPE studies and ASHA rungs as they were."""
         saved = pickle.loads(data)

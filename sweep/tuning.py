@@ -27,6 +27,7 @@ from ray.tune.search import Searcher
 from sweep.config import SweepConfig
 from sweep.plan import Search
 from sweep.study import FINISHED, Study
+from trainers.fileio import join
 from trainers.spec import OBJECTIVE
 
 #: The study each running driver serves, by ``study_key``.
@@ -155,6 +156,12 @@ class StudyCallback(tune.Callback):
 
     def __init__(self, key: str) -> None:
         self.key = key
+        self.adopted = False
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        if not self.adopted:  # the first step: Tune has restored (or not yet made) its trials
+            self.adopted = True
+            _study(self.key).adopt((t.trial_id, t.config) for t in trials)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         _study(self.key).events.result(trial.trial_id, trial.config, result)
@@ -169,10 +176,22 @@ class StudyCallback(tune.Callback):
         _study(self.key).events.ended(trial.trial_id, trial.config, error=error_text(trial))
 
 
-def run_study(config: SweepConfig, study: Study, *, storage: Path, trainable: Any, resources: dict[str, float]) -> Any:
+def run_study(
+    config: SweepConfig, study: Study, *, storage: str | Path, trainable: Any, resources: dict[str, float]
+) -> Any:
     """Run (or continue) the study's Tune run to the end and return Tune's ResultGrid."""
+    import os
+
+    import ray
+
     key = study_key(config)
-    path = storage / EXPERIMENT
+    path = join(str(storage), EXPERIMENT)  # a folder, or a URI on shared storage
+    # Tune keeps one trial pending at a time for a searcher of its own kind, so a study would fill a
+    # large cluster one trial at a time; let it queue as many as could run at once (Tune's own knob).
+    slots = ray.cluster_resources().get("CPU", 1) // max(config.resources.cpus_per_trial, 1e-9)
+    os.environ.setdefault(
+        "TUNE_MAX_PENDING_TRIALS_PG", str(int(max(1, config.resources.max_trials_in_flight or slots)))
+    )
     _LIVE[key] = study
     try:
         runnable = tune.with_resources(trainable, resources)

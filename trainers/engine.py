@@ -141,7 +141,7 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
         spec.model, kind=task.kind, num_labels=kinds.num_outputs(task), vocab_size=len(tokenizer), dropout=hp.dropout
     )
     if spec.init_encoder:
-        load_encoder(model, Path(spec.init_encoder))
+        load_encoder(model, spec.init_encoder)
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
     groups = [
         {

@@ -108,3 +108,94 @@ def read_records(path: Path) -> list[dict[str, Any]]:
                     "record in the hub's schema"
                 ) from exc
     return records
+
+
+# ----------------------------------------------------------------------------- shared storage (URIs)
+
+
+def is_uri(location: str | Path) -> bool:
+    """Whether ``location`` names shared storage (``s3://bucket/prefix``, ``gs://...``) rather than a path."""
+    text = str(location)
+    return "://" in text and not text.startswith("file://")
+
+
+def filesystem(location: str | Path) -> tuple[Any, str]:
+    """pyarrow's file system for ``location`` (the ones Ray Tune uses) and the path in it. S3 honours the
+    usual AWS settings, ``AWS_ENDPOINT_URL`` included (an S3-compatible server)."""
+    import pyarrow.fs as pafs
+
+    if is_uri(location):
+        return pafs.FileSystem.from_uri(str(location))
+    return pafs.LocalFileSystem(), str(Path(str(location).removeprefix("file://")).resolve())
+
+
+def join(location: str, *parts: str) -> str:
+    """``location`` / parts, for a URI or a path."""
+    return "/".join([str(location).rstrip("/"), *parts])
+
+
+def exists(location: str) -> bool:
+    """Whether a file or folder exists at ``location``."""
+    import pyarrow.fs as pafs
+
+    fs, path = filesystem(location)
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def upload(local: Path, location: str) -> None:
+    """Copy a local file to ``location`` (a URI). An object store writes an object whole or not at all,
+    so a reader there never sees half a file either."""
+    fs, path = filesystem(location)
+    parent = path.rsplit("/", 1)[0]
+    fs.create_dir(parent, recursive=True)
+    with fs.open_output_stream(path) as out:
+        out.write(Path(local).read_bytes())
+
+
+def download(location: str, local: Path) -> bool:
+    """Copy the file or folder at ``location`` to ``local`` (what is already there is replaced file by
+    file); return whether there was anything to copy."""
+    fs, path = filesystem(location)
+    return copy_from(fs, path, local)
+
+
+def copy_from(fs: Any, path: str, local: Path) -> bool:
+    """``download`` from a path in a pyarrow file system."""
+    import pyarrow.fs as pafs
+
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.NotFound:
+        return False
+    local = Path(local)
+    if info.type == pafs.FileType.File:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        with fs.open_input_stream(path) as f:
+            write_atomic(local, f.read(), durable=False)
+        return True
+    local.mkdir(parents=True, exist_ok=True)
+    for entry in fs.get_file_info(pafs.FileSelector(path, recursive=True)):
+        if entry.type == pafs.FileType.File:
+            with fs.open_input_stream(entry.path) as f:
+                write_atomic(local / entry.path[len(path) :].lstrip("/"), f.read(), durable=False)
+    return True
+
+
+def local_copy(location: str | Path, *, cache: Path | None = None) -> Path:
+    """A local path holding the file at ``location``: the path itself, or for a URI a copy in ``cache``
+    (default: a folder in the temporary directory), fetched again when the object changed."""
+    if not is_uri(location):
+        return Path(location)
+    import hashlib
+
+    import pyarrow.fs as pafs
+
+    fs, path = filesystem(location)
+    info = fs.get_file_info(path)
+    if info.type != pafs.FileType.File:
+        raise DataError(f"{location} does not exist (or is not a file)")
+    stamp = f"{location}|{info.size}|{info.mtime_ns}"
+    folder = cache or Path(os.environ.get("TMPDIR", "/tmp")) / f"xstilts-{os.getuid()}" / "fetched"
+    local = folder / hashlib.sha256(stamp.encode()).hexdigest()[:24] / Path(path).name
+    if not local.is_file():
+        download(location, local)
+    return local

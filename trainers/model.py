@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from trainers.errors import CheckpointError, DataError
-from trainers.fileio import write_atomic
+from trainers.fileio import local_copy, write_atomic
 from trainers.spec import ModelSpec
 
 _XLMR_SPECIALS = {
@@ -86,15 +86,21 @@ def encoder_state(model: Any) -> dict[str, Any]:
     return {k: v.detach().to("cpu").clone() for k, v in model.base_model.state_dict().items()}
 
 
-def load_encoder(model: Any, path: Path) -> None:
-    """Load encoder weights saved by ``save_encoder`` into ``model``; the task head stays fresh."""
+def load_encoder(model: Any, location: str | Path) -> None:
+    """Load encoder weights saved by ``save_encoder`` into ``model``; the task head stays fresh.
+    ``location`` is a path, or a URI on shared storage (fetched to a local copy first)."""
     import torch
 
-    if not Path(path).is_file():
-        raise CheckpointError(
-            f"intermediate encoder {path} does not exist; rerun the intermediate search "
-            "(`sweep resume` re-exports it from the best checkpoint)"
-        )
+    missing = CheckpointError(
+        f"intermediate encoder {location} does not exist; rerun the intermediate search "
+        "(`sweep resume` re-exports it from the best checkpoint)"
+    )
+    try:
+        path = local_copy(location)
+    except (DataError, OSError):
+        raise missing from None
+    if not path.is_file():
+        raise missing
     state = torch.load(path, map_location="cpu", weights_only=True)
     missing, unexpected = model.base_model.load_state_dict(state, strict=False)
     # Pooler weights may be absent on one side; anything else means a different architecture.

@@ -28,13 +28,13 @@ def _running_trial_with_reports(sweep_dir: Path, pattern: str) -> bool:
     return False
 
 
-# When to kill the driver: with several searches in flight at once, and later with a pair running.
+# When to kill the driver: during stage one (the baseline runs beside it), and later with a pair running.
 MOMENTS = {
-    "stage-one-and-baseline": lambda d: (
-        _running_trial_with_reports(d, "intermediate-*") and _running_trial_with_reports(d, "target-none-*")
-    ),
+    "stage-one": lambda d: _running_trial_with_reports(d, "intermediate-*"),
     "pair": lambda d: _running_trial_with_reports(d, "target-toy_nli-*"),
 }
+# Stage one trains on all 2000 toy NLI examples, so that its epochs last long enough to be interrupted.
+SLOWER = [*MINI, "training.max_train_examples=2000"]
 
 
 def _kill_tree(pid: int) -> None:
@@ -54,7 +54,7 @@ def test_sigkill_then_resume_records_each_trial_once(moment: str, tmp_path: Path
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = (tmp_path / "first.log").open("w")
     driver = subprocess.Popen(
-        sweep_cmd("launch", str(QUICKSTART), *MINI, "--name", "killed", "--storage", str(tmp_path)),
+        sweep_cmd("launch", str(QUICKSTART), *SLOWER, "--name", "killed", "--storage", str(tmp_path)),
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -71,7 +71,8 @@ def test_sigkill_then_resume_records_each_trial_once(moment: str, tmp_path: Path
     assert "cluster resources in use: CPU " in live.stdout, live.stdout
     before = {p: p.read_bytes() for p in (sweep_dir / "results").rglob("*.parquet")}
     _kill_tree(driver.pid)
-    assert before, "the kill should come after some trials finished"
+    if moment == "pair":
+        assert before, "the kill should come after some trials finished"
 
     status = run_sweep("status", str(sweep_dir))
     assert status.returncode == 0, status.stderr

@@ -97,7 +97,7 @@ def evaluate_retrieval(
     tokenizer = load_tokenizer(model_spec)
     model = build_model(model_spec, num_labels=2, vocab_size=len(tokenizer), dropout=0.0)
     if init_encoder:
-        load_encoder(model, Path(init_encoder))
+        load_encoder(model, init_encoder)
     encoder = model.base_model.to("cuda" if torch.cuda.is_available() else "cpu")
     chosen = default_layer(encoder.config.num_hidden_layers) if layer is None else layer
     metrics: dict[str, Any] = {"node": platform.node(), "layer": chosen}

@@ -126,3 +126,32 @@ def test_searcher_and_scheduler_state_survive_a_resume() -> None:
     decision = restored.on_trial_result(None, Trial("t1"), {"training_iteration": 1, "objective": 0.1})
     assert decision == TrialScheduler.STOP
     assert resumed.states[NLI.id].suggested == ["t0", "t1", "t2"] and resumed.search_of["t0"] == NLI.id
+
+
+def test_trials_tune_restored_but_the_saved_searcher_never_proposed_are_adopted_in_order() -> None:
+    """A driver killed between Tune's saving its trials and its searcher: on resume the study asks the
+    searcher for the missing ones, so its next proposals are those of an uninterrupted run."""
+    from sweep.config import load_config
+    from sweep.tuning import make_searcher
+    from tests.unit.sweep.test_config import QUICKSTART
+
+    config = load_config(QUICKSTART)
+
+    def fresh() -> Study:
+        state = SearchState(search=NLI, samples=4, needs=None, searcher=make_searcher(config, NLI))
+        return Study([state], trial_config=lambda x, hp: hp, finalize=lambda x: "done", max_concurrent_trials=4)
+
+    uninterrupted = fresh()
+    proposals = [uninterrupted.suggest(f"t{i}") for i in range(4)]
+
+    first = fresh()
+    first.suggest("t0")
+    saved = first.save_state()  # the searcher as last saved: it knows t0 only
+    first.suggest("t1")
+    first.suggest("t2")  # proposed, but Tune was killed before it saved this trial
+
+    resumed = fresh()
+    resumed.restore_state(saved)
+    resumed.adopt([("t0", {"search": NLI.id}), ("t1", {"search": NLI.id})])  # the trials Tune restored
+    assert resumed.states[NLI.id].suggested == ["t0", "t1"]
+    assert [resumed.suggest("t2"), resumed.suggest("t3")] == proposals[2:]
