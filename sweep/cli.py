@@ -33,12 +33,24 @@ def _launch_args(p: argparse.ArgumentParser) -> None:
         "config's storage, else ./sweeps)",
     )
     p.add_argument("--address", help="join an existing Ray cluster (HOST:PORT or auto) instead of a local one")
+    p.add_argument(
+        "--resume-existing",
+        action="store_true",
+        help="if the sweep exists already, resume it instead of refusing (for a job its scheduler retries)",
+    )
 
 
 def _launch(args: argparse.Namespace) -> int:
     from sweep.driver import launch
 
-    root = launch(args.config, args.overrides, name=args.name, storage=args.storage, address=args.address)
+    root = launch(
+        args.config,
+        args.overrides,
+        name=args.name,
+        storage=args.storage,
+        address=args.address,
+        resume_existing=args.resume_existing,
+    )
     print(f"sweep directory: {root}\nsee the transfer matrix with: sweep query {root} --pivot")
     return 0
 

@@ -27,12 +27,14 @@ def launch(
     name: str | None = None,
     storage: str | Path | None = None,
     address: str | None = None,
+    resume_existing: bool = False,
 ) -> Path | str:
     """Validate a config, create its sweep directory and run the sweep; return the directory (a URI for a
     sweep on shared storage).
 
     Example: ``launch("configs/quickstart.yaml", ["target.num_samples=2"], storage="/tmp/sweeps")``; with
     ``storage="s3://bucket/sweeps"`` everything lives there and any machine can resume or read it.
+    ``resume_existing`` continues the sweep if it exists already (a job retried by its scheduler).
     """
     if name is not None:
         overrides = [*overrides, f"name={name}"]
@@ -45,6 +47,9 @@ def launch(
         taken = exists(join(location, "manifest.json"))
     except OSError as exc:
         raise SweepStateError(f"cannot reach the storage {where}: {exc}") from exc
+    if taken and resume_existing:
+        print(f"{location} holds this sweep already: resuming it", flush=True)
+        return resume(location, address=address)
     if taken:
         raise SweepStateError(
             f"{location} already holds a sweep; continue it with `sweep resume {location}` or pick another --name"

@@ -132,6 +132,12 @@ def test_launch_refuses_an_existing_sweep(finished_sweep: Path) -> None:
     again = run_sweep("launch", str(QUICKSTART), *MINI, "--name", "mini", "--storage", str(finished_sweep.parent))
     assert again.returncode == 2
     assert "already holds a sweep" in again.stderr and "sweep resume" in again.stderr
+    # A job its scheduler retries resumes the sweep instead (here: nothing left to run).
+    retried = run_sweep(
+        "launch", str(QUICKSTART), *MINI, "--name", "mini", "--storage", str(finished_sweep.parent), "--resume-existing"
+    )
+    assert retried.returncode == 0, retried.stderr[-2000:]
+    assert "holds this sweep already: resuming it" in retried.stdout and "sweep finished" in retried.stdout
 
 
 def test_damaged_results_file_is_named_and_rebuilt_by_resume(finished_sweep: Path, tmp_path: Path) -> None:
