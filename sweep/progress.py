@@ -54,6 +54,11 @@ class Progress:
         """Say that a crashed trial will be retried from its last checkpoint."""
         self._print(f"{label(search)}: trial {trial_id} failed; retrying from its last checkpoint")
 
+    def checkpoint_lost(self, search: Search, trial_id: str, *, lost: int, kept: int | None) -> None:
+        """Say that a resumed trial continues from an earlier checkpoint than Tune's saved state named."""
+        start = f"its checkpoint of epoch {kept}" if kept is not None else "its beginning"
+        self._print(f"{label(search)}: trial {trial_id}'s checkpoint of epoch {lost} is gone; continuing from {start}")
+
     def trial_ended(self, search: Search, trial_id: str, *, error: str | None, epochs: int, samples: int) -> None:
         """Print a line for a trial that ended: finished, stopped early, or errored."""
         ended = self.ended.setdefault(search.id, set())

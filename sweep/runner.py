@@ -173,6 +173,12 @@ class StudyRun:
         self.recorders[state.search.id].on_end(trial_id, error=error, hp=config.get("hp", {}))
         self.progress.trial_retried(state.search, trial_id)
 
+    def checkpoint_lost(self, trial_id: str, config: dict[str, Any], *, lost: int, kept: int | None) -> None:
+        """A resumed trial's last checkpoint was deleted after Tune's saved state named it; it continues
+        from an earlier one (its journal keeps the first report of each epoch)."""
+        state = self.study.state_of(trial_id, config)
+        self.progress.checkpoint_lost(state.search, trial_id, lost=lost, kept=kept)
+
     def _note_resources(self) -> None:
         now = time.monotonic()
         if now - self._resources_noted < _RESOURCES_EVERY_S:

@@ -13,7 +13,10 @@ Each search keeps its own identity inside the one run: its own seeded Optuna TPE
 proposals are those of a search run alone), its own ASHA (a trial is compared only with trials of
 its own search), its own caps (``resources.max_concurrent_trials``), its own best trial and row in
 the manifest. ``resources.max_trials_in_flight`` caps the study, ``resources.max_searches_in_flight``
-the number of searches proposing trials at once.
+the number of searches proposing trials at once. A free slot goes first to a search that others wait on
+(a stage-one search, whose end releases its pairs), then to the search with the most trials left to
+propose, so that searches progress together and the study does not end with a few late searches running
+their last waves alone (``Study.priority``; the benchmark's figures are in the README).
 
 This module is the study's bookkeeping in the driver, with no Ray in it: which search proposes the
 next trial, when a search is finished, and its searcher and scheduler state for Tune's experiment
@@ -85,6 +88,13 @@ class Study:
         self.max_trials_in_flight = max_trials_in_flight
         self.max_searches_in_flight = max_searches_in_flight
         self.search_of: dict[str, str] = {}  # trial id -> search id
+        # How many searches wait, directly or not, on each search: what a slot given to it unblocks.
+        self.dependents = {search_id: 0 for search_id in self.states}
+        for state in self.states.values():
+            needed = state.needs
+            while needed is not None and needed in self.states:
+                self.dependents[needed] += 1
+                needed = self.states[needed].needs
         self.events: Any = None  # the driver's handler of results and trial ends (``StudyCallback`` calls it)
 
     # --------------------------------------------------------------------------------- proposing
@@ -98,10 +108,17 @@ class Study:
         needed = self.states[state.needs]
         return needed.state == "done"
 
+    def priority(self, state: SearchState) -> tuple[int, int]:
+        """Which ready search gets the next slot (smaller first): a search others wait on, then the one
+        with the most trials still to propose. With a per-search cap, a search of n trials takes at least
+        n / cap trial-lengths however many slots are free, so the searches with the most left start
+        first and the study's searches end together instead of a few late ones running alone at the end."""
+        return (-self.dependents[state.search.id], -(state.samples - len(state.suggested)))
+
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        """The next trial's config: of the first search in plan order that may propose one within the
-        caps. None when every search must wait (for an encoder, or for a slot); FINISHED when no search
-        will propose another trial."""
+        """The next trial's config, from the ready search of highest ``priority`` (plan order among
+        equals) that may propose one within the caps. None when every search must wait (for an encoder,
+        or for a slot); FINISHED when no search will propose another trial."""
         self._settle()
         if all(s.exhausted for s in self.states.values()):
             return FINISHED
@@ -109,7 +126,7 @@ class Study:
         if self.max_trials_in_flight is not None and in_flight >= self.max_trials_in_flight:
             return None
         active = sum(1 for s in self.states.values() if s.state == "running")
-        for state in self.states.values():
+        for state in sorted(self.states.values(), key=self.priority):  # sorted() keeps plan order among equals
             if not self.ready(state) or state.live >= self.max_concurrent_trials:
                 continue
             if state.state == "waiting":

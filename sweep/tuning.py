@@ -24,6 +24,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
+from cluster.ray_compat import continue_from_a_kept_checkpoint
 from sweep.config import SweepConfig
 from sweep.plan import Search
 from sweep.study import FINISHED, Study
@@ -161,7 +162,11 @@ class StudyCallback(tune.Callback):
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
         if not self.adopted:  # the first step: Tune has restored (or not yet made) its trials
             self.adopted = True
-            _study(self.key).adopt((t.trial_id, t.config) for t in trials)
+            study = _study(self.key)
+            study.adopt((t.trial_id, t.config) for t in trials)
+            for trial in trials:
+                if trial.status != "TERMINATED" and (moved := continue_from_a_kept_checkpoint(trial)):
+                    study.events.checkpoint_lost(trial.trial_id, trial.config, lost=moved[0], kept=moved[1])
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         _study(self.key).events.result(trial.trial_id, trial.config, result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -32,6 +33,9 @@ def _running_trial_with_reports(sweep_dir: Path, pattern: str) -> bool:
 MOMENTS = {
     "stage-one": lambda d: _running_trial_with_reports(d, "intermediate-*"),
     "pair": lambda d: _running_trial_with_reports(d, "target-toy_nli-*"),
+    # As "pair", and then the running trials' checkpoints are gone, as when Tune deleted the one its last
+    # saved state names after saving it: the trials start again instead of failing on every attempt.
+    "pair, checkpoints gone": lambda d: _running_trial_with_reports(d, "target-toy_nli-*"),
 }
 # Stage one trains on all 2000 toy NLI examples, so that its epochs last long enough to be interrupted.
 SLOWER = [*MINI, "training.max_train_examples=2000"]
@@ -71,8 +75,17 @@ def test_sigkill_then_resume_records_each_trial_once(moment: str, tmp_path: Path
     assert "cluster resources in use: CPU " in live.stdout, live.stdout
     before = {p: p.read_bytes() for p in (sweep_dir / "results").rglob("*.parquet")}
     _kill_tree(driver.pid)
-    if moment == "pair":
+    if moment.startswith("pair"):
         assert before, "the kill should come after some trials finished"
+
+    gone = set()
+    if moment == "pair, checkpoints gone":
+        for journal in (sweep_dir / "journal").glob("target-toy_nli-*/*.jsonl"):
+            if not list((sweep_dir / "results" / journal.parent.name).glob(f"{journal.stem}.a*.parquet")):
+                for folder in (sweep_dir / "tune").glob(f"*/trial_{journal.stem}/checkpoint_*"):
+                    shutil.rmtree(folder)
+                    gone.add(journal.stem)
+        assert gone, "a running trial of the pair should have had a checkpoint"
 
     status = run_sweep("status", str(sweep_dir))
     assert status.returncode == 0, status.stderr
@@ -80,7 +93,10 @@ def test_sigkill_then_resume_records_each_trial_once(moment: str, tmp_path: Path
 
     resumed = run_sweep("resume", str(sweep_dir))
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    if moment == "pair":  # stage one had finished (the baseline may have too): it is not run again
+    for trial_id in gone:
+        assert f"trial {trial_id}'s checkpoint of epoch " in resumed.stdout, resumed.stdout[-3000:]
+        assert "continuing from its beginning" in resumed.stdout
+    if moment.startswith("pair"):  # stage one had finished (the baseline may have too): it is not run again
         kept = next(line for line in resumed.stdout.splitlines() if "already finished, kept: " in line)
         assert "toy_nli" in kept.split("kept: ")[1].split(", ")
 

@@ -59,6 +59,29 @@ def test_caps(caps: dict[str, int], first: list[str | None]) -> None:
     assert [g["search"] if isinstance(g, dict) else g for g in got] == first
 
 
+def test_a_search_others_wait_on_goes_first_then_the_one_with_most_trials_left() -> None:
+    # Plan order puts the baseline first; the intermediate search still gets the first slot, as its pair waits on it.
+    states = [SearchState(search=x, samples=4, needs=x.needs) for x in (BASE, NLI, PAIR)]
+    s = Study(states, trial_config=lambda x, hp: {"search": x.id}, finalize=lambda x: "done", max_concurrent_trials=1)
+    assert [s.suggest(f"t{i}")["search"] for i in range(2)] == [NLI.id, BASE.id]
+    # Among searches nobody waits on, the one with the most trials left to propose: they progress together
+    # instead of the first in plan order running all its trials before the next starts.
+    other = Search(id="target-none-pawsx", phase="target", intermediate="none", target="pawsx")
+    states = [SearchState(search=x, samples=4, needs=None) for x in (BASE, other)]
+    s = Study(
+        states,
+        trial_config=lambda x, hp: {"search": x.id},
+        finalize=lambda x: "done",
+        max_concurrent_trials=2,
+        max_trials_in_flight=2,
+    )
+    assert [s.suggest(f"t{i}")["search"] for i in range(2)] == [BASE.id, other.id]
+    s.trial_finished("t0")
+    assert s.suggest("t2")["search"] == BASE.id  # 3 left each: plan order
+    s.trial_finished("t1")
+    assert s.suggest("t3")["search"] == other.id  # 3 left against 2
+
+
 def test_one_search_at_a_time_starts_the_next_only_when_the_last_ended() -> None:
     s, ended = study(samples=1, max_searches_in_flight=1)
     assert s.suggest("a")["search"] == NLI.id and s.suggest("b") is None
