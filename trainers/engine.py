@@ -138,7 +138,12 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
                 )
 
     model = build_model(
-        spec.model, kind=task.kind, num_labels=kinds.num_outputs(task), vocab_size=len(tokenizer), dropout=hp.dropout
+        spec.model,
+        kind=task.kind,
+        num_labels=kinds.num_outputs(task),
+        vocab_size=len(tokenizer),
+        dropout=hp.dropout,
+        pad_token_id=tokenizer.pad_token_id,
     )
     if spec.init_encoder:
         load_encoder(model, spec.init_encoder)
@@ -324,7 +329,12 @@ def export_encoder(checkpoint_dir: Path, out_path: Path, *, spec: TrialSpec) -> 
     task = data_lib.resolve_labels(get_task(spec.task), data_dir=Path(spec.data_dir))
     tokenizer = load_tokenizer(spec.model)
     model = build_model(
-        spec.model, kind=task.kind, num_labels=kinds.num_outputs(task), vocab_size=len(tokenizer), dropout=0.0
+        spec.model,
+        kind=task.kind,
+        num_labels=kinds.num_outputs(task),
+        vocab_size=len(tokenizer),
+        dropout=0.0,
+        pad_token_id=tokenizer.pad_token_id,
     )
     if spec.training.zero_stage > 0:
         from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint

@@ -26,6 +26,10 @@ class CheckpointError(XStiltsError):
     """A checkpoint cannot be found or read."""
 
 
+class ModelError(XStiltsError):
+    """A model cannot be built or loaded: no config, a tokenizer it cannot pad with, a head its family lacks."""
+
+
 class PredictionsError(XStiltsError):
     """A predictions file does not fit the task's gold data or the layout the benchmark reads."""
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from trainers.errors import CheckpointError, DataError
+from trainers.families import ensure_pad_token, load_pretrained
 from trainers.fileio import local_copy, write_atomic
 from trainers.spec import ModelSpec
 
@@ -35,16 +36,26 @@ def load_tokenizer(spec: ModelSpec) -> Any:
             raise DataError(f"tokenizer file {path} does not exist; set model.tokenizer to an existing file")
         return PreTrainedTokenizerFast(tokenizer_file=str(path), **_XLMR_SPECIALS)
     # Only local files: a sweep never downloads at run time.
-    return AutoTokenizer.from_pretrained(source, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+    ensure_pad_token(tokenizer, name=spec.name)  # decoders' tokenizers often have none
+    return tokenizer
 
 
 def build_model(
-    spec: ModelSpec, *, kind: str = "classification", num_labels: int, vocab_size: int, dropout: float
+    spec: ModelSpec,
+    *,
+    kind: str = "classification",
+    num_labels: int,
+    vocab_size: int,
+    dropout: float,
+    pad_token_id: int | None = None,
 ) -> Any:
     """Return a model with a fresh head for ``kind`` (``num_labels`` classes or tags).
 
     A ``scratch`` model gets weights from ``spec.seed`` alone, so every trial of a sweep starts
-    from the same "pretrained" encoder; a ``pretrained`` one is loaded from local files.
+    from the same "pretrained" encoder; a ``pretrained`` one is loaded from local files, its dropout set
+    through its own family's config fields and, for a decoder, its tokenizer's ``pad_token_id``
+    (``trainers.families``).
     """
     import torch
     import transformers
@@ -53,14 +64,7 @@ def build_model(
 
     head = HEADS[kind]
     if spec.init == "pretrained":
-        auto = getattr(transformers, f"AutoModel{head}")
-        return auto.from_pretrained(
-            spec.path,
-            num_labels=num_labels,
-            local_files_only=True,
-            hidden_dropout_prob=dropout,
-            attention_probs_dropout_prob=dropout,
-        )
+        return load_pretrained(spec, head=head, num_labels=num_labels, dropout=dropout, pad_token_id=pad_token_id)
     config = transformers.XLMRobertaConfig(
         vocab_size=vocab_size,
         hidden_size=spec.hidden_size,

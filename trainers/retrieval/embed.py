@@ -95,7 +95,9 @@ def evaluate_retrieval(
     if task.name not in EVALUATORS:
         raise TaskError(f"retrieval task `{task.name}` has no evaluator; these do: {', '.join(EVALUATORS)}")
     tokenizer = load_tokenizer(model_spec)
-    model = build_model(model_spec, num_labels=2, vocab_size=len(tokenizer), dropout=0.0)
+    model = build_model(
+        model_spec, num_labels=2, vocab_size=len(tokenizer), dropout=0.0, pad_token_id=tokenizer.pad_token_id
+    )
     if init_encoder:
         load_encoder(model, init_encoder)
     encoder = model.base_model.to("cuda" if torch.cuda.is_available() else "cpu")

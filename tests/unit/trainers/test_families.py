@@ -1,0 +1,87 @@
+"""Pretrained models of every family load from a local folder and train a classification head: dropout
+goes into each family's own config fields, and a decoder's tokenizer gets a pad token its head can use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.model_families import FAMILIES, save_tiny_model
+from trainers import kinds
+from trainers.errors import ModelError
+from trainers.examples import TextExample
+from trainers.families import is_decoder_only
+from trainers.model import build_model, load_tokenizer
+from trainers.spec import ModelSpec
+
+EXAMPLES = [
+    TextExample(id="0", texts=("Three students read forty books.", "More books than students."), label=0),
+    TextExample(id="1", texts=("Die Katze saß auf der Matte.", "Zwei Hunde schliefen."), label=1),
+    TextExample(id="2", texts=("El gato.", "Dos perros."), label=2),
+]
+#: The dropout fields of each family's config, as transformers names them.
+DROPOUT_FIELDS = {
+    "bert": ("hidden_dropout_prob", "attention_probs_dropout_prob"),
+    "xlm-roberta": ("hidden_dropout_prob", "attention_probs_dropout_prob"),
+    "deberta-v2": ("hidden_dropout_prob", "attention_probs_dropout_prob"),
+    "llama": ("attention_dropout",),
+}
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("families")
+    return {family: save_tiny_model(family, root / family) for family in FAMILIES}
+
+
+def _spec(folder: Path, family: str) -> ModelSpec:
+    return ModelSpec(name=f"tiny-{family}", init="pretrained", architecture=family, path=str(folder), max_length=96)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_pretrained_model_of_each_family_trains_a_classification_head(family: str, folders: dict[str, Path]) -> None:
+    import torch
+
+    spec = _spec(folders[family], family)
+    tokenizer = load_tokenizer(spec)
+    assert tokenizer.pad_token_id is not None  # Llama's tokenizer has none: its end-of-sequence token pads
+    model = build_model(
+        spec, num_labels=3, vocab_size=len(tokenizer), dropout=0.25, pad_token_id=tokenizer.pad_token_id
+    )
+    assert model.config.model_type == family
+    assert is_decoder_only(model.config) == (family == "llama")
+    for name in DROPOUT_FIELDS[family]:
+        assert getattr(model.config, name) == 0.25, name
+    assert model.config.pad_token_id == tokenizer.pad_token_id
+
+    features = kinds.featurize("classification", EXAMPLES, tokenizer=tokenizer, max_length=96, train=True)
+    batch = next(
+        kinds.batches("classification", features, order=[0, 1, 2], batch_size=3, pad_id=tokenizer.pad_token_id)
+    )
+    assert (batch["attention_mask"] == 0).any(), "the batch should need padding"
+    model.train()
+    out = model(**batch)
+    assert out.logits.shape == (3, 3) and torch.isfinite(out.loss)
+    out.loss.backward()
+    assert model.get_input_embeddings().weight.grad is not None
+
+    # The head reads each sequence's own last token (a decoder) or first token (an encoder), whatever the
+    # padding: an example scores the same alone as in the padded batch.
+    model.eval()
+    with torch.no_grad():
+        batched = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+        for row in range(3):
+            alone = next(
+                kinds.batches("classification", features, order=[row], batch_size=1, pad_id=tokenizer.pad_token_id)
+            )
+            single = model(input_ids=alone["input_ids"], attention_mask=alone["attention_mask"]).logits
+            assert torch.allclose(single[0], batched[row], atol=1e-5), (family, row)
+
+
+def test_a_folder_without_a_model_config_is_refused_with_the_fix(tmp_path: Path) -> None:
+    spec = ModelSpec(name="missing", init="pretrained", path=str(tmp_path / "nowhere"))
+    with pytest.raises(
+        ModelError, match=r"model `missing`: no usable config.json .* set model.path to a local model folder"
+    ):
+        build_model(spec, num_labels=2, vocab_size=10, dropout=0.1)

@@ -1,0 +1,102 @@
+"""What differs between pretrained model families when a trial loads one from local files.
+
+Encoders (XLM-R, mBERT, mDeBERTa-v3 and other masked-language models) and decoder-only LLMs (Llama and
+the families transformers implements in its shape) name their options differently: BERT-style configs
+have ``hidden_dropout_prob`` and ``attention_probs_dropout_prob``, Llama's ``attention_dropout``, GPT-2's
+``resid_pdrop``, ``embd_pdrop`` and ``attn_pdrop``. A trial's dropout goes into whichever of these fields
+the model's own config has, never as one family's keyword arguments to another's constructor.
+
+A decoder's tokenizer often has no pad token; its padding then uses the end-of-sequence token, and the
+model's config learns that id, which transformers' sequence-classification heads for decoders need to
+find each sequence's last real token (they pool it, as the model reads left to right).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trainers.errors import ModelError
+from trainers.spec import ModelSpec
+
+#: Config fields that hold a dropout probability, in any family transformers implements. Each is set
+#: only where a model's config has it.
+DROPOUT_FIELDS = (
+    "hidden_dropout_prob",  # BERT, XLM-R, DeBERTa(-v2), ELECTRA, ...
+    "attention_probs_dropout_prob",
+    "hidden_dropout",  # BLOOM, Falcon
+    "attention_dropout",  # Llama, Mistral, Qwen2, Gemma, BLOOM, Falcon
+    "resid_pdrop",  # GPT-2, GPT-J, Phi
+    "embd_pdrop",
+    "attn_pdrop",
+)
+
+
+def pretrained_config(spec: ModelSpec) -> Any:
+    """The model's own config, read from local files only (a folder, or a hub id in the local cache)."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(spec.path, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"model `{spec.name}`: no usable config.json at {spec.path} ({str(exc).splitlines()[0]}); set "
+            "model.path to a local model folder (one `save_pretrained` wrote) or a hub id already in the local cache"
+        ) from None
+
+
+def is_decoder_only(config: Any) -> bool:
+    """Whether the family is a decoder-only language model (Llama, Mistral, GPT-2, ...): it has a causal
+    language-model class in transformers and no masked one, and is not an encoder-decoder."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    model_type = config.model_type
+    return (
+        model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+        and not getattr(config, "is_encoder_decoder", False)
+    )
+
+
+def set_dropout(config: Any, dropout: float) -> list[str]:
+    """Set ``dropout`` on every dropout field the config has; return the fields set."""
+    present = config.to_dict()
+    fields = [name for name in DROPOUT_FIELDS if name in present]
+    for name in fields:
+        setattr(config, name, dropout)
+    return fields
+
+
+def ensure_pad_token(tokenizer: Any, *, name: str) -> None:
+    """Give a tokenizer without a pad token (most decoders') its end-of-sequence token as pad token."""
+    if tokenizer.pad_token is not None:
+        return
+    if tokenizer.eos_token is None:
+        raise ModelError(
+            f"model `{name}`: its tokenizer has neither a pad token nor an end-of-sequence token to pad with; "
+            "give the tokenizer a pad token (tokenizer.add_special_tokens({'pad_token': ...}) and save it)"
+        )
+    tokenizer.pad_token = tokenizer.eos_token
+
+
+def load_pretrained(spec: ModelSpec, *, head: str, num_labels: int, dropout: float, pad_token_id: int | None) -> Any:
+    """The pretrained model of ``spec`` with a fresh ``AutoModel{head}`` head (e.g. ``ForSequenceClassification``)."""
+    import transformers
+
+    config = pretrained_config(spec)
+    set_dropout(config, dropout)
+    config.num_labels = num_labels
+    if getattr(config, "pad_token_id", None) is None and pad_token_id is not None:
+        config.pad_token_id = pad_token_id
+    auto = getattr(transformers, f"AutoModel{head}")
+    try:
+        return auto.from_pretrained(spec.path, config=config, local_files_only=True)
+    except ValueError as exc:
+        if "Unrecognized configuration class" not in str(exc):
+            raise
+        raise ModelError(
+            f"model `{spec.name}` ({config.model_type}) has no `{head}` head in transformers "
+            f"{transformers.__version__}; choose a model family that has one for this task"
+        ) from None
