@@ -8,7 +8,9 @@ the model's own config has, never as one family's keyword arguments to another's
 
 A decoder's tokenizer often has no pad token; its padding then uses the end-of-sequence token, and the
 model's config learns that id, which transformers' sequence-classification heads for decoders need to
-find each sequence's last real token (they pool it, as the model reads left to right).
+find each sequence's last real token (they pool it, as the model reads left to right). Where
+transformers has no head of a kind for decoders (multiple choice), ``DecoderForMultipleChoice`` is the
+project's own (``trainers.heads``), built the same way.
 """
 
 from __future__ import annotations
@@ -96,6 +98,11 @@ def load_pretrained(spec: ModelSpec, *, head: str, num_labels: int, dropout: flo
     except ValueError as exc:
         if "Unrecognized configuration class" not in str(exc):
             raise
+        if head == "ForMultipleChoice" and is_decoder_only(config):
+            from trainers.heads import DecoderForMultipleChoice
+
+            decoder = transformers.AutoModel.from_pretrained(spec.path, config=config, local_files_only=True)
+            return DecoderForMultipleChoice(decoder)
         raise ModelError(
             f"model `{spec.name}` ({config.model_type}) has no `{head}` head in transformers "
             f"{transformers.__version__}; choose a model family that has one for this task"

@@ -177,3 +177,22 @@ def test_ccg_trains_as_an_intermediate_task_with_its_tag_set_from_the_data(mirro
     # The exported encoder is read back with a 5-way head, the size of tags_to_id.json.
     export_encoder(keep.checkpoints[-1], tmp_path / "encoder.pt", spec=stage_one)
     assert (tmp_path / "encoder.pt").is_file()
+
+
+def test_a_pretrained_decoder_trains_multiple_choice_and_hands_its_encoder_on(mirror: Path, tmp_path: Path) -> None:
+    """A Llama-architecture model from a local folder (byte-level BPE, no pad token) through DeepSpeed, with
+    the project's own multiple-choice head; its exported decoder starts the next trial."""
+    from tests.model_families import save_tiny_model
+
+    folder = save_tiny_model("llama", tmp_path / "llama")
+    llama = ModelSpec(name="tiny-llama", init="pretrained", architecture="llama", path=str(folder), max_length=48)
+    first = spec(mirror, task="xcopa", eval_languages=("et",), model=llama, epochs=2)
+    keep = Keep(tmp_path)
+    run_trial(first, reporter=keep)
+    assert keep.metrics[-1]["train/en/loss"] < keep.metrics[0]["train/en/loss"]
+    assert {"dev/en/accuracy", "test/et/accuracy"} <= set(keep.metrics[-1])
+    export_encoder(keep.checkpoints[-1], tmp_path / "encoder.pt", spec=first)
+    second = Keep(tmp_path / "second")
+    (tmp_path / "second").mkdir()
+    run_trial(dataclasses.replace(first, epochs=1, init_encoder=str(tmp_path / "encoder.pt")), reporter=second)
+    assert "test/et/accuracy" in second.metrics[0]

@@ -10,9 +10,9 @@ import pytest
 from tests.model_families import FAMILIES, save_tiny_model
 from trainers import kinds
 from trainers.errors import ModelError
-from trainers.examples import TextExample
+from trainers.examples import ChoiceExample, TextExample
 from trainers.families import is_decoder_only
-from trainers.model import build_model, load_tokenizer
+from trainers.model import build_model, encoder_state, load_tokenizer
 from trainers.spec import ModelSpec
 
 EXAMPLES = [
@@ -75,6 +75,51 @@ def test_a_pretrained_model_of_each_family_trains_a_classification_head(family: 
             alone = next(
                 kinds.batches("classification", features, order=[row], batch_size=1, pad_id=tokenizer.pad_token_id)
             )
+            single = model(input_ids=alone["input_ids"], attention_mask=alone["attention_mask"]).logits
+            assert torch.allclose(single[0], batched[row], atol=1e-5), (family, row)
+
+
+CHOICES = [
+    ChoiceExample(
+        id="0", context="The cat sat on the mat.", choices=("It slept.", "Two dogs read forty books."), label=0
+    ),
+    ChoiceExample(
+        id="1", context="Drei Studenten lasen.", choices=("Bücher.", "Die Katze saß auf der Matte."), label=1
+    ),
+]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_pretrained_model_of_each_family_trains_a_multiple_choice_head(family: str, folders: dict[str, Path]) -> None:
+    """transformers' head where the family has one; the project's own, from each choice's last real
+    token, for decoders."""
+    import torch
+
+    spec = _spec(folders[family], family)
+    tokenizer = load_tokenizer(spec)
+    model = build_model(
+        spec,
+        kind="multiple_choice",
+        num_labels=2,
+        vocab_size=len(tokenizer),
+        dropout=0.0,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    assert (type(model).__name__ == "DecoderForMultipleChoice") == (family == "llama")
+    features = kinds.featurize("multiple_choice", CHOICES, tokenizer=tokenizer, max_length=96, train=True)
+    pad = tokenizer.pad_token_id
+    batch = next(kinds.batches("multiple_choice", features, order=[0, 1], batch_size=2, pad_id=pad))
+    assert (batch["attention_mask"] == 0).any(), "the batch should need padding"
+    out = model(**batch)
+    assert out.logits.shape == (2, 2) and torch.isfinite(out.loss)
+    out.loss.backward()
+    assert model.base_model.get_input_embeddings().weight.grad is not None
+    assert encoder_state(model).keys() == model.base_model.state_dict().keys()  # what stage one exports
+    model.eval()
+    with torch.no_grad():
+        batched = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        for row in range(2):
+            alone = next(kinds.batches("multiple_choice", features, order=[row], batch_size=1, pad_id=pad))
             single = model(input_ids=alone["input_ids"], attention_mask=alone["attention_mask"]).logits
             assert torch.allclose(single[0], batched[row], atol=1e-5), (family, row)
 
