@@ -152,18 +152,33 @@ def _validate_mean_dev(config: SweepConfig, targets: list[Any], problems: list[s
             )
 
 
-def model_depth(model: ModelSpec) -> int | None:
-    """The number of layers of the model, where its config can be read locally (None where not)."""
-    if model.init == "scratch":
-        return model.num_layers
-    if not model.path:
-        return None
+def model_config_data(model: ModelSpec) -> dict[str, Any]:
+    """A pretrained model's ``config.json``, where it can be read locally ({} where not, or for scratch)."""
+    if model.init == "scratch" or not model.path:
+        return {}
     folder = Path(model.path)
     path = folder / "config.json" if folder.is_dir() else _hub_cache_file(model.path, "config.json")
     try:
         data = json.loads(Path(path).read_text()) if path else {}
     except (OSError, ValueError):
-        return None
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def decoder_only(data: dict[str, Any]) -> bool:
+    """Whether a model's ``config.json`` describes a decoder-only family (``trainers.families``)."""
+    from types import SimpleNamespace
+
+    from trainers.families import is_decoder_only
+
+    return "model_type" in data and is_decoder_only(SimpleNamespace(**data))
+
+
+def model_depth(model: ModelSpec) -> int | None:
+    """The number of layers of the model, where its config can be read locally (None where not)."""
+    if model.init == "scratch":
+        return model.num_layers
+    data = model_config_data(model)
     depth = next((data[key] for key in ("num_hidden_layers", "n_layer", "num_layers") if key in data), None)
     return depth if isinstance(depth, int) else None
 

@@ -17,12 +17,12 @@ from typing import Any
 
 import yaml
 
-from sweep.checks import check_choice, check_model, check_tasks, model_depth
+from sweep.checks import check_choice, check_model, check_tasks, decoder_only, model_config_data, model_depth
 from sweep.confparse import parse_dataclass
 from sweep.errors import ConfigError
 from sweep.spaces import SearchSpace
 from trainers.errors import TaskError
-from trainers.spec import ModelSpec, TrainingSpec
+from trainers.spec import POOLINGS, ModelSpec, TrainingSpec
 from trainers.tasks import get_task
 
 PHASES = ("intermediate", "target")  # stage one, then the (intermediate, target) pairs
@@ -68,7 +68,7 @@ class RetrievalConfig:
     """How retrieval targets (Tatoeba, BUCC, LAReQA, Mewsli-X) embed sentences: evaluated, never trained."""
 
     layer: int | None = None  # hidden-state layer (0 = embeddings); None: the encoder's middle layer
-    pooling: str = "mean"  # mean over real tokens, or cls (the first token)
+    pooling: str = "mean"  # mean over real tokens, cls (the first token) or last (the last real token: decoders)
     batch_size: int = 64
 
 
@@ -181,7 +181,12 @@ def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
     if config.search.grace_period < 1 or config.search.reduction_factor < 2:
         problems.append("search.grace_period must be >= 1 and search.reduction_factor >= 2")
     _validate_resources(config.resources, problems)
-    check_choice(problems, "retrieval.pooling", config.retrieval.pooling, ("mean", "cls"))
+    check_choice(problems, "retrieval.pooling", config.retrieval.pooling, POOLINGS)
+    if config.retrieval.pooling == "cls" and (data := model_config_data(config.model)) and decoder_only(data):
+        problems.append(
+            f"retrieval.pooling is cls, but model.path {config.model.path} is a decoder ({data['model_type']}): "
+            "its first token has read nothing of the sentence; use mean or last"
+        )
     if config.retrieval.batch_size < 1 or (config.retrieval.layer is not None and config.retrieval.layer < 0):
         problems.append("retrieval.batch_size must be >= 1 and retrieval.layer >= 0 (0 is the embedding layer)")
     elif config.retrieval.layer is not None and (depth := model_depth(config.model)) is not None:

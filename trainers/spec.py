@@ -19,6 +19,10 @@ from trainers.errors import TaskError, suggest
 
 #: The metric every trial reports for its search to maximise: its selection (dev) score.
 OBJECTIVE = "objective"
+#: How token states become one sentence vector: ``mean`` over real tokens; ``cls``, the first token (an
+#: encoder's summary token); ``last``, the last real token (the only one of a decoder that has read the
+#: whole sentence).
+POOLINGS = ("mean", "cls", "last")
 
 
 @dataclass(frozen=True, kw_only=True)

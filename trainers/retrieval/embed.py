@@ -22,10 +22,8 @@ from trainers.checkpoint import PREDICTIONS_DIR, write_state
 from trainers.errors import TaskError
 from trainers.model import build_model, load_encoder, load_tokenizer
 from trainers.retrieval.evaluators import EVALUATORS
-from trainers.spec import OBJECTIVE, ModelSpec
+from trainers.spec import OBJECTIVE, POOLINGS, ModelSpec
 from trainers.tasks import get_task
-
-POOLINGS = ("mean", "cls")
 
 
 def default_layer(num_layers: int) -> int:
@@ -37,7 +35,8 @@ def sentence_embeddings(
     model: Any, tokenizer: Any, sentences: Sequence[str], *, layer: int, pooling: str, batch_size: int, max_length: int
 ) -> np.ndarray:
     """One vector per sentence: hidden states of ``layer`` (0 = embeddings), mean-pooled over real
-    tokens or taken at the first token (``cls``), computed on the model's device."""
+    tokens, or taken at the first token (``cls``) or the last real one (``last``, on either padding
+    side), computed on the model's device."""
     import torch
 
     if pooling not in POOLINGS:
@@ -62,6 +61,10 @@ def sentence_embeddings(
             hidden = states[layer].float()
             if pooling == "cls":
                 out.append(hidden[:, 0].cpu().numpy())
+            elif pooling == "last":
+                mask = batch["attention_mask"]
+                last = mask.shape[1] - 1 - mask.flip(1).argmax(1)  # the last 1 of each row's mask
+                out.append(hidden[torch.arange(hidden.shape[0], device=hidden.device), last].cpu().numpy())
             else:
                 mask = batch["attention_mask"].unsqueeze(-1).float()
                 out.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).cpu().numpy())

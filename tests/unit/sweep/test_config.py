@@ -263,3 +263,18 @@ def test_retrieval_layer_beyond_a_pretrained_models_depth_is_found_before_launch
     config = load_config(QUICKSTART, [*pretrained, "retrieval.layer=4"])  # the last layer exists
     assert config.retrieval.layer == 4
     assert any("model.num_layers has 2 layers" in p for p in problems_of(["retrieval.layer=3"]))
+
+
+def test_cls_pooling_of_a_decoder_is_refused_before_launch(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "llama", "num_hidden_layers": 4}')
+    pretrained = ["model.init=pretrained", f"model.path={model}"]
+    expected = (
+        f"retrieval.pooling is cls, but model.path {model} is a decoder (llama): its first token has read "
+        "nothing of the sentence; use mean or last"
+    )
+    assert expected in problems_of([*pretrained, "retrieval.pooling=cls"])
+    assert load_config(QUICKSTART, [*pretrained, "retrieval.pooling=last"]).retrieval.pooling == "last"
+    (model / "config.json").write_text('{"model_type": "xlm-roberta", "num_hidden_layers": 4}')
+    assert load_config(QUICKSTART, [*pretrained, "retrieval.pooling=cls"]).retrieval.pooling == "cls"  # an encoder

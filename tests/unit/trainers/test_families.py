@@ -130,3 +130,26 @@ def test_a_folder_without_a_model_config_is_refused_with_the_fix(tmp_path: Path)
         ModelError, match=r"model `missing`: no usable config.json .* set model.path to a local model folder"
     ):
         build_model(spec, num_labels=2, vocab_size=10, dropout=0.1)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_last_token_pooling_reads_each_sentences_last_real_token_on_either_padding_side(
+    side: str, folders: dict[str, Path]
+) -> None:
+    """Retrieval embeddings of a decoder: a sentence's vector is the same alone as in a padded batch."""
+    import numpy as np
+
+    from trainers.retrieval.embed import sentence_embeddings
+
+    spec = _spec(folders["llama"], "llama")
+    tokenizer = load_tokenizer(spec)
+    tokenizer.padding_side = side
+    model = build_model(spec, num_labels=2, vocab_size=len(tokenizer), dropout=0.0, pad_token_id=tokenizer.pad_token_id)
+    sentences = ["Die Katze saß auf der Matte, während zwei Hunde schliefen.", "El gato."]
+    options = {"layer": 1, "pooling": "last", "max_length": 96}
+    batched = sentence_embeddings(model.base_model, tokenizer, sentences, batch_size=2, **options)
+    alone = np.concatenate(
+        [sentence_embeddings(model.base_model, tokenizer, [s], batch_size=1, **options) for s in sentences]
+    )
+    np.testing.assert_allclose(batched, alone, atol=1e-5)
+    assert not np.allclose(batched[0], batched[1])
