@@ -22,8 +22,23 @@ def xstilts_trial(config: dict[str, Any]) -> None:
     "hp": {name: value}}`` for a training trial, or ``{"search": id, "evaluate": {...}}`` for a retrieval
     target's evaluation (the keyword arguments of ``trainers.retrieval.embed.evaluate_retrieval``).
 
-    A retried or resumed trial continues from the last checkpoint Tune handed back.
+    A retried or resumed trial continues from the last checkpoint Tune handed back. An error that no retry
+    can fix (a model that cannot be built, missing or malformed data, an unknown task, a missing encoder)
+    is not raised, which would make Tune retry it ``resources.max_failures`` times for nothing: the trial
+    reports it (``FATAL``) and returns, and the driver records the trial as errored with its text.
     """
+    from ray import tune
+
+    from trainers.errors import CheckpointError, DataError, ModelError, TaskError
+    from trainers.spec import FATAL, OBJECTIVE
+
+    try:
+        _run(config)
+    except (ModelError, DataError, TaskError, CheckpointError) as exc:
+        tune.report({OBJECTIVE: float("nan"), FATAL: f"{type(exc).__name__}: {exc}"})
+
+
+def _run(config: dict[str, Any]) -> None:
     from ray import tune
 
     if "evaluate" in config:

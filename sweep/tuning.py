@@ -29,7 +29,7 @@ from sweep.config import SweepConfig
 from sweep.plan import Search
 from sweep.study import FINISHED, Study
 from trainers.fileio import join
-from trainers.spec import OBJECTIVE
+from trainers.spec import FATAL, OBJECTIVE
 
 #: The study each running driver serves, by ``study_key``.
 _LIVE: dict[str, Any] = {}
@@ -107,7 +107,8 @@ class StudySearcher(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         searcher = _study(self.key).state_of(trial_id).searcher
         if searcher is not None:
-            searcher.on_trial_complete(trial_id, result=result, error=error)
+            error = error or FATAL in (result or {})  # failed for good, without an objective
+            searcher.on_trial_complete(trial_id, result=None if error else result, error=error)
 
     def save(self, checkpoint_path: str) -> None:
         Path(checkpoint_path).write_bytes(_study(self.key).save_state())
@@ -136,7 +137,9 @@ class StudyScheduler(FIFOScheduler):
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         own = self._own(trial)
-        return TrialScheduler.CONTINUE if own is None else own.on_trial_result(tune_controller, trial, result)
+        if own is None or FATAL in result:  # a fatal report is no score for ASHA's rungs; the trial ends
+            return TrialScheduler.CONTINUE
+        return own.on_trial_result(tune_controller, trial, result)
 
     def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict) -> None:
         if (own := self._own(trial)) is not None:
@@ -169,10 +172,12 @@ class StudyCallback(tune.Callback):
                     study.events.checkpoint_lost(trial.trial_id, trial.config, lost=moved[0], kept=moved[1])
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        _study(self.key).events.result(trial.trial_id, trial.config, result)
+        if FATAL not in result:  # not a step: the trial's error, recorded when it ends
+            _study(self.key).events.result(trial.trial_id, trial.config, result)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        _study(self.key).events.ended(trial.trial_id, trial.config, error=None)
+        fatal = (trial.last_result or {}).get(FATAL)  # an error no retry fixes, reported by the trial
+        _study(self.key).events.ended(trial.trial_id, trial.config, error=fatal)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         _study(self.key).events.retried(trial.trial_id, trial.config, error=error_text(trial))

@@ -147,13 +147,13 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
     )
     if spec.init_encoder:
         load_encoder(model, spec.init_encoder)
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    # Biases and normalization weights never decay: the parameters with fewer than two dimensions, in
+    # every family (BERT's `LayerNorm.weight`, Llama's `input_layernorm.weight`, DeBERTa's ...). An
+    # empty group is left out: DeepSpeed drops it, and the schedule would then have one group too many.
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    keep = [p for p in model.parameters() if p.ndim < 2]
     groups = [
-        {
-            "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
-            "weight_decay": hp.weight_decay,
-        },
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+        {"params": params, "weight_decay": rate} for params, rate in ((decay, hp.weight_decay), (keep, 0.0)) if params
     ]
     # The learning rate is given once, to the optimizer; the schedule scales it step by step.
     optimizer = torch.optim.AdamW(groups, lr=hp.learning_rate, eps=hp.adam_epsilon)

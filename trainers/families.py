@@ -95,6 +95,11 @@ def load_pretrained(spec: ModelSpec, *, head: str, num_labels: int, dropout: flo
     auto = getattr(transformers, f"AutoModel{head}")
     try:
         return auto.from_pretrained(spec.path, config=config, local_files_only=True)
+    except OSError as exc:  # no weights file, or one that cannot be read
+        raise ModelError(
+            f"model `{spec.name}`: cannot load its weights from {spec.path} ({str(exc).splitlines()[0]}); "
+            "the folder needs the weights `save_pretrained` writes (model.safetensors or its shards)"
+        ) from None
     except ValueError as exc:
         if "Unrecognized configuration class" not in str(exc):
             raise

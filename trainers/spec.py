@@ -19,6 +19,9 @@ from trainers.errors import TaskError, suggest
 
 #: The metric every trial reports for its search to maximise: its selection (dev) score.
 OBJECTIVE = "objective"
+#: What a trial reports, alone, when it failed with an error no retry can fix (a model that cannot be
+#: built, a missing file): the error's text. The trial then ends at once as errored (``sweep.trainable``).
+FATAL = "fatal_error"
 #: How token states become one sentence vector: ``mean`` over real tokens; ``cls``, the first token (an
 #: encoder's summary token); ``last``, the last real token (the only one of a decoder that has read the
 #: whole sentence).
