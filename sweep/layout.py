@@ -167,11 +167,8 @@ def open_sweep(location: str | Path, *, driver: bool = False, launch: bool = Fal
         digest = hashlib.sha256(remote.encode()).hexdigest()[:16]
         root = base / f"{remote.rsplit('/', 1)[-1]}-{digest}"
         sweep_dir = SweepDir(root, remote=remote)
-        if not launch and _remote_driver_alive(sweep_dir):
-            raise SweepStateError(
-                f"sweep {remote} is being run by {_holder(sweep_dir)} (its lease was renewed less than {LEASE_S} s "
-                "ago); wait for it or stop it before resuming"
-            )
+        if not launch:
+            _refuse_if_leased(sweep_dir)
         shutil.rmtree(root, ignore_errors=True)  # what a killed driver left here may never have reached storage
         root.mkdir(parents=True)
     else:
@@ -247,11 +244,8 @@ def driver_lock(sweep_dir: SweepDir) -> Iterator[None]:
     also holds a lease: the driver's note, renewed every ``LEASE_RENEW_S``; a note renewed within
     ``LEASE_S`` by another driver refuses this one (a dead driver's lease lapses by itself).
     """
-    if sweep_dir.remote and _remote_driver_alive(sweep_dir):
-        raise SweepStateError(
-            f"sweep {sweep_dir.remote} is being run by {_holder(sweep_dir)} (its lease was renewed less than "
-            f"{LEASE_S} s ago); wait for it or stop it before resuming"
-        )
+    if sweep_dir.remote:
+        _refuse_if_leased(sweep_dir)
     lock = UnixFileLock(sweep_dir.lock_file)
     try:
         lock.acquire(timeout=2)  # `sweep status` holds it for an instant when it looks
@@ -286,6 +280,15 @@ def _renew(sweep_dir: SweepDir, stop: threading.Event) -> None:
             note_driver(sweep_dir, noted_at=time.time())
 
 
+def _refuse_if_leased(sweep_dir: SweepDir) -> None:
+    """Refuse a second driver of a sweep on shared storage while another one's lease is current."""
+    if _remote_driver_alive(sweep_dir):
+        raise SweepStateError(
+            f"sweep {sweep_dir.remote} is being run by {_holder(sweep_dir)} (its lease was renewed less than "
+            f"{LEASE_S} s ago); wait for it or stop it before resuming"
+        )
+
+
 def _remote_driver_alive(sweep_dir: SweepDir) -> bool:
     """Whether the sweep's note on shared storage was renewed by a driver within ``LEASE_S``."""
     note = driver_note(sweep_dir)
@@ -302,13 +305,16 @@ def _remote_driver_alive(sweep_dir: SweepDir) -> bool:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (one of another user's counts)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OverflowError, ValueError):
-        return pid > 0
-    return pid > 0
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def note_driver(sweep_dir: SweepDir, **fields: Any) -> None:
