@@ -44,6 +44,8 @@ def check_model(model: ModelSpec, training: TrainingSpec, problems: list[str]) -
                 f"model.path `{model.path}` is neither a local folder nor in the local hub cache; "
                 "download it once with `huggingface-cli download` where there is internet"
             )
+        else:
+            _check_pretrained_files(model, problems)
     if model.max_length < 8:
         problems.append(f"model.max_length must be at least 8 tokens, got {model.max_length}")
     if training.eval_batch_size < 1 or training.torch_threads < 1:
@@ -150,6 +152,98 @@ def _validate_mean_dev(config: SweepConfig, targets: list[Any], problems: list[s
                 f"languages ({', '.join(languages)}); it has dev data in {', '.join(with_dev) or 'no language'}: "
                 f"add one of those to languages, or select on english_dev"
             )
+
+
+#: What ``save_pretrained`` writes for the weights (one file, or shards with an index), either format.
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+#: Any one of these makes a folder a tokenizer ``AutoTokenizer`` can load (fast, WordPiece, SentencePiece, BPE).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "tokenizer.model",
+    "sentencepiece.bpe.model",
+    "spm.model",
+    "vocab.json",
+)
+#: Families whose position ids start after the pad id, so two of their position embeddings are never used.
+_OFFSET_POSITIONS = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert")
+
+
+def _has_file(source: str, names: tuple[str, ...]) -> bool:
+    folder = Path(source)
+    if folder.is_dir():
+        return any((folder / name).is_file() for name in names)
+    return any(_hub_cache_file(source, name) for name in names)
+
+
+def _check_pretrained_files(model: ModelSpec, problems: list[str]) -> None:
+    """What the trials would find out one by one: config, weights, tokenizer and sizes of a local model."""
+    if not model.path:
+        return
+    data = model_config_data(model)
+    if not data or "model_type" not in data:
+        problems.append(
+            f"model.path {model.path} has no readable config.json with a model_type; point model.path at the "
+            "folder `save_pretrained` wrote"
+        )
+        return
+    if not _has_file(model.path, WEIGHT_FILES):
+        problems.append(
+            f"model.path {model.path} has no weights ({' or '.join(WEIGHT_FILES[:2])}); copy the whole folder "
+            "`save_pretrained` wrote, weights included"
+        )
+    tokenizer = model.tokenizer or model.path
+    if Path(tokenizer).suffix == ".json":
+        if not Path(tokenizer).is_file():
+            problems.append(f"model.tokenizer {tokenizer} does not exist")
+    elif not (Path(tokenizer).exists() or _in_hub_cache(tokenizer)) or not _has_file(tokenizer, TOKENIZER_FILES):
+        where = "model.tokenizer" if model.tokenizer else "model.path"
+        problems.append(
+            f"{where} {tokenizer} holds no tokenizer (none of {', '.join(TOKENIZER_FILES[:3])}, ...); save the "
+            "model's tokenizer there (tokenizer.save_pretrained) or set model.tokenizer to a folder that has one"
+        )
+    _check_vocabulary(model, data, problems)
+    hidden, heads = data.get("hidden_size"), data.get("num_attention_heads")
+    if isinstance(hidden, int) and isinstance(heads, int) and heads > 0 and hidden % heads:
+        problems.append(f"model.path {model.path}: hidden_size {hidden} is not divisible by {heads} attention heads")
+    positions = data.get("max_position_embeddings", data.get("n_positions"))
+    if isinstance(positions, int) and positions > 0:
+        usable = positions - 2 if data["model_type"] in _OFFSET_POSITIONS else positions
+        if model.max_length > usable:
+            problems.append(
+                f"model.max_length {model.max_length} is longer than the {usable} positions model.path "
+                f"{model.path} ({data['model_type']}) has; set model.max_length to at most {usable}"
+            )
+
+
+def _check_vocabulary(model: ModelSpec, data: dict[str, Any], problems: list[str]) -> None:
+    """A tokenizer with more tokens than the model has embeddings gives ids the model cannot look up;
+    the usual cause is a scratch config's ``model.tokenizer`` kept when switching to a pretrained model."""
+    if not model.tokenizer or not isinstance(data.get("vocab_size"), int):
+        return
+    path = Path(model.tokenizer)
+    path = path / "tokenizer.json" if path.is_dir() else path
+    if path.suffix != ".json" or not path.is_file():
+        return
+    from tokenizers import Tokenizer
+
+    try:
+        size = Tokenizer.from_file(str(path)).get_vocab_size(with_added_tokens=True)
+    except Exception as exc:  # the tokenizers library raises bare Exceptions on unreadable files
+        problems.append(f"model.tokenizer {path} cannot be read as a tokenizer ({str(exc).splitlines()[0]})")
+        return
+    if size > data["vocab_size"]:
+        problems.append(
+            f"model.tokenizer {model.tokenizer} has {size} tokens, more than the {data['vocab_size']} embeddings "
+            f"of model.path {model.path}; a pretrained model needs its own tokenizer: set model.tokenizer=null "
+            "to use the one in model.path"
+        )
 
 
 def model_config_data(model: ModelSpec) -> dict[str, Any]:

@@ -92,13 +92,15 @@ def load_pretrained(spec: ModelSpec, *, head: str, num_labels: int, dropout: flo
     config.num_labels = num_labels
     if getattr(config, "pad_token_id", None) is None and pad_token_id is not None:
         config.pad_token_id = pad_token_id
+    from safetensors import SafetensorError
+
     auto = getattr(transformers, f"AutoModel{head}")
     try:
         return auto.from_pretrained(spec.path, config=config, local_files_only=True)
-    except OSError as exc:  # no weights file, or one that cannot be read
+    except (OSError, SafetensorError) as exc:  # no weights file, or one that cannot be read
         raise ModelError(
             f"model `{spec.name}`: cannot load its weights from {spec.path} ({str(exc).splitlines()[0]}); "
-            "the folder needs the weights `save_pretrained` writes (model.safetensors or its shards)"
+            "the folder needs the weights `save_pretrained` writes (model.safetensors or its shards), whole"
         ) from None
     except ValueError as exc:
         if "Unrecognized configuration class" not in str(exc):

@@ -11,14 +11,17 @@ What XTREME does, and this module replicates (google-research/xtreme):
   file mapping chunks back to their sentence.
 * ``third_party/utils_tag.py`` ``convert_examples_to_features`` gives each chunk the real label on the
   first sub-token of each word and -100 (``CrossEntropyLoss().ignore_index``) elsewhere, and for
-  ``xlmr`` (``sep_token_extra``) builds ``<s> pieces </s> </s>``: two closing separators.
+  ``xlmr`` (``sep_token_extra``) builds ``<s> pieces </s> </s>``: two closing separators; for BERT
+  ``[CLS] pieces [SEP]``.
 * ``third_party/run_tag.py`` ``save_predictions`` glues the chunks' predictions back into whole
   sentences; ``evaluate.py`` scores those. So **no word is ever truncated or left out**: every word of
   every sentence gets a prediction and is scored; its truncation to ``max_seq_length - 3`` never fires.
 
 Here one example becomes one or more features (chunks) the same way, and ``decode`` reassembles one
-prediction per word. (``run_tag.py``'s own dev score, used only to pick checkpoints, treats chunks as
-sentences; the official score, and ``decode``, use whole sentences.)
+prediction per word. Pieces come from the fast tokenizer's character offsets over the sentence, so the
+same code serves SentencePiece (XLM-R, mDeBERTa), WordPiece (mBERT) and byte-level BPE (Llama-style
+decoders, whose rows open with their ``<s>`` alone). (``run_tag.py``'s own dev score, used only to
+pick checkpoints, treats chunks as sentences; the official score, and ``decode``, use whole sentences.)
 """
 
 from __future__ import annotations
@@ -47,42 +50,107 @@ class TagFeatures:
         return len(self.input_ids)
 
 
-def _word_pieces(words: list[str], tokenizer: Any) -> dict[str, list[int]]:
-    """Sub-token ids of each distinct word, tokenized on its own as ``tokenizer.tokenize(word)`` is."""
-    distinct = list(dict.fromkeys(words))
-    if not distinct:
-        return {}
-    encoded = tokenizer(distinct, add_special_tokens=False)["input_ids"]
-    return {word: list(ids) for word, ids in zip(distinct, encoded, strict=True)}
+def _pieces_per_word(examples: Sequence[TagExample], tokenizer: Any) -> list[list[list[int]]]:
+    """Each word's sub-token ids, read from the tokenizer's character offsets over the whole sentence.
+
+    The words are joined with single spaces and tokenized in one call; a token belongs to the word
+    under its last character, or to the next word when that character is the space between two words
+    (byte-level BPE's ``Ġword`` and SentencePiece's ``▁word`` carry the space before the word). Nothing
+    here knows a tokenizer's marker characters. For WordPiece and SentencePiece this gives exactly the
+    pieces of ``tokenizer.tokenize(word)`` on each word alone, as XTREME tokenizes; a byte-level BPE
+    tokenizer sees the words as running text, with the spaces it was trained on.
+    """
+    texts: list[str] = []
+    owners: list[tuple[np.ndarray, np.ndarray]] = []
+    for example in examples:
+        size = sum(len(w) + 1 for w in example.tokens)
+        owner = np.empty(size, dtype=np.int64)
+        inside = np.zeros(size, dtype=bool)  # a character of a word, not a space between two
+        position = 0
+        for w, word in enumerate(example.tokens):
+            owner[position : position + len(word)] = w
+            inside[position : position + len(word)] = True
+            owner[position + len(word)] = w + 1  # the space after a word leads into the next one
+            position += len(word) + 1
+        texts.append(" ".join(example.tokens))
+        owners.append((owner, inside))
+    if not texts:
+        return []
+    encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+    result = []
+    for example, (owner, inside), ids, offsets in zip(
+        examples, owners, encoded["input_ids"], encoded["offset_mapping"], strict=True
+    ):
+        words: list[list[int]] = [[] for _ in example.tokens]
+        covered = [False] * len(words)
+        for token, (start, end) in zip(ids, offsets, strict=True):
+            char = min(end - 1 if end > start else start, len(owner) - 1)
+            w = min(int(owner[char]), len(words) - 1)
+            words[w].append(int(token))
+            covered[w] |= bool(end > start and inside[char])
+        # A word none of whose tokens covers one of its own characters (a lone zero-width character,
+        # which the normalizer drops, leaving only the space before it) has no pieces of its own, as
+        # tokenize(word) on it alone gives none.
+        result.append([pieces if covered[w] else [] for w, pieces in enumerate(words)])
+    return result
 
 
-def _special_ids(tokenizer: Any) -> tuple[int, int, int]:
-    ids = (tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.unk_token_id)
-    if any(i is None for i in ids):
-        raise ValueError(
-            "the tokenizer must define cls, sep and unk tokens (XLM-R: <s>, </s>, <unk>); got ids "
-            f"cls={ids[0]}, sep={ids[1]}, unk={ids[2]}"
-        )
-    return ids  # type: ignore[return-value]
+def _template(tokenizer: Any, sep_token_extra: bool | None) -> tuple[list[int], list[int]]:
+    """The special ids before and after one sequence, from the tokenizer's own template.
+
+    ``sep_token_extra=None`` follows XTREME's rule by family: tokenizers whose pair template puts two
+    separators between the sequences (RoBERTa, XLM-R: ``<s> A </s> </s> B </s>``) get a second closing
+    separator, as ``utils_tag.py`` gives ``xlmr``; others (``[CLS] A [SEP]``, Llama's ``<s> A``) keep
+    their template.
+    """
+    probe = tokenizer("a", return_special_tokens_mask=True)
+    ids, mask = probe["input_ids"], probe["special_tokens_mask"]
+    if 0 not in mask:
+        raise ValueError("the tokenizer turned the probe text 'a' into special tokens only; is it a text tokenizer?")
+    first = mask.index(0)
+    last = len(mask) - 1 - mask[::-1].index(0)
+    prefix, suffix = list(ids[:first]), list(ids[last + 1 :])
+    if sep_token_extra is None:
+        between = tokenizer.num_special_tokens_to_add(pair=True) - tokenizer.num_special_tokens_to_add(pair=False)
+        sep_token_extra = between >= 2 and tokenizer.sep_token_id is not None
+    if sep_token_extra:
+        if tokenizer.sep_token_id is None:
+            raise ValueError("sep_token_extra needs a tokenizer with a sep token")
+        suffix = [*suffix, tokenizer.sep_token_id]
+    return prefix, suffix
+
+
+def _stand_in_id(tokenizer: Any) -> int:
+    # A word with no pieces still needs a position that carries its tag: <unk>, as XTREME uses, or the
+    # end-of-sequence token of a byte-level tokenizer that has no <unk> (it never needs one otherwise).
+    for candidate in (tokenizer.unk_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id):
+        if candidate is not None:
+            return int(candidate)
+    raise ValueError("the tokenizer has no unk, eos or pad token to stand in for a word without pieces")
 
 
 def featurize(
-    examples: Sequence[TagExample], *, tokenizer: Any, max_length: int, sep_token_extra: bool = True
+    examples: Sequence[TagExample], *, tokenizer: Any, max_length: int, sep_token_extra: bool | None = None
 ) -> TagFeatures:
-    """Tokenize word by word, split long sentences into chunks, and label first sub-tokens.
+    """Tokenize the words, split long sentences into chunks, and label first sub-tokens.
 
-    ``sep_token_extra`` (XTREME's flag for ``xlmr``/``roberta``) ends each row with two separators and
-    leaves ``max_length - 3`` sub-tokens per chunk; pass False for BERT-style ``[CLS] .. [SEP]``.
-    An example tag of -1 (no gold label) becomes -100, so it adds nothing to a loss.
+    Rows get the tokenizer's own special tokens (``<s> .. </s>``, ``[CLS] .. [SEP]``, ``<s> ..``);
+    ``sep_token_extra`` (XTREME's flag for ``xlmr``/``roberta``, decided from the tokenizer when None)
+    adds a second closing separator. An example tag of -1 (no gold label) becomes -100, so it adds
+    nothing to a loss.
 
     Example: with "Hello" split into two pieces, ``featurize([TagExample("s1", ("Hello", "world"), (4, 7))],
-    tokenizer=tok, max_length=128).labels == [[-100, 4, -100, 7, -100, -100]]``.
+    tokenizer=tok, max_length=128).labels == [[-100, 4, -100, 7, -100, -100]]`` for an XLM-R tokenizer.
     """
-    cls_id, sep_id, unk_id = _special_ids(tokenizer)
-    closing = [sep_id, sep_id] if sep_token_extra else [sep_id]
-    budget = max_length - 1 - len(closing)
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("tagging needs a fast tokenizer (it reads character offset mappings)")
+    prefix, closing = _template(tokenizer, sep_token_extra)
+    unk_id = _stand_in_id(tokenizer)
+    budget = max_length - len(prefix) - len(closing)
     if budget < 1:
-        raise ValueError(f"max_length {max_length} leaves no room for a word next to {1 + len(closing)} specials")
+        raise ValueError(
+            f"max_length {max_length} leaves no room for a word next to {len(prefix) + len(closing)} specials"
+        )
     for example in examples:
         if len(example.tags) != len(example.tokens):
             raise ValueError(
@@ -92,7 +160,7 @@ def featurize(
         bad = [t for t in example.tags if t < -1]
         if bad:
             raise ValueError(f"example {example.id!r}: tag {bad[0]} is neither a class index nor -1 (no gold)")
-    pieces = _word_pieces([w for ex in examples for w in ex.tokens], tokenizer)
+    pieces = _pieces_per_word(examples, tokenizer)
 
     input_ids: list[list[int]] = []
     labels: list[list[int]] = []
@@ -100,17 +168,17 @@ def featurize(
     example_index: list[int] = []
 
     def close(ids: list[int], labs: list[int], words: list[int], source: int) -> None:
-        input_ids.append([cls_id, *ids, *closing])
-        labels.append([IGNORE, *labs, *[IGNORE] * len(closing)])
-        word_index.append([-1, *words, *[-1] * len(closing)])
+        input_ids.append([*prefix, *ids, *closing])
+        labels.append([*[IGNORE] * len(prefix), *labs, *[IGNORE] * len(closing)])
+        word_index.append([*[-1] * len(prefix), *words, *[-1] * len(closing)])
         example_index.append(source)
 
     for source, example in enumerate(examples):
         ids: list[int] = []
         labs: list[int] = []
         words: list[int] = []
-        for w, (word, tag) in enumerate(zip(example.tokens, example.tags, strict=True)):
-            word_ids = pieces[word]
+        for w, tag in enumerate(example.tags):
+            word_ids = pieces[source][w]
             # utils_preprocess.py: no pieces (e.g. a lone control character), or more than one row holds,
             # and the word becomes <unk>, so it still has a first sub-token to carry its tag.
             if not word_ids or len(word_ids) > budget:

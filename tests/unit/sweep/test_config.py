@@ -250,10 +250,65 @@ def test_mean_dev_needs_a_dev_split_in_the_evaluation_languages() -> None:
     assert not any("mean_dev" in p for p in problems_of([*base, "languages=[de]", "search.select_on=english_dev"]))
 
 
-def test_retrieval_layer_beyond_a_pretrained_models_depth_is_found_before_launch(tmp_path: Path) -> None:
+def _model_folder(tmp_path: Path, config: str) -> Path:
+    """A folder with a model's config and (empty) weights and tokenizer files: what validation looks at."""
     model = tmp_path / "model"
     model.mkdir()
-    (model / "config.json").write_text('{"model_type": "xlm-roberta", "num_hidden_layers": 4}')
+    (model / "config.json").write_text(config)
+    (model / "model.safetensors").write_bytes(b"")
+    (model / "tokenizer.json").write_text("{}")
+    return model
+
+
+def test_a_pretrained_folder_is_checked_for_weights_tokenizer_and_sizes(tmp_path: Path) -> None:
+    config = (
+        '{"model_type": "xlm-roberta", "hidden_size": 96, "num_attention_heads": 5, "max_position_embeddings": 130}'
+    )
+    model = _model_folder(tmp_path, config)
+    pretrained = ["model.init=pretrained", f"model.path={model}", "model.tokenizer=null", "model.max_length=129"]
+    problems = problems_of(pretrained)
+    assert f"model.path {model}: hidden_size 96 is not divisible by 5 attention heads" in problems
+    # XLM-R's positions start after its pad id: 130 position embeddings hold 128 tokens.
+    assert (
+        f"model.max_length 129 is longer than the 128 positions model.path {model} (xlm-roberta) has; "
+        "set model.max_length to at most 128"
+    ) in problems
+    (model / "model.safetensors").unlink()
+    (model / "tokenizer.json").unlink()
+    problems = problems_of(pretrained)
+    assert any(
+        p.startswith(f"model.path {model} has no weights (model.safetensors or model.safetensors.index")
+        for p in problems
+    )
+    assert any(p.startswith(f"model.path {model} holds no tokenizer (none of tokenizer.json") for p in problems)
+    assert any(
+        p.startswith(f"model.tokenizer {tmp_path}/none.json does not exist")
+        for p in problems_of([*pretrained, f"model.tokenizer={tmp_path}/none.json"])
+    )
+    (model / "config.json").write_text("{not json")
+    assert any(p.startswith(f"model.path {model} has no readable config.json") for p in problems_of(pretrained))
+
+
+def test_a_scratch_tokenizer_kept_for_a_pretrained_model_is_refused_when_it_outgrows_the_embeddings(
+    tmp_path: Path,
+) -> None:
+    # The quickstart's toy tokenizer has 198 tokens; a model with 150 embeddings cannot look them all up.
+    model = _model_folder(tmp_path, '{"model_type": "xlm-roberta", "vocab_size": 150}')
+    problems = problems_of(["model.init=pretrained", f"model.path={model}"])
+    assert any(
+        p.startswith("model.tokenizer ")
+        and p.endswith(
+            f"has 198 tokens, more than the 150 embeddings of model.path {model}; a pretrained model needs its "
+            "own tokenizer: set model.tokenizer=null to use the one in model.path"
+        )
+        for p in problems
+    ), problems
+    (model / "config.json").write_text('{"model_type": "xlm-roberta", "vocab_size": 250002}')
+    assert load_config(QUICKSTART, ["model.init=pretrained", f"model.path={model}"]).model.tokenizer
+
+
+def test_retrieval_layer_beyond_a_pretrained_models_depth_is_found_before_launch(tmp_path: Path) -> None:
+    model = _model_folder(tmp_path, '{"model_type": "xlm-roberta", "num_hidden_layers": 4}')
     pretrained = ["model.init=pretrained", f"model.path={model}"]
     problems = problems_of([*pretrained, "retrieval.layer=5"])
     assert any(
@@ -266,9 +321,7 @@ def test_retrieval_layer_beyond_a_pretrained_models_depth_is_found_before_launch
 
 
 def test_cls_pooling_of_a_decoder_is_refused_before_launch(tmp_path: Path) -> None:
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "config.json").write_text('{"model_type": "llama", "num_hidden_layers": 4}')
+    model = _model_folder(tmp_path, '{"model_type": "llama", "num_hidden_layers": 4}')
     pretrained = ["model.init=pretrained", f"model.path={model}"]
     expected = (
         f"retrieval.pooling is cls, but model.path {model} is a decoder (llama): its first token has read "

@@ -196,3 +196,22 @@ def test_a_pretrained_decoder_trains_multiple_choice_and_hands_its_encoder_on(mi
     (tmp_path / "second").mkdir()
     run_trial(dataclasses.replace(first, epochs=1, init_encoder=str(tmp_path / "encoder.pt")), reporter=second)
     assert "test/et/accuracy" in second.metrics[0]
+
+
+@pytest.mark.parametrize("family", ["llama", "bert"])
+@pytest.mark.parametrize("task", ["xquad", "udpos"])
+def test_pretrained_decoders_and_wordpiece_encoders_train_qa_and_tagging(
+    mirror: Path, tmp_path: Path, family: str, task: str
+) -> None:
+    """QA offsets and tag alignment through byte-level BPE (Llama) and WordPiece (mBERT-style) tokenizers,
+    end to end through DeepSpeed: the model's own tokenizer from its folder, scores in range."""
+    from tests.model_families import save_tiny_model
+
+    folder = save_tiny_model(family, tmp_path / family)
+    model = ModelSpec(name=f"tiny-{family}", init="pretrained", architecture=family, path=str(folder), max_length=96)
+    keep = Keep(tmp_path)
+    run_trial(spec(mirror, task=task, model=model, epochs=2), reporter=keep)
+    metrics = keep.metrics[-1]
+    assert keep.metrics[-1]["train/en/loss"] < keep.metrics[0]["train/en/loss"]
+    score = "test/de/em_f1_avg" if task == "xquad" else "test/de/f1"
+    assert 0.0 <= metrics[score] <= 1.0

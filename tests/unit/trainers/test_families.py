@@ -10,7 +10,7 @@ import pytest
 from tests.model_families import FAMILIES, save_tiny_model
 from trainers import kinds
 from trainers.errors import ModelError
-from trainers.examples import ChoiceExample, TextExample
+from trainers.examples import Answer, ChoiceExample, SpanExample, TagExample, TextExample
 from trainers.families import is_decoder_only
 from trainers.model import build_model, encoder_state, load_tokenizer
 from trainers.spec import ModelSpec
@@ -153,3 +153,92 @@ def test_last_token_pooling_reads_each_sentences_last_real_token_on_either_paddi
     )
     np.testing.assert_allclose(batched, alone, atol=1e-5)
     assert not np.allclose(batched[0], batched[1])
+
+
+SPANS = [
+    SpanExample(
+        id="q0",
+        question="Where did the cat sit?",
+        context="The cat sat on the mat while two dogs slept.",
+        answers=(Answer("on the mat", 12),),
+    ),
+    SpanExample(
+        id="q1",
+        question="Wie viele Bücher?",
+        context="Drei Studenten lasen letztes Jahr vierzig Bücher.",
+        answers=(Answer("vierzig", 34),),
+    ),
+]
+TAGGED = [
+    TagExample(id="t0", tokens=("Die", "Katze", "saß", "auf", "der", "Matte", "."), tags=(1, 0, 2, 3, 1, 0, 4)),
+    TagExample(id="t1", tokens=("Trois", "étudiants", "ont", "lu", "quarante", "livres"), tags=(5, 0, 2, 2, 5, 0)),
+]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_pretrained_model_of_each_family_trains_a_qa_head_and_offsets_round_trip(
+    family: str, folders: dict[str, Path]
+) -> None:
+    import numpy as np
+    import torch
+
+    spec = _spec(folders[family], family)
+    tokenizer = load_tokenizer(spec)
+    model = build_model(
+        spec, kind="qa", num_labels=2, vocab_size=len(tokenizer), dropout=0.0, pad_token_id=tokenizer.pad_token_id
+    )
+    features = kinds.featurize("qa", SPANS, tokenizer=tokenizer, max_length=96, train=True)
+    assert all(start != 0 for start in features.start_positions), "both answers fit in one window"
+    batch = next(kinds.batches("qa", features, order=[0, 1], batch_size=2, pad_id=tokenizer.pad_token_id))
+    out = model(**batch)
+    assert out.start_logits.shape == batch["input_ids"].shape and torch.isfinite(out.loss)
+    out.loss.backward()
+    assert model.base_model.get_input_embeddings().weight.grad is not None
+
+    # Logits that point at the targets decode to the gold text, through this family's offsets.
+    width = max(len(ids) for ids in features.input_ids)
+    start, end = np.full((len(features), width), -9.0), np.full((len(features), width), -9.0)
+    for w in range(len(features)):
+        start[w, features.start_positions[w]] = end[w, features.end_positions[w]] = 9.0
+    assert kinds.qa.decode(SPANS, features, start, end) == {"q0": "on the mat", "q1": "vierzig"}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_pretrained_model_of_each_family_trains_a_tagging_head_and_tags_round_trip(
+    family: str, folders: dict[str, Path]
+) -> None:
+    import numpy as np
+    import torch
+
+    spec = _spec(folders[family], family)
+    tokenizer = load_tokenizer(spec)
+    model = build_model(
+        spec, kind="tagging", num_labels=6, vocab_size=len(tokenizer), dropout=0.0, pad_token_id=tokenizer.pad_token_id
+    )
+    features = kinds.featurize("tagging", TAGGED, tokenizer=tokenizer, max_length=96, train=True)
+    # Each family's own template: Llama's rows open with <s> and have no closing token; XLM-R-style ones
+    # close with two separators, as XTREME's sep_token_extra.
+    first = tokenizer.convert_ids_to_tokens(features.input_ids[0])
+    opening, closing = {
+        "bert": (["[CLS]"], ["[SEP]"]),
+        "xlm-roberta": (["<s>"], ["</s>", "</s>"]),
+        "deberta-v2": (["<s>"], ["</s>", "</s>"]),
+        "llama": (["<s>"], []),
+    }[family]
+    assert first[: len(opening)] == opening and first[len(first) - len(closing) :] == closing, first
+    # Every word has pieces of its own, and its first piece carries the tag.
+    assert sorted({w for w in features.word_index[0] if w >= 0}) == list(range(len(TAGGED[0].tokens)))
+    assert [label for label in features.labels[0] if label >= 0] == list(TAGGED[0].tags)
+
+    batch = next(kinds.batches("tagging", features, order=[0, 1], batch_size=2, pad_id=tokenizer.pad_token_id))
+    out = model(**batch)
+    assert out.logits.shape[:2] == batch["input_ids"].shape and torch.isfinite(out.loss)
+    out.loss.backward()
+    model.eval()
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.numpy()
+    rows = [logits[i, : len(features.input_ids[i])] for i in range(2)]
+    predictions = kinds.tagging.decode(TAGGED, features, rows)
+    assert [len(p) for p in predictions] == [len(ex.tokens) for ex in TAGGED]
+    gold = [np.where(np.array(labels)[:, None] == np.arange(6), 50.0, 0.0) for labels in features.labels]
+    assert kinds.tagging.decode(TAGGED, features, gold) == [list(ex.tags) for ex in TAGGED]
