@@ -18,6 +18,10 @@ from cluster.ray_compat import keep_nodes_on_loopback
 from trainers.errors import XStiltsError
 
 TOKEN_FILE = Path.home() / ".ray" / "auth_token"
+#: The custom resource a multi-worker trial's Tune function holds instead of a CPU (one per trial): the
+#: head of a cluster advertises it (``--resources='{"TRAIN_DRIVER": 1000}'``), a local instance gets it here.
+DRIVER_RESOURCE = "TRAIN_DRIVER"
+DRIVER_SLOTS = 1000  # multi-worker trials a node can drive at once: their workers are the real limit
 
 
 class ClusterError(XStiltsError):
@@ -51,7 +55,13 @@ def start(
         # "local" forces a fresh instance: without it ray.init() silently joins any cluster that
         # `ray start` left running on this machine.
         kwargs.update(
-            address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=True, dashboard_host="127.0.0.1"
+            address="local",
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            include_dashboard=True,
+            dashboard_host="127.0.0.1",
+            # Multi-worker trials' Tune functions hold this instead of a CPU (sweep.workers).
+            resources={DRIVER_RESOURCE: DRIVER_SLOTS},
         )
     else:
         kwargs["address"] = address

@@ -24,6 +24,10 @@ def check_model(model: ModelSpec, training: TrainingSpec, problems: list[str]) -
     check_choice(problems, "training.precision", training.precision, ("fp32", "bf16", "fp16"))
     if training.zero_stage not in (0, 1, 2, 3):
         problems.append(f"training.zero_stage must be 0, 1, 2 or 3, got {training.zero_stage}")
+    if training.offload_optimizer and training.zero_stage == 0:
+        problems.append("training.offload_optimizer needs ZeRO: set training.zero_stage to 1, 2 or 3")
+    if training.offload_parameters and training.zero_stage != 3:
+        problems.append("training.offload_parameters needs training.zero_stage=3 (only stage 3 partitions parameters)")
     if model.init == "scratch":
         check_choice(problems, "model.architecture", model.architecture, ("xlm-roberta",))
         if min(model.hidden_size, model.num_layers, model.num_heads, model.intermediate_size) < 1:

@@ -54,8 +54,10 @@ class SearchConfig:
 class ResourcesConfig:
     """What each trial gets, and how many run at once."""
 
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
+    cpus_per_trial: float = 1.0  # per worker of a trial
+    gpus_per_trial: float = 0.0  # per worker of a trial
+    workers_per_trial: int = 1  # >1: a Ray Train run of that many workers per trial, DeepSpeed sharding across them
+    memory_per_worker_gb: float | None = None  # a GPU's memory, or a CPU worker's RAM; None: this machine's
     max_concurrent_trials: int = 2  # per search: more than a handful makes TPE little better than random
     max_trials_in_flight: int | None = None  # the whole study; None: as many as the cluster fits
     max_searches_in_flight: int | None = None  # searches running at once; None: all that are ready (1: one by one)
@@ -197,12 +199,18 @@ def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
                 f"layers are 0 (the embeddings) to {depth}; pick one of them or leave it out (the middle layer)"
             )
     check_tasks(config, problems, check_data=check_data)
+    if check_data and not problems:
+        from sweep.memory import check_memory
+
+        check_memory(config.model, config.training, config.resources, problems)
     return problems
 
 
 def _validate_resources(res: ResourcesConfig, problems: list[str]) -> None:
     if res.cpus_per_trial <= 0 or res.gpus_per_trial < 0 or res.max_concurrent_trials < 1:
         problems.append("resources: cpus_per_trial must be > 0, gpus_per_trial >= 0, max_concurrent_trials >= 1")
+    if res.workers_per_trial < 1:
+        problems.append(f"resources.workers_per_trial must be >= 1, got {res.workers_per_trial}")
     if res.max_failures < 0 or res.checkpoints_to_keep < 1:
         problems.append("resources: max_failures must be >= 0 and checkpoints_to_keep >= 1")
     for key in ("max_trials_in_flight", "max_searches_in_flight"):
@@ -218,6 +226,12 @@ def check_local_resources(res: ResourcesConfig) -> list[str]:
         problems.append(
             f"resources.cpus_per_trial is {res.cpus_per_trial:g} but this machine has {cpus} CPUs; "
             f"lower it or pass --address of a cluster with bigger nodes"
+        )
+    elif res.cpus_per_trial * res.workers_per_trial > cpus:
+        problems.append(
+            f"resources.workers_per_trial={res.workers_per_trial} workers of {res.cpus_per_trial:g} CPUs need "
+            f"{res.cpus_per_trial * res.workers_per_trial:g} CPUs but this machine has {cpus}; lower either, "
+            "or pass --address of a cluster"
         )
     if res.gpus_per_trial > 0 and shutil.which("nvidia-smi") is None:
         problems.append(

@@ -117,12 +117,20 @@ def _connect(config: SweepConfig, address: str | None) -> None:
     from cluster import ray_session
 
     resources = ray_session.start(address=address)
-    needs = {"CPU": config.resources.cpus_per_trial, "GPU": config.resources.gpus_per_trial}
+    workers = config.resources.workers_per_trial
+    needs = {"CPU": config.resources.cpus_per_trial * workers, "GPU": config.resources.gpus_per_trial * workers}
+    per = f" x {workers} workers" if workers > 1 else ""
     problems = [
-        f"resources.{key.lower()}s_per_trial is {need:g} but the cluster has {resources.get(key, 0):g} {key}s"
+        f"resources.{key.lower()}s_per_trial{per} is {need:g} but the cluster has {resources.get(key, 0):g} {key}s"
         for key, need in needs.items()
         if need > resources.get(key, 0)
     ]
+    if workers > 1 and not resources.get(ray_session.DRIVER_RESOURCE):
+        problems.append(
+            f"resources.workers_per_trial is {workers}, but the cluster advertises no {ray_session.DRIVER_RESOURCE} "
+            "resource for the trials' Train drivers; start its head with "
+            f"`ray start --head --resources='{{\"{ray_session.DRIVER_RESOURCE}\": 1000}}'` (docs/cluster.md)"
+        )
     if problems:
         ray_session.stop()
         raise ConfigError(problems)

@@ -5,9 +5,10 @@ SWEEP_DIR/manifest.json    code version, the plan, and each search's state
 SWEEP_DIR/driver.lock      locked (flock) by the live driver, so only one runs a sweep at a time
 SWEEP_DIR/driver.json      who holds the lock (pid, host, start), and what it runs (resources in use, trials)
 SWEEP_DIR/tune/study/      the study's Ray Tune run: trial checkpoints, searcher and scheduler state
+SWEEP_DIR/tune/train/      transient Ray Train runs of multi-worker trials (cleared as they end)
 SWEEP_DIR/journal/<search>/<trial>.jsonl   every reported result, as it arrived
 SWEEP_DIR/results/<search>/<trial>.a<k>.parquet   the results table
-SWEEP_DIR/encoders/<task>/encoder.pt       the best intermediate encoder of each task
+SWEEP_DIR/encoders/<task>/encoder/         the best intermediate encoder of each task (safetensors shards)
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ from filelock import Timeout, UnixFileLock
 
 from sweep.errors import CheckpointError, SweepStateError
 from trainers.checkpoint import STATE_FILE, read_state
-from trainers.fileio import copy_from, download, filesystem, is_uri, join, upload, write_json
+from trainers.encoder_io import publish_encoder
+from trainers.fileio import copy_from, download, exists, filesystem, is_uri, join, upload, write_json
 
+ENCODER = "encoder"  # the folder of an exported encoder, under encoders/<task>/
+OLD_ENCODER = "encoder.pt"  # the single file earlier versions exported
 MANIFEST_VERSION = 2  # 2: the whole study is one Tune run (tune/study); 1: a Tune run per search
 READABLE_VERSIONS = (1, 2)  # sweeps `status`, `query` and `export-predictions` read; only 2 resumes
 
@@ -79,12 +83,22 @@ class SweepDir:
         return self.root / "results"
 
     def encoder(self, task: str) -> Path:
-        """Where the best encoder of intermediate task ``task`` is exported (in the local copy)."""
-        return self.root / "encoders" / task / "encoder.pt"
+        """The folder the best encoder of intermediate task ``task`` is exported to (in the local copy):
+        safetensors shards with an index (``trainers.encoder_io``)."""
+        return self.root / "encoders" / task / ENCODER
 
     def encoder_location(self, task: str) -> str:
-        """Where trials on any node read that encoder: its URI on shared storage, else its path."""
-        return join(self.remote, "encoders", task, "encoder.pt") if self.remote else str(self.encoder(task))
+        """Where trials on any node read that encoder: its URI on shared storage, else its path. A sweep
+        that an earlier version exported keeps its single ``encoder.pt`` until stage one runs again."""
+        base = join(self.remote, "encoders", task) if self.remote else str(self.root / "encoders" / task)
+        if not exists(join(base, ENCODER)) and exists(join(base, OLD_ENCODER)):
+            return join(base, OLD_ENCODER)
+        return join(base, ENCODER)
+
+    def publish_encoder(self, task: str) -> None:
+        """Upload an exported encoder folder to shared storage (no-op without), its index last."""
+        if self.remote:
+            publish_encoder(self.encoder(task), join(self.remote, "encoders", task, ENCODER))
 
     def publish(self, path: Path) -> None:
         """Copy a file written in the local copy to the same place on shared storage (no-op without)."""

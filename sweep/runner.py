@@ -19,9 +19,11 @@ from sweep.recorder import HP_COLUMN_TYPES, Recorder
 from sweep.results import ResultsStore
 from sweep.select import best_trial, test_summary
 from sweep.study import SearchState, Study
-from trainers.fileio import exists, write_json
+from trainers.fileio import exists, join, remove_tree, write_json
 from trainers.spec import TrialSpec
 from trainers.tasks import get_task, selection_languages, split_ref, training_data
+
+TRAIN_RUNS = "train"  # under the sweep's tune/ folder: the transient Ray Train runs of multi-worker trials
 
 _RESOURCES_EVERY_S = 5.0  # how often the driver notes the cluster's resources in use for `sweep status`
 
@@ -106,6 +108,9 @@ class StudyRun:
             grid = tuning.run_study(
                 self.config, self.study, storage=self.sweep_dir.tune, trainable=trainable, resources=resources
             )
+            # Multi-worker trials' Train runs are transient (Tune holds the checkpoints); a trial that Tune
+            # stopped as the study ended may not have cleared its own.
+            remove_tree(join(str(self.sweep_dir.tune), TRAIN_RUNS))
             self._reconcile(grid)
             self.study.finalize_finished()
         return [s.search for s in self.study.states.values() if s.state == "failed"]
@@ -127,7 +132,17 @@ class StudyRun:
         spec = {k: v for k, v in self.specs[search.id].to_dict().items() if k != "hparams"}
         fixed = self.config.stage(search.phase).search_space.params
         constants = {name: p.values[0] for name, p in fixed.items() if p.type == "constant"}
-        return {"search": search.id, "spec": spec, "hp": {**constants, **sampled}}
+        trial = {"search": search.id, "spec": spec, "hp": {**constants, **sampled}}
+        res = self.config.resources
+        if res.workers_per_trial > 1:
+            # The Train run of each trial keeps its transient files on the sweep's (shared) storage.
+            trial["workers"] = {
+                "count": res.workers_per_trial,
+                "cpus": res.cpus_per_trial,
+                "gpus": res.gpus_per_trial,
+                "storage": join(str(self.sweep_dir.tune), TRAIN_RUNS),
+            }
+        return trial
 
     def _evaluation(self, search: Search) -> dict[str, Any]:
         import dataclasses
@@ -259,7 +274,7 @@ class StudyRun:
         out = self.sweep_dir.encoder(search.intermediate)
         checkpoint = self.sweep_dir.checkpoint(search=search.id, trial_id=best["trial_id"], step=best["step"])
         export_encoder(checkpoint, out, spec=spec)
-        self.sweep_dir.publish(out)
+        self.sweep_dir.publish_encoder(search.intermediate)
         return self.sweep_dir.encoder_location(search.intermediate)
 
 

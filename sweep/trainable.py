@@ -3,9 +3,10 @@ evaluation) and hands what it reports to Tune."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
+
+from sweep.trial_run import run_or_fatal
 
 
 class _TuneReporter:
@@ -20,7 +21,9 @@ class _TuneReporter:
 def xstilts_trial(config: dict[str, Any]) -> None:
     """Run one trial. ``config`` is ``{"search": id, "spec": TrialSpec.to_dict() without hyperparameters,
     "hp": {name: value}}`` for a training trial, or ``{"search": id, "evaluate": {...}}`` for a retrieval
-    target's evaluation (the keyword arguments of ``trainers.retrieval.embed.evaluate_retrieval``).
+    target's evaluation (the keyword arguments of ``trainers.retrieval.embed.evaluate_retrieval``). A
+    training trial of several workers also has ``"workers": {"count", "cpus", "gpus", "storage"}`` and runs
+    as a Ray Train run inside this trial (``sweep.workers``).
 
     A retried or resumed trial continues from the last checkpoint Tune handed back. An error that no retry
     can fix (a model that cannot be built, missing or malformed data, an unknown task, a missing encoder)
@@ -29,34 +32,12 @@ def xstilts_trial(config: dict[str, Any]) -> None:
     """
     from ray import tune
 
-    from trainers.errors import CheckpointError, DataError, ModelError, TaskError
-    from trainers.spec import FATAL, OBJECTIVE
+    if config.get("workers", {}).get("count", 1) > 1:
+        from sweep.workers import fit_workers
 
-    try:
-        _run(config)
-    except (ModelError, DataError, TaskError, CheckpointError) as exc:
-        tune.report({OBJECTIVE: float("nan"), FATAL: f"{type(exc).__name__}: {exc}"})
-
-
-def _run(config: dict[str, Any]) -> None:
-    from ray import tune
-
-    if "evaluate" in config:
-        from trainers.retrieval.embed import evaluate_and_report
-        from trainers.spec import ModelSpec
-
-        options = dict(config["evaluate"])
-        options["model_spec"] = ModelSpec(**options["model_spec"])
-        evaluate_and_report(options.pop("task"), reporter=_TuneReporter(), **options)
+        fit_workers(config)
         return
-
-    from trainers.engine import run_trial
-    from trainers.spec import HyperParameters, TrialSpec
-
-    spec = dataclasses.replace(TrialSpec.from_dict(config["spec"]), hparams=HyperParameters.from_search(config["hp"]))
     checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
-        run_trial(spec, reporter=_TuneReporter())
-        return
-    with checkpoint.as_directory() as folder:
-        run_trial(spec, reporter=_TuneReporter(), resume_dir=Path(folder))
+    fatal = run_or_fatal(config, reporter=_TuneReporter(), checkpoint=checkpoint)
+    if fatal is not None:
+        tune.report(fatal)

@@ -198,13 +198,18 @@ def run_study(
     path = join(str(storage), EXPERIMENT)  # a folder, or a URI on shared storage
     # Tune keeps one trial pending at a time for a searcher of its own kind, so a study would fill a
     # large cluster one trial at a time; let it queue as many as could run at once (Tune's own knob).
-    slots = ray.cluster_resources().get("CPU", 1) // max(config.resources.cpus_per_trial, 1e-9)
-    os.environ.setdefault(
-        "TUNE_MAX_PENDING_TRIALS_PG", str(int(max(1, config.resources.max_trials_in_flight or slots)))
-    )
+    res = config.resources
+    slots = ray.cluster_resources().get("CPU", 1) // max(res.cpus_per_trial * res.workers_per_trial, 1e-9)
+    if res.gpus_per_trial > 0:
+        slots = min(slots, ray.cluster_resources().get("GPU", 0) // (res.gpus_per_trial * res.workers_per_trial))
+    if res.workers_per_trial > 1:
+        # A multi-worker trial's Tune function holds no CPU, so Tune alone would start more of them than
+        # their workers fit; a Train run waiting for workers times out. Cap them at what fits.
+        study.max_trials_in_flight = int(max(1, min(study.max_trials_in_flight or slots, slots)))
+    os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(int(max(1, res.max_trials_in_flight or slots))))
     _LIVE[key] = study
     try:
-        runnable = tune.with_resources(trainable, resources)
+        runnable = tune.with_resources(trainable, _resources_of(resources))
         if tune.Tuner.can_restore(str(path)):
             # Tune keeps finished trials, continues running ones from their last checkpoint, restores the
             # searcher (and with it each search's TPE and ASHA state); errored trials get another go.
@@ -238,6 +243,20 @@ def run_study(
         return tuner.fit()
     finally:
         del _LIVE[key]
+
+
+def _resources_of(resources: dict[str, float]) -> Any:
+    """A trial's resources: ``resources`` for one-worker trials and retrieval evaluations, a Train driver
+    slot for a trial whose workers Ray Train places (``sweep.workers``)."""
+
+    def of(trial_config: dict[str, Any]) -> Any:
+        if trial_config.get("workers", {}).get("count", 1) > 1:
+            from sweep.workers import driver_resources
+
+            return driver_resources()
+        return tune.PlacementGroupFactory([{k.upper(): v for k, v in resources.items() if v}])
+
+    return of
 
 
 def trial_dirname(trial: Any) -> str:

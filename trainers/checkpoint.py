@@ -2,8 +2,9 @@
 that reads it::
 
     FOLDER/checkpoint/                DeepSpeed's checkpoint (its tag is TAG)
-    FOLDER/trainer_state.json         {"epoch", "task", "zero_stage", "precision"}
-    FOLDER/rng_state.pt               torch, numpy and Python RNG states after the epoch
+    FOLDER/trainer_state.json         {"epoch", "task", "zero_stage", "precision", "workers"}
+    FOLDER/rng_state.pt               torch, numpy and Python RNG states after the epoch (worker 0)
+    FOLDER/rng_state.<rank>.pt        the same of each other worker of a multi-worker trial
     FOLDER/predictions/test-<lang>.*  the epoch's test predictions (``trainers.predictions``)
 """
 
@@ -19,6 +20,11 @@ TAG = "checkpoint"
 STATE_FILE = "trainer_state.json"
 RNG_FILE = "rng_state.pt"
 PREDICTIONS_DIR = "predictions"
+
+
+def rng_file(rank: int) -> str:
+    """The name of worker ``rank``'s RNG state file in a checkpoint folder."""
+    return RNG_FILE if rank == 0 else f"rng_state.{rank}.pt"
 
 
 def write_state(folder: Path, **state: Any) -> None:

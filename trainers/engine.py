@@ -24,9 +24,10 @@ from trainers import cache as feature_cache
 from trainers import data as data_lib
 from trainers import kinds
 from trainers import predictions as predictions_lib
-from trainers.checkpoint import PREDICTIONS_DIR, RNG_FILE, TAG, read_state, write_state
-from trainers.errors import CheckpointError, TaskError
-from trainers.model import build_model, encoder_state, load_encoder, load_tokenizer, save_encoder
+from trainers.checkpoint import PREDICTIONS_DIR, RNG_FILE, TAG, read_state, rng_file, write_state
+from trainers.encoder_io import MAX_SHARD_BYTES, write_encoder
+from trainers.errors import CheckpointError, ModelError, TaskError
+from trainers.model import base_prefix, build_model, load_encoder, load_tokenizer, model_skeleton
 from trainers.scoring import score
 from trainers.spec import OBJECTIVE, TrialSpec
 from trainers.tasks import eval_split, get_task
@@ -52,23 +53,48 @@ def ensure_process_group() -> None:
     dist.init_process_group("gloo", store=store, rank=0, world_size=1)
 
 
-def deepspeed_config(spec: TrialSpec) -> dict[str, Any]:
-    """Return the DeepSpeed config of a trial: batch sizes, accumulation, clipping, ZeRO stage, precision.
+def deepspeed_config(spec: TrialSpec, *, world_size: int = 1) -> dict[str, Any]:
+    """Return the DeepSpeed config of a trial: batch sizes, accumulation, clipping, ZeRO stage, offload,
+    precision.
 
-    The optimizer and its learning-rate schedule are the trainer's own (``run_trial``), so the rate is
-    set in exactly one place.
+    ``micro_batch_size`` is per worker, so an optimizer step sees ``micro_batch_size x
+    gradient_accumulation_steps x world_size`` examples. The optimizer and its learning-rate schedule
+    are the trainer's own (``run_trial``), so the rate is set in exactly one place.
     """
-    precision = spec.training.precision
+    training, hp = spec.training, spec.hparams
+    zero: dict[str, Any] = {"stage": training.zero_stage}
+    if training.offload_optimizer:  # ZeRO-Offload (stages 1-3): optimizer state and step on the CPU
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": False}
+    if training.offload_parameters:  # ZeRO-Infinity's parameter offload (stage 3 only)
+        zero["offload_param"] = {"device": "cpu", "pin_memory": False}
     return {
-        "train_micro_batch_size_per_gpu": spec.hparams.micro_batch_size,
-        "gradient_accumulation_steps": spec.hparams.gradient_accumulation_steps,
-        "gradient_clipping": spec.training.gradient_clipping,
-        "zero_optimization": {"stage": spec.training.zero_stage},
-        "bf16": {"enabled": precision == "bf16"},
-        "fp16": {"enabled": precision == "fp16"},
+        "train_micro_batch_size_per_gpu": hp.micro_batch_size,
+        "gradient_accumulation_steps": hp.gradient_accumulation_steps,
+        "train_batch_size": hp.micro_batch_size * hp.gradient_accumulation_steps * world_size,
+        "gradient_clipping": training.gradient_clipping,
+        "zero_optimization": zero,
+        # The optimizer is a torch one (AdamW with its own schedule); DeepSpeed's offload wants its own
+        # CPU Adam unless told that an untested optimizer is fine.
+        "zero_force_ds_cpu_optimizer": False,
+        "bf16": {"enabled": training.precision == "bf16"},
+        "fp16": {"enabled": training.precision == "fp16"},
         "steps_per_print": 10**9,  # DeepSpeed's own step logging would flood trial logs
         "wall_clock_breakdown": False,
     }
+
+
+def shard(batch: list[int], *, rank: int, world_size: int) -> list[int]:
+    """This worker's part of a global micro-batch: equal slices in rank order (the last, short batch of an
+    epoch split as evenly as it goes).
+
+    >>> [shard(list(range(8)), rank=r, world_size=2) for r in (0, 1)]
+    [[0, 1, 2, 3], [4, 5, 6, 7]]
+    >>> [shard([0, 1, 2], rank=r, world_size=2) for r in (0, 1)]
+    [[0, 1], [2]]
+    """
+    size, extra = divmod(len(batch), world_size)
+    start = rank * size + min(rank, extra)
+    return batch[start : start + size + (rank < extra)]
 
 
 def warmup_then_linear_decay(*, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
@@ -109,6 +135,9 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
     import deepspeed
 
     ensure_process_group()
+    import torch.distributed as dist
+
+    rank, world = dist.get_rank(), dist.get_world_size()
     data_dir = Path(spec.data_dir)
     task = data_lib.resolve_labels(get_task(spec.task), data_dir=data_dir)
     if task.kind not in kinds.TRAINABLE_KINDS:
@@ -147,6 +176,8 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
     )
     if spec.init_encoder:
         load_encoder(model, spec.init_encoder)
+    if spec.training.activation_checkpointing:
+        _checkpoint_activations(model, name=spec.model.name)
     # Biases and normalization weights never decay: the parameters with fewer than two dimensions, in
     # every family (BERT's `LayerNorm.weight`, Llama's `input_layernorm.weight`, DeBERTa's ...). An
     # empty group is left out: DeepSpeed drops it, and the schedule would then have one group too many.
@@ -157,13 +188,16 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
     ]
     # The learning rate is given once, to the optimizer; the schedule scales it step by step.
     optimizer = torch.optim.AdamW(groups, lr=hp.learning_rate, eps=hp.adam_epsilon)
-    total_steps = math.ceil(len(train) / (hp.micro_batch_size * hp.gradient_accumulation_steps)) * spec.epochs
+    # Each micro-step takes `micro_batch_size` examples per worker from one shuffled order, so W workers
+    # see the batches one worker would with W times the micro-batch (``shard``).
+    global_micro = hp.micro_batch_size * world
+    total_steps = math.ceil(len(train) / (global_micro * hp.gradient_accumulation_steps)) * spec.epochs
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         warmup_then_linear_decay(warmup_steps=round(hp.warmup_ratio * total_steps), total_steps=total_steps),
     )
     engine, _, _, scheduler = deepspeed.initialize(
-        model=model, optimizer=optimizer, lr_scheduler=schedule, config=deepspeed_config(spec)
+        model=model, optimizer=optimizer, lr_scheduler=schedule, config=deepspeed_config(spec, world_size=world)
     )
 
     start_epoch = 0
@@ -177,7 +211,11 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
         order = list(range(len(train)))
         random.Random(spec.seed * 1_000_003 + epoch).shuffle(order)
         losses = []
-        for batch in kinds.batches(task.kind, train, order=order, batch_size=hp.micro_batch_size, pad_id=pad_id):
+        for first in range(0, len(order), global_micro):
+            mine = shard(order[first : first + global_micro], rank=rank, world_size=world)
+            if not mine:  # a last batch smaller than the workers: every worker must step, or none
+                break
+            (batch,) = kinds.batches(task.kind, train, order=mine, batch_size=len(mine), pad_id=pad_id)
             loss = engine(**{k: v.to(engine.device) for k, v in batch.items()}).loss
             engine.backward(loss)
             engine.step()
@@ -185,8 +223,9 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
         train_seconds = time.perf_counter() - started
         metrics: dict[str, Any] = {
             "epoch": epoch,
-            # Training rows name the language(s) trained on: "en", or "de+fr" for mixed training.
-            f"train/{trained_on}/loss": sum(losses) / len(losses),
+            # Training rows name the language(s) trained on: "en", or "de+fr" for mixed training; the
+            # loss is the mean over steps of the workers' mean, as one worker would see it.
+            f"train/{trained_on}/loss": _mean_over_workers(losses),
             f"train/{trained_on}/examples_per_s": len(train) / train_seconds,
             "lr": float(scheduler.get_last_lr()[0]),
             "node": platform.node(),
@@ -198,21 +237,25 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
         metrics[OBJECTIVE] = _objective(metrics, spec, metric=task.metric)
         checkpoint_dir = Path(tempfile.mkdtemp(prefix="xstilts-ckpt-"))
         try:
+            # Every worker writes its own shards (DeepSpeed needs all of them to call this); the reporter
+            # gathers the workers' folders into one checkpoint.
             engine.save_checkpoint(str(checkpoint_dir), tag=TAG)
-            # Kept with the checkpoint, so the best step's test predictions can be exported later.
-            for language, (examples, predictions) in test_predictions.items():
-                predictions_lib.write(checkpoint_dir / PREDICTIONS_DIR, task, language, examples, predictions)
-            write_state(
-                checkpoint_dir,
-                epoch=epoch,
-                task=task.name,
-                zero_stage=spec.training.zero_stage,
-                precision=spec.training.precision,
-            )
+            if rank == 0:
+                # Kept with the checkpoint, so the best step's test predictions can be exported later.
+                for language, (examples, predictions) in test_predictions.items():
+                    predictions_lib.write(checkpoint_dir / PREDICTIONS_DIR, task, language, examples, predictions)
+                write_state(
+                    checkpoint_dir,
+                    epoch=epoch,
+                    task=task.name,
+                    zero_stage=spec.training.zero_stage,
+                    precision=spec.training.precision,
+                    workers=world,
+                )
             # Dropout draws from these: restoring them makes a resumed epoch identical to an uninterrupted one.
             torch.save(
                 {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
-                checkpoint_dir / RNG_FILE,
+                checkpoint_dir / rng_file(rank),
             )
             reporter.report(metrics, checkpoint_dir=checkpoint_dir)
         finally:
@@ -302,56 +345,103 @@ def _objective(metrics: Mapping[str, Any], spec: TrialSpec, *, metric: str) -> f
     return sum(values) / len(values)
 
 
+def _checkpoint_activations(model: Any, *, name: str) -> None:
+    """Turn on transformers' gradient checkpointing (the non-reentrant kind, which works with ZeRO-3)."""
+    target = model if hasattr(model, "gradient_checkpointing_enable") else model.base_model
+    if not getattr(target, "supports_gradient_checkpointing", False):
+        raise ModelError(
+            f"model `{name}` ({type(target).__name__}) does not support activation checkpointing; set "
+            "training.activation_checkpointing=false"
+        )
+    target.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+def _mean_over_workers(losses: list[float]) -> float:
+    """The mean of ``losses`` over this worker's steps, averaged over the workers (the same steps each)."""
+    import torch
+    import torch.distributed as dist
+
+    total = torch.tensor([sum(losses), len(losses)], dtype=torch.float64)
+    if dist.get_world_size() > 1:
+        dist.all_reduce(total)
+    return float(total[0] / total[1]) if total[1] else float("nan")
+
+
 def _load_checkpoint(engine: Any, folder: Path) -> int:
+    import torch.distributed as dist
+
     state = read_state(folder)
+    workers = int(state.get("workers", 1))
+    if workers != dist.get_world_size() and state.get("zero_stage", 0) > 0:
+        raise CheckpointError(
+            f"checkpoint {folder} holds ZeRO shards of {workers} workers, but this trial runs on "
+            f"{dist.get_world_size()}; resume with the same resources.workers_per_trial"
+        )
     load_path, _ = engine.load_checkpoint(str(folder), tag=TAG)
     if load_path is None:
         raise CheckpointError(f"DeepSpeed could not load the checkpoint in {folder}")
-    if (folder / RNG_FILE).is_file():
+    rng_path = folder / rng_file(dist.get_rank())
+    if not rng_path.is_file():
+        rng_path = folder / RNG_FILE
+    if rng_path.is_file():
         import numpy as np
         import torch
 
-        rng = torch.load(folder / RNG_FILE, weights_only=False)
+        rng = torch.load(rng_path, weights_only=False)
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])
         random.setstate(rng["python"])
     return int(state["epoch"])
 
 
-def export_encoder(checkpoint_dir: Path, out_path: Path, *, spec: TrialSpec) -> None:
-    """Write the fp32 encoder weights of a trial checkpoint to ``out_path`` for the target phase.
+def export_encoder(
+    checkpoint_dir: Path, out_dir: Path, *, spec: TrialSpec, max_shard_bytes: int = MAX_SHARD_BYTES
+) -> None:
+    """Write the fp32 encoder of a trial checkpoint to ``out_dir`` for the target phase: safetensors shards
+    with an index, atomically (``trainers.encoder_io``).
 
-    ZeRO stages 1-3 keep the fp32 master weights in optimizer partitions, so they are consolidated
-    with DeepSpeed's own tool; stage 0 checkpoints hold the whole module.
+    ZeRO stages 1-3 keep the fp32 master weights in the workers' optimizer partitions: DeepSpeed's own
+    tool consolidates them, lazily, so each tensor is gathered as its shard is written; stage 0
+    checkpoints hold the whole module, memory-mapped. The model itself is never built (its skeleton on
+    the meta device names the encoder's tensors), so the export holds at most one shard in memory.
     """
     import torch
 
     task = data_lib.resolve_labels(get_task(spec.task), data_dir=Path(spec.data_dir))
     tokenizer = load_tokenizer(spec.model)
-    model = build_model(
+    skeleton = model_skeleton(
         spec.model,
         kind=task.kind,
         num_labels=kinds.num_outputs(task),
         vocab_size=len(tokenizer),
-        dropout=0.0,
         pad_token_id=tokenizer.pad_token_id,
     )
+    prefix = base_prefix(skeleton)
+    encoder = skeleton.base_model.state_dict()
+    parameters = {name for name, _ in skeleton.base_model.named_parameters()}
     if spec.training.zero_stage > 0:
         from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
         # It prints progress lines (and a tqdm bar) meant for its own CLI.
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            state = get_fp32_state_dict_from_zero_checkpoint(str(checkpoint_dir), tag=TAG)
+            state = get_fp32_state_dict_from_zero_checkpoint(str(checkpoint_dir), tag=TAG, lazy_mode=True)
     else:
         states = checkpoint_dir / TAG / "mp_rank_00_model_states.pt"
         if not states.is_file():
             raise CheckpointError(f"{states} is missing; cannot export the intermediate encoder")
-        state = torch.load(states, map_location="cpu", weights_only=False)["module"]
-    result = model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
-    missing = [k for k in result.missing_keys if not k.endswith("position_ids")]
-    if missing or result.unexpected_keys:
+        state = torch.load(states, map_location="cpu", weights_only=False, mmap=True)["module"]
+    missing = [name for name in parameters if prefix + name not in state]
+    if missing:
         raise CheckpointError(
-            f"checkpoint {checkpoint_dir} does not fit the model of task {task.name}: missing "
-            f"{missing[:5]}, unexpected {result.unexpected_keys[:5]}"
+            f"checkpoint {checkpoint_dir} does not fit the model of task {task.name}: missing {sorted(missing)[:5]}"
         )
-    save_encoder(encoder_state(model), out_path)
+    # Buffers that checkpoints leave out (position ids) are rebuilt by the model itself.
+    names = [name for name in encoder if prefix + name in state]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        write_encoder(
+            {name: state[prefix + name] for name in names},
+            Path(out_dir),
+            sizes={name: encoder[name].numel() * 4 for name in names},
+            materialize=lambda t: t.contiguous().float(),
+            max_shard_bytes=max_shard_bytes,
+        )

@@ -114,3 +114,21 @@ def load_pretrained(spec: ModelSpec, *, head: str, num_labels: int, dropout: flo
             f"model `{spec.name}` ({config.model_type}) has no `{head}` head in transformers "
             f"{transformers.__version__}; choose a model family that has one for this task"
         ) from None
+
+
+def pretrained_skeleton(spec: ModelSpec, *, head: str, num_labels: int, pad_token_id: int | None) -> Any:
+    """The model ``load_pretrained`` returns, built from its config alone (call it on the meta device)."""
+    import transformers
+
+    config = pretrained_config(spec)
+    config.num_labels = num_labels
+    if getattr(config, "pad_token_id", None) is None and pad_token_id is not None:
+        config.pad_token_id = pad_token_id
+    try:
+        return getattr(transformers, f"AutoModel{head}").from_config(config)
+    except ValueError:
+        if head == "ForMultipleChoice" and is_decoder_only(config):
+            from trainers.heads import DecoderForMultipleChoice
+
+            return DecoderForMultipleChoice(transformers.AutoModel.from_config(config))
+        raise

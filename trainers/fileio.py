@@ -142,6 +142,13 @@ def exists(location: str) -> bool:
     return fs.get_file_info(path).type != pafs.FileType.NotFound
 
 
+def remove_tree(location: str) -> None:
+    """Delete the folder at ``location`` (a path or a URI) with all it holds; nothing when there is none."""
+    if exists(location):
+        fs, path = filesystem(location)
+        fs.delete_dir(path)
+
+
 def upload(local: Path, location: str) -> None:
     """Copy a local file to ``location`` (a URI). An object store writes an object whole or not at all,
     so a reader there never sees half a file either."""

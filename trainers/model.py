@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from trainers.encoder_io import MAX_SHARD_BYTES, load_encoder_into, write_encoder
 from trainers.errors import CheckpointError, DataError
-from trainers.families import ensure_pad_token, load_pretrained
-from trainers.fileio import local_copy, write_atomic
+from trainers.families import ensure_pad_token, load_pretrained, pretrained_skeleton
+from trainers.fileio import local_copy
 from trainers.spec import ModelSpec
 
 _XLMR_SPECIALS = {
@@ -58,13 +59,36 @@ def build_model(
     (``trainers.families``).
     """
     import torch
-    import transformers
 
     from trainers.kinds import HEADS
 
     head = HEADS[kind]
     if spec.init == "pretrained":
         return load_pretrained(spec, head=head, num_labels=num_labels, dropout=dropout, pad_token_id=pad_token_id)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.seed)
+        return _scratch_model(spec, head=head, num_labels=num_labels, vocab_size=vocab_size, dropout=dropout)
+
+
+def model_skeleton(
+    spec: ModelSpec, *, kind: str, num_labels: int, vocab_size: int, pad_token_id: int | None = None
+) -> Any:
+    """The model ``build_model`` builds, on PyTorch's ``meta`` device: its modules, names and shapes, with
+    no memory for weights and no weights read (what exporting an encoder needs to know)."""
+    import torch
+
+    from trainers.kinds import HEADS
+
+    head = HEADS[kind]
+    with torch.device("meta"):
+        if spec.init == "pretrained":
+            return pretrained_skeleton(spec, head=head, num_labels=num_labels, pad_token_id=pad_token_id)
+        return _scratch_model(spec, head=head, num_labels=num_labels, vocab_size=vocab_size, dropout=0.0)
+
+
+def _scratch_model(spec: ModelSpec, *, head: str, num_labels: int, vocab_size: int, dropout: float) -> Any:
+    import transformers
+
     config = transformers.XLMRobertaConfig(
         vocab_size=vocab_size,
         hidden_size=spec.hidden_size,
@@ -80,9 +104,15 @@ def build_model(
         hidden_dropout_prob=dropout,
         attention_probs_dropout_prob=dropout,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
-        return getattr(transformers, f"XLMRoberta{head}")(config)
+    return getattr(transformers, f"XLMRoberta{head}")(config)
+
+
+def base_prefix(model: Any) -> str:
+    """The prefix of the encoder's keys in the whole model's state dict (``"roberta."``, ``"model."``...)."""
+    base = model.base_model
+    if base is model:
+        return ""
+    return next(f"{name}." for name, module in model.named_modules() if module is base)
 
 
 def encoder_state(model: Any) -> dict[str, Any]:
@@ -91,8 +121,24 @@ def encoder_state(model: Any) -> dict[str, Any]:
 
 
 def load_encoder(model: Any, location: str | Path) -> None:
-    """Load encoder weights saved by ``save_encoder`` into ``model``; the task head stays fresh.
-    ``location`` is a path, or a URI on shared storage (fetched to a local copy first)."""
+    """Load an exported encoder (``trainers.encoder_io``: safetensors shards, one at a time) into ``model``;
+    the task head stays fresh. ``location`` is a folder, or a URI on shared storage (fetched shard by
+    shard). A single ``encoder.pt`` file, as earlier versions exported, is read too."""
+    target = model.base_model
+    if str(location).endswith(".pt"):
+        loaded = _load_torch_file(target, location)
+    else:
+        loaded = load_encoder_into(target, location)
+    # Pooler weights may be absent on one side; anything else means a different architecture.
+    missing = [k for k, _ in target.named_parameters() if k not in loaded and not k.startswith("pooler.")]
+    if missing:
+        raise CheckpointError(
+            f"encoder {location} does not fit the model: missing {missing[:5]}; the intermediate and target "
+            "phases must use the same model"
+        )
+
+
+def _load_torch_file(target: Any, location: str | Path) -> set[str]:
     import torch
 
     missing = CheckpointError(
@@ -106,19 +152,17 @@ def load_encoder(model: Any, location: str | Path) -> None:
     if not path.is_file():
         raise missing
     state = torch.load(path, map_location="cpu", weights_only=True)
-    missing, unexpected = model.base_model.load_state_dict(state, strict=False)
-    # Pooler weights may be absent on one side; anything else means a different architecture.
-    missing = [k for k in missing if not k.startswith("pooler.")]
-    unexpected = [k for k in unexpected if not k.startswith("pooler.")]
-    if missing or unexpected:
+    unexpected = [k for k in state if k not in target.state_dict() and not k.startswith("pooler.")]
+    if unexpected:
         raise CheckpointError(
-            f"encoder {path} does not fit model: missing {missing[:5]}, unexpected "
-            f"{unexpected[:5]}; the intermediate and target phases must use the same model"
+            f"encoder {path} does not fit the model: unexpected {unexpected[:5]}; the intermediate and target "
+            "phases must use the same model"
         )
+    target.load_state_dict(state, strict=False)
+    return set(state)
 
 
-def save_encoder(state: dict[str, Any], path: Path) -> None:
-    """Write encoder weights atomically (a reader never sees half a file)."""
-    import torch
-
-    write_atomic(Path(path), lambda f: torch.save(state, f))
+def save_encoder(state: dict[str, Any], path: Path, *, max_shard_bytes: int = MAX_SHARD_BYTES) -> None:
+    """Write encoder weights as an encoder folder (``trainers.encoder_io``), atomically."""
+    sizes = {k: v.numel() * v.element_size() for k, v in state.items()}
+    write_encoder(state, Path(path), sizes=sizes, max_shard_bytes=max_shard_bytes)

@@ -90,7 +90,10 @@ class TrainingSpec:
     """How a trial trains: DeepSpeed engine settings and batch sizes that are not searched."""
 
     precision: str = "fp32"  # fp32 on CPUs (bf16 is 4-5x slower there); bf16 on recent GPUs
-    zero_stage: int = 0
+    zero_stage: int = 0  # 0 data parallel; 1 shards optimizer state, 2 also gradients, 3 also parameters
+    offload_optimizer: bool = False  # optimizer state and step in CPU memory (ZeRO 1-3): fits bigger models
+    offload_parameters: bool = False  # parameters in CPU memory between uses (ZeRO-3 only)
+    activation_checkpointing: bool = False  # recompute activations in the backward pass: less memory, more compute
     gradient_clipping: float = 1.0
     eval_batch_size: int = 64
     torch_threads: int = 1  # one per trial CPU: more only oversubscribes cores shared by trials

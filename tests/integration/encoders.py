@@ -50,9 +50,9 @@ def scratch_rows(config: SweepConfig, target: str) -> Any:
 
 def encoder_rows(path: Path) -> Any:
     """The word embeddings of an exported intermediate encoder."""
-    import torch
+    from trainers.encoder_io import read_encoder
 
-    return torch.load(path, weights_only=True)["embeddings.word_embeddings.weight"]
+    return read_encoder(path)["embeddings.word_embeddings.weight"]
 
 
 def checkpoint_rows(checkpoint: Path) -> Any:

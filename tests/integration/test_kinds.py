@@ -63,7 +63,7 @@ def test_every_search_is_done_and_every_pair_has_test_scores(sweep_dir: Path, ma
     searches = manifest["searches"]
     assert set(searches) == {"intermediate-toy_qa"} | {f"target-{s}-{t}" for s in STARTS for t in TARGETS}
     assert {s["state"] for s in searches.values()} == {"done"}
-    assert Path(searches["intermediate-toy_qa"]["encoder"]).is_file()
+    assert (Path(searches["intermediate-toy_qa"]["encoder"]) / "model.safetensors").is_file()
     rows = ds.dataset(sweep_dir / "results").to_table().to_pylist()
     assert {r["status"] for r in rows} <= {"completed", "stopped", "errored"}
     scores = [r["value"] for r in rows if r["split"] in ("dev", "test")]

@@ -29,7 +29,7 @@ def test_a_sweep_with_a_pretrained_decoder_runs_both_phases(tmp_path: Path) -> N
     assert {r["model"] for r in rows} == {"tiny-llama"}
     assert {r["status"] for r in rows} <= {"completed", "stopped"}
     assert {r["search"] for r in rows} == {"intermediate-toy_nli", "target-none-toy_order", "target-toy_nli-toy_order"}
-    assert (tmp_path / "llama" / "encoders" / "toy_nli" / "encoder.pt").is_file()
+    assert (tmp_path / "llama" / "encoders" / "toy_nli" / "encoder" / "model.safetensors").is_file()
 
 
 def test_a_model_that_cannot_be_loaded_fails_each_trial_once_with_its_error(tmp_path: Path) -> None:

@@ -143,7 +143,7 @@ def test_launch_kill_resume_and_query_through_s3(s3: dict[str, str], tmp_path: P
     assert {
         "sweeps/shared/config.yaml",
         "sweeps/shared/manifest.json",
-        "sweeps/shared/encoders/toy_nli/encoder.pt",
+        "sweeps/shared/encoders/toy_nli/encoder/model.safetensors",
     } <= set(stored)
     assert any(k.startswith("sweeps/shared/tune/study/") for k in stored)
     manifest = json.loads(stored["sweeps/shared/manifest.json"])

@@ -63,7 +63,7 @@ def test_stage_one_encoder_feeds_stage_two(finished_sweep: Path) -> None:
     manifest = json.loads((finished_sweep / "manifest.json").read_text())
     assert {s["state"] for s in manifest["searches"].values()} == {"done"}
     encoder = Path(manifest["searches"]["intermediate-toy_nli"]["encoder"])
-    assert encoder == finished_sweep / "encoders" / "toy_nli" / "encoder.pt"
+    assert encoder == finished_sweep / "encoders" / "toy_nli" / "encoder"
     config = load_config(finished_sweep / "config.yaml")
     unseen = unseen_rows(config, "toy_order", limit=config.training.max_train_examples)
     assert unseen.sum() > 100, "the words of de and sw never occur in English training"

@@ -76,9 +76,7 @@ def test_stage_one_trains_and_selects_on_both_languages(finished_sweep: Path) ->
 def test_its_encoder_starts_the_target(finished_sweep: Path) -> None:
     manifest = json.loads((finished_sweep / "manifest.json").read_text())
     assert {s["state"] for s in manifest["searches"].values()} == {"done"}
-    assert (
-        Path(manifest["searches"][f"intermediate-{REF}"]["encoder"]) == finished_sweep / "encoders" / REF / "encoder.pt"
-    )
+    assert Path(manifest["searches"][f"intermediate-{REF}"]["encoder"]) == finished_sweep / "encoders" / REF / "encoder"
     pivot = run_sweep("query", str(finished_sweep), "--pivot", "--format", "json")
     assert pivot.returncode == 0, pivot.stderr
     assert [row["intermediate"] for row in json.loads(pivot.stdout)] == [REF]

@@ -3,6 +3,7 @@ exposed publicly, the study's storage on S3, and a `sweep` command whose config 
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -74,7 +75,8 @@ def test_ray_up_config() -> None:
     assert "--dashboard-host=127.0.0.1" in head, "the dashboard is reached through `ray dashboard`, not a public port"
     nodes = spec["available_node_types"]
     assert nodes["head"]["node_config"].get("InstanceMarketOptions") is None, "the driver's node is on demand"
-    assert nodes["head"]["resources"] == {"CPU": 0}, "no trial runs beside the driver"
+    # No trial runs beside the driver; multi-worker trials' Train drivers (no CPU of their own) do.
+    assert nodes["head"]["resources"] == {"CPU": 0, "TRAIN_DRIVER": 1000}
     assert nodes["gpu_spot"]["node_config"]["InstanceMarketOptions"]["MarketType"] == "spot"
     # The study command the file shows (a comment: `ray up` has no field for it).
     block = re.search(r'ray exec \S+ --tmux "(.+?)"', re.sub(r"\\\n#\s*", " ", text), re.S)
@@ -98,6 +100,7 @@ def test_kuberay_clusters_are_token_secured_and_expose_nothing(spec: dict[str, A
     assert head.get("serviceType", "ClusterIP") == "ClusterIP", "no LoadBalancer or NodePort for the head"
     assert head["rayStartParams"]["dashboard-host"] == "127.0.0.1"
     assert head["rayStartParams"]["num-cpus"] == "0", "no trial runs beside the driver"
+    assert json.loads(json.loads(head["rayStartParams"]["resources"])) == {"TRAIN_DRIVER": 1000}
     (worker,) = spec["workerGroupSpecs"]
     (container,) = worker["template"]["spec"]["containers"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "8"

@@ -309,7 +309,7 @@ def test_a_scratch_tokenizer_kept_for_a_pretrained_model_is_refused_when_it_outg
 
 def test_retrieval_layer_beyond_a_pretrained_models_depth_is_found_before_launch(tmp_path: Path) -> None:
     model = _model_folder(tmp_path, '{"model_type": "xlm-roberta", "num_hidden_layers": 4}')
-    pretrained = ["model.init=pretrained", f"model.path={model}"]
+    pretrained = ["model.init=pretrained", f"model.path={model}", "resources.memory_per_worker_gb=64"]
     problems = problems_of([*pretrained, "retrieval.layer=5"])
     assert any(
         p.startswith(f"retrieval.layer 5 does not exist: model.path {model} has 4 layers, so the layers are 0")
@@ -322,7 +322,7 @@ def test_retrieval_layer_beyond_a_pretrained_models_depth_is_found_before_launch
 
 def test_cls_pooling_of_a_decoder_is_refused_before_launch(tmp_path: Path) -> None:
     model = _model_folder(tmp_path, '{"model_type": "llama", "num_hidden_layers": 4}')
-    pretrained = ["model.init=pretrained", f"model.path={model}"]
+    pretrained = ["model.init=pretrained", f"model.path={model}", "resources.memory_per_worker_gb=64"]
     expected = (
         f"retrieval.pooling is cls, but model.path {model} is a decoder (llama): its first token has read "
         "nothing of the sentence; use mean or last"

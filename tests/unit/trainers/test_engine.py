@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from trainers.encoder_io import read_encoder
 from trainers.engine import export_encoder, run_trial, warmup_then_linear_decay
 from trainers.errors import CheckpointError, DataError, TaskError
 from trainers.spec import HyperParameters, ModelSpec, TrainingSpec, TrialSpec
@@ -107,8 +108,8 @@ def by_zero_stage(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[T
         keep = Keep(folder)
         run = spec(epochs=1, training=TrainingSpec(zero_stage=stage, max_train_examples=128, max_eval_examples=32))
         run_trial(run, reporter=keep)
-        export_encoder(keep.checkpoints[0], folder / "encoder.pt", spec=run)
-        runs[stage] = (run, keep, folder / "encoder.pt")
+        export_encoder(keep.checkpoints[0], folder / "encoder", spec=run)
+        runs[stage] = (run, keep, folder / "encoder")
     return runs
 
 
@@ -120,7 +121,7 @@ def test_zero_stages_train_alike(by_zero_stage: dict[int, tuple[TrialSpec, Keep,
 
     loss = {stage: keep.metrics[0]["train/en/loss"] for stage, (_, keep, _) in by_zero_stage.items()}
     dev = {stage: keep.metrics[0]["dev/en/accuracy"] for stage, (_, keep, _) in by_zero_stage.items()}
-    encoders = {stage: torch.load(path, weights_only=True) for stage, (_, _, path) in by_zero_stage.items()}
+    encoders = {stage: read_encoder(path) for stage, (_, _, path) in by_zero_stage.items()}
     assert not any(k.startswith("classifier") for k in encoders[0])
     for stage in (1, 2):
         assert loss[stage] == pytest.approx(loss[0], abs=ZERO_TOLERANCE), stage
@@ -132,7 +133,6 @@ def test_zero_stages_train_alike(by_zero_stage: dict[int, tuple[TrialSpec, Keep,
 def test_exported_encoder_starts_the_target_phase(
     by_zero_stage: dict[int, tuple[TrialSpec, Keep, Path]], tmp_path: Path
 ) -> None:
-    import torch
 
     first, _, encoder = by_zero_stage[2]
     target = spec(
@@ -150,7 +150,7 @@ def test_exported_encoder_starts_the_target_phase(
     # A German word never occurs in English training: its embedding row is the encoder's, unchanged
     # (HP has no weight decay), while the English rows trained.
     rows = _word_embeddings(out.checkpoints[0])
-    start = torch.load(encoder, weights_only=True)["embeddings.word_embeddings.weight"]
+    start = read_encoder(encoder)["embeddings.word_embeddings.weight"]
     changed = (rows != start).any(dim=1)
     assert changed.any() and not changed.all()
 

@@ -160,7 +160,7 @@ def test_squad_encoder_starts_a_tagging_target(mirror: Path, tmp_path: Path) -> 
     stage_one = spec(mirror, phase="intermediate", task="squad", eval_languages=("en",), eval_splits=("dev",))
     keep = Keep(tmp_path)
     run_trial(stage_one, reporter=keep)
-    encoder = tmp_path / "encoder.pt"
+    encoder = tmp_path / "encoder"
     export_encoder(keep.checkpoints[0], encoder, spec=stage_one)
     target = Keep(tmp_path / "t")
     (tmp_path / "t").mkdir()
@@ -175,8 +175,8 @@ def test_ccg_trains_as_an_intermediate_task_with_its_tag_set_from_the_data(mirro
     assert keep.metrics[-1]["train/en/loss"] < keep.metrics[0]["train/en/loss"]
     assert keep.metrics[-1]["objective"] == keep.metrics[-1]["dev/en/accuracy"] > 0.5
     # The exported encoder is read back with a 5-way head, the size of tags_to_id.json.
-    export_encoder(keep.checkpoints[-1], tmp_path / "encoder.pt", spec=stage_one)
-    assert (tmp_path / "encoder.pt").is_file()
+    export_encoder(keep.checkpoints[-1], tmp_path / "encoder", spec=stage_one)
+    assert (tmp_path / "encoder" / "model.safetensors").is_file()
 
 
 def test_a_pretrained_decoder_trains_multiple_choice_and_hands_its_encoder_on(mirror: Path, tmp_path: Path) -> None:
@@ -191,10 +191,10 @@ def test_a_pretrained_decoder_trains_multiple_choice_and_hands_its_encoder_on(mi
     run_trial(first, reporter=keep)
     assert keep.metrics[-1]["train/en/loss"] < keep.metrics[0]["train/en/loss"]
     assert {"dev/en/accuracy", "test/et/accuracy"} <= set(keep.metrics[-1])
-    export_encoder(keep.checkpoints[-1], tmp_path / "encoder.pt", spec=first)
+    export_encoder(keep.checkpoints[-1], tmp_path / "encoder", spec=first)
     second = Keep(tmp_path / "second")
     (tmp_path / "second").mkdir()
-    run_trial(dataclasses.replace(first, epochs=1, init_encoder=str(tmp_path / "encoder.pt")), reporter=second)
+    run_trial(dataclasses.replace(first, epochs=1, init_encoder=str(tmp_path / "encoder")), reporter=second)
     assert "test/et/accuracy" in second.metrics[0]
 
 

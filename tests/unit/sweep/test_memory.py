@@ -1,0 +1,75 @@
+"""`sweep validate` estimates a worker's memory for the model's states before launch, with DeepSpeed's
+estimators, and names the ZeRO stages, offloads or worker counts that would fit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sweep.config import load_config
+from sweep.errors import ConfigError
+from sweep.memory import Plan, bytes_per_worker, model_sizes
+from trainers.spec import ModelSpec
+
+QUICKSTART = Path(__file__).resolve().parents[3] / "configs" / "quickstart.yaml"
+#: Llama-2-7B's shape (32 layers of 4096, a 32,000-token vocabulary).
+LLAMA_7B = {
+    "model_type": "llama",
+    "hidden_size": 4096,
+    "intermediate_size": 11008,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 32,
+    "vocab_size": 32000,
+    "max_position_embeddings": 4096,
+}
+
+
+@pytest.fixture
+def llama_7b(tmp_path: Path) -> Path:
+    folder = tmp_path / "llama-7b"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(LLAMA_7B))
+    (folder / "model.safetensors.index.json").write_text("{}")  # validation reads no weights
+    (folder / "tokenizer.json").write_text("{}")
+    return folder
+
+
+def test_a_7b_decoder_is_counted_from_its_config_alone(llama_7b: Path) -> None:
+    total, largest = model_sizes(ModelSpec(name="llama-7b", init="pretrained", path=str(llama_7b)))
+    assert total == 6_607_343_616  # Llama-2-7B without its LM head
+    assert largest == 32000 * 4096  # the embedding matrix
+    # DeepSpeed's estimators: 20 bytes a parameter unsharded; ZeRO-3 over 8 workers leaves 18/8 of them
+    # plus the largest layer in fp32.
+    assert bytes_per_worker(total, largest, Plan(0, 1), gpu=True) == 20 * total
+    assert bytes_per_worker(total, largest, Plan(3, 8), gpu=True) == 4 * largest + int(18 * total / 8)
+    assert bytes_per_worker(total, largest, Plan(3, 1, True, True), gpu=True) == 4 * largest
+
+
+def _problems(overrides: list[str]) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(QUICKSTART, overrides)
+    return info.value.problems
+
+
+def test_a_model_that_cannot_fit_a_worker_is_refused_with_what_would_fit(llama_7b: Path) -> None:
+    model = ["model.init=pretrained", f"model.path={llama_7b}", "model.tokenizer=null", "model.name=llama-7b"]
+    (problem,) = _problems([*model, "resources.memory_per_worker_gb=40"])  # the quickstart trains with ZeRO-1
+    assert problem.startswith(
+        "model `llama-7b` (6.61B parameters) needs about 123.1 GiB per worker for its weights, gradients and "
+        "optimizer state under ZeRO stage 1 with 1 worker(s) (DeepSpeed's estimate; activations come on top), "
+        "but a worker has 40.0 GiB (resources.memory_per_worker_gb); what would fit: "
+        "training.zero_stage=3 resources.workers_per_trial=4 ("
+    ), problem
+    # The first plan it names fits.
+    fits = [*model, "resources.memory_per_worker_gb=40", "training.zero_stage=3", "resources.workers_per_trial=4"]
+    assert load_config(QUICKSTART, fits).resources.workers_per_trial == 4
+    # Offloading needs the stages that do it.
+    assert "training.offload_parameters needs training.zero_stage=3 (only stage 3 partitions parameters)" in (
+        _problems([*fits, "training.zero_stage=2", "training.offload_parameters=true"])
+    )
+    assert "training.offload_optimizer needs ZeRO: set training.zero_stage to 1, 2 or 3" in _problems(
+        [*fits, "training.zero_stage=0", "training.offload_optimizer=true"]
+    )

@@ -1,0 +1,183 @@
+"""The exported encoder of an intermediate task: safetensors shards with an index, as ``save_pretrained``
+writes them, written atomically and read one shard at a time.
+
+Layout of an encoder folder (``SWEEP_DIR/encoders/<task>/encoder/``)::
+
+    model.safetensors                      one file, when the encoder fits in one shard
+    model-00001-of-00003.safetensors ...   or shards of at most ``max_shard_bytes``,
+    model.safetensors.index.json           with the index that maps each tensor to its shard
+
+Keys are those of the model's ``base_model`` (the encoder without its task head), fp32.
+
+* **Atomic.** The shards are written to a temporary folder beside the target, flushed, and the folder
+  is renamed into place; a crash leaves the temporary folder (never a folder named like a finished
+  encoder) and the previous encoder untouched. On shared storage the index (or the single file) is
+  uploaded last, and readers go by it.
+* **One copy.** Writing takes tensors one shard at a time from a mapping whose values may be lazy
+  (DeepSpeed's ZeRO consolidation in ``lazy_mode``); reading loads one shard at a time into the model,
+  so a process never holds the encoder twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from trainers.errors import CheckpointError, DataError
+from trainers.fileio import fsync_dir, is_uri, join, local_copy, upload
+
+SINGLE = "model.safetensors"
+INDEX = "model.safetensors.index.json"
+MAX_SHARD_BYTES = 5 * 1024**3  # save_pretrained's long-standing default
+
+
+def _shard_name(i: int, n: int) -> str:
+    return SINGLE if n == 1 else f"model-{i + 1:05d}-of-{n:05d}.safetensors"
+
+
+def plan_shards(sizes: Mapping[str, int], *, max_shard_bytes: int) -> list[list[str]]:
+    """Group tensor names, in order, into shards of at most ``max_shard_bytes`` (a bigger tensor alone).
+
+    >>> plan_shards({"a": 4, "b": 4, "c": 9, "d": 1}, max_shard_bytes=8)
+    [['a', 'b'], ['c'], ['d']]
+    """
+    shards: list[list[str]] = []
+    size = 0
+    for name, nbytes in sizes.items():
+        if not shards or size + nbytes > max_shard_bytes:
+            shards.append([])
+            size = 0
+        shards[-1].append(name)
+        size += nbytes
+    return shards or [[]]
+
+
+def write_encoder(
+    tensors: Mapping[str, Any],
+    out_dir: Path,
+    *,
+    sizes: Mapping[str, int],
+    materialize: Callable[[Any], Any] = lambda t: t,
+    max_shard_bytes: int = MAX_SHARD_BYTES,
+) -> None:
+    """Write ``tensors`` (name -> tensor, or a lazy value that ``materialize`` turns into one) as an
+    encoder folder at ``out_dir``, replacing any there, atomically. ``sizes`` gives each tensor's bytes.
+
+    Example: ``write_encoder(model.base_model.state_dict(), Path("enc"), sizes={k: v.nbytes for ...})``.
+    """
+    from safetensors.torch import save_file
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        shards = plan_shards(dict(sizes), max_shard_bytes=max_shard_bytes)
+        weight_map: dict[str, str] = {}
+        for i, names in enumerate(shards):
+            name = _shard_name(i, len(shards))
+            # One shard in memory at a time; clone() parts tensors that share storage (tied weights).
+            part = {key: materialize(tensors[key]).detach().to("cpu").contiguous().clone() for key in names}
+            save_file(part, str(staging / name), metadata={"format": "pt"})
+            del part
+            weight_map.update(dict.fromkeys(names, name))
+        if len(shards) > 1:
+            index = {"metadata": {"total_size": int(sum(sizes.values()))}, "weight_map": weight_map}
+            (staging / INDEX).write_text(json.dumps(index, indent=2, sort_keys=True))
+        for path in staging.iterdir():
+            with path.open("rb") as f:
+                os.fsync(f.fileno())
+        fsync_dir(staging)
+        if out_dir.exists():
+            retired = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+            out_dir.rename(retired)
+            staging.rename(out_dir)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            staging.rename(out_dir)
+        fsync_dir(out_dir.parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def encoder_files(folder: Path) -> list[str]:
+    """The files of a written encoder folder, in upload order: shards first, the index last."""
+    folder = Path(folder)
+    if (folder / INDEX).is_file():
+        shards = sorted(set(json.loads((folder / INDEX).read_text())["weight_map"].values()))
+        return [*shards, INDEX]
+    return [SINGLE]
+
+
+def publish_encoder(folder: Path, location: str) -> None:
+    """Upload an encoder folder to ``location`` on shared storage, the file readers go by last."""
+    for name in encoder_files(folder):
+        upload(Path(folder) / name, join(location, name))
+
+
+def encoder_shards(location: str | Path) -> Iterator[Path]:
+    """Local paths of an encoder's shards, one at a time (fetched from shared storage as needed)."""
+    missing = CheckpointError(
+        f"intermediate encoder {location} does not exist or is incomplete; rerun the intermediate search "
+        "(`sweep resume` re-exports it from the best checkpoint)"
+    )
+
+    def fetch(name: str) -> Path:
+        where = join(str(location), name) if is_uri(location) else str(Path(location) / name)
+        try:
+            path = local_copy(where)
+        except (DataError, OSError) as exc:
+            raise missing from exc
+        if not path.is_file():
+            raise missing
+        return path
+
+    try:
+        index = json.loads(fetch(INDEX).read_text())
+    except CheckpointError:
+        yield fetch(SINGLE)
+        return
+    except ValueError as exc:
+        raise CheckpointError(f"the index of encoder {location} is damaged ({exc}); rerun the export") from exc
+    for name in sorted(set(index["weight_map"].values())):
+        yield fetch(name)
+
+
+def load_encoder_into(module: Any, location: str | Path) -> set[str]:
+    """Load an encoder folder's tensors into ``module`` one shard at a time; return the keys loaded."""
+    from safetensors.torch import load_file
+
+    loaded: set[str] = set()
+    own = module.state_dict().keys()
+    unexpected: list[str] = []
+    for shard in encoder_shards(location):
+        part = load_file(str(shard))
+        unexpected += [k for k in part if k not in own]
+        module.load_state_dict({k: v for k, v in part.items() if k in own}, strict=False)
+        loaded.update(part)
+        del part
+    if unexpected:
+        raise CheckpointError(
+            f"encoder {location} does not fit the model: unexpected {sorted(unexpected)[:5]}; the intermediate "
+            "and target phases must use the same model"
+        )
+    return loaded
+
+
+def read_encoder(location: str | Path) -> dict[str, Any]:
+    """Every tensor of an encoder folder in one dict (for inspection and tests: the whole encoder in memory).
+
+    Example: ``read_encoder("sweeps/NAME/encoders/mnli/encoder")["embeddings.word_embeddings.weight"]``.
+    """
+    from safetensors.torch import load_file
+
+    tensors: dict[str, Any] = {}
+    for shard in encoder_shards(location):
+        tensors.update(load_file(str(shard)))
+    return tensors
