@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sweep.errors import suggest
 from trainers.errors import DataError, TaskError
 from trainers.languages import get_language
-from trainers.spec import ModelSpec, TrainingSpec
+from trainers.spec import ModelSpec, TrainingSpec, eval_interval
 from trainers.tasks import LANGUAGE_MARK, eval_split, get_task, split_ref, training_data
 
 if TYPE_CHECKING:
@@ -52,6 +52,15 @@ def check_model(model: ModelSpec, training: TrainingSpec, problems: list[str]) -
             _check_pretrained_files(model, problems)
     if model.max_length < 8:
         problems.append(f"model.max_length must be at least 8 tokens, got {model.max_length}")
+    if training.eval_every is not None:
+        try:
+            eval_interval(training.eval_every)
+        except ValueError as exc:
+            problems.append(str(exc))
+    if training.eval_dev_examples is not None and training.eval_dev_examples < 1:
+        problems.append(
+            f"training.eval_dev_examples must be >= 1 (or left out: whole dev), got {training.eval_dev_examples}"
+        )
     if training.eval_batch_size < 1 or training.torch_threads < 1:
         problems.append("training.eval_batch_size and training.torch_threads must be >= 1")
 

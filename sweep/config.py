@@ -172,11 +172,12 @@ def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
                 f"{phase}.epochs and {phase}.num_samples must be at least 1 "
                 f"(got {stage.epochs} and {stage.num_samples})"
             )
-        if config.search.scheduler == "asha" and config.search.grace_period > stage.epochs:
-            problems.append(
-                f"search.grace_period ({config.search.grace_period}) exceeds {phase}.epochs "
-                f"({stage.epochs}); ASHA could never stop a trial"
-            )
+        if config.search.scheduler == "asha" and config.training.eval_every is None:
+            if config.search.grace_period > stage.epochs:
+                problems.append(
+                    f"search.grace_period ({config.search.grace_period}) exceeds {phase}.epochs "
+                    f"({stage.epochs}); ASHA could never stop a trial"
+                )
     check_choice(problems, "search.algorithm", config.search.algorithm, ("tpe", "random"))
     check_choice(problems, "search.scheduler", config.search.scheduler, ("asha", "fifo"))
     check_choice(problems, "search.select_on", config.search.select_on, ("english_dev", "mean_dev"))

@@ -29,7 +29,7 @@ from typing import Any
 from filelock import Timeout, UnixFileLock
 
 from sweep.errors import CheckpointError, SweepStateError
-from trainers.checkpoint import STATE_FILE, read_state
+from trainers.checkpoint import STATE_FILE, read_state, report_step
 from trainers.encoder_io import publish_encoder
 from trainers.fileio import copy_from, download, exists, filesystem, is_uri, join, upload, write_json
 
@@ -106,14 +106,14 @@ class SweepDir:
             upload(path, join(self.remote, *Path(path).relative_to(self.root).parts))
 
     def checkpoint(self, *, search: str, trial_id: str, step: int) -> Path:
-        """A local folder holding a trial's checkpoint at ``step`` (its epoch), as Tune kept it (under the
-        study's Tune run, or its search's own run in a sweep of manifest version 1); a checkpoint on
-        shared storage is fetched into the local copy first."""
+        """A local folder holding a trial's checkpoint at ``step`` (its evaluation, or epoch), as Tune kept
+        it (under the study's Tune run, or its search's own run in a sweep of manifest version 1); a
+        checkpoint on shared storage is fetched into the local copy first."""
         if self.remote:
             return self._fetch_checkpoint(search=search, trial_id=trial_id, step=step)
         for folder in sorted(Path(self.tune).glob(f"*/trial_{trial_id}/checkpoint_*")):
             # A folder without its state file was cut short (the driver died while Tune copied it).
-            if (folder / STATE_FILE).is_file() and read_state(folder)["epoch"] == step:
+            if (folder / STATE_FILE).is_file() and report_step(read_state(folder)) == step:
                 return folder
         raise self._no_checkpoint(search, trial_id, step)
 
@@ -130,10 +130,10 @@ class SweepDir:
                     continue
                 try:
                     with fs.open_input_stream(f"{folder}/{STATE_FILE}") as f:
-                        epoch = json.loads(f.read())["epoch"]
+                        found = report_step(json.loads(f.read()))
                 except (OSError, ValueError, KeyError):
                     continue  # cut short, as above
-                if epoch == step:
+                if found == step:
                     local = self.root / ".checkpoints" / f"trial_{trial_id}" / folder.rsplit("/", 1)[-1]
                     if not (local / STATE_FILE).is_file():
                         copy_from(fs, folder, local)
@@ -142,7 +142,7 @@ class SweepDir:
 
     def _no_checkpoint(self, search: str, trial_id: str, step: int) -> CheckpointError:
         return CheckpointError(
-            f"no checkpoint of trial {trial_id} of {search} at epoch {step} under {self.tune}; "
+            f"no checkpoint of trial {trial_id} of {search} at step {step} under {self.tune}; "
             "raise resources.checkpoints_to_keep so the best is kept"
         )
 

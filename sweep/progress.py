@@ -31,6 +31,7 @@ class Progress:
         self.stream = stream  # resolved when printing: sys.stdout cannot be pickled
         self.best: dict[str, float] = {}
         self.steps: dict[str, int] = {}
+        self.planned: dict[str, int] = {}  # a trial's evaluations in all, as it reports them
         self.ended: dict[str, set[str]] = {}
         self.started = time.monotonic()
 
@@ -46,6 +47,8 @@ class Progress:
     def trial_result(self, search: Search, trial_id: str, result: dict[str, Any]) -> None:
         """Track a trial's latest step and its search's best objective."""
         self.steps[trial_id] = int(result.get("training_iteration", 0))
+        if "evaluations" in result:
+            self.planned[trial_id] = int(result["evaluations"])
         value = result.get(OBJECTIVE)
         if isinstance(value, (int, float)) and value > self.best.get(search.id, float("-inf")):
             self.best[search.id] = float(value)
@@ -59,15 +62,19 @@ class Progress:
         start = f"its checkpoint of epoch {kept}" if kept is not None else "its beginning"
         self._print(f"{label(search)}: trial {trial_id}'s checkpoint of epoch {lost} is gone; continuing from {start}")
 
-    def trial_ended(self, search: Search, trial_id: str, *, error: str | None, epochs: int, samples: int) -> None:
-        """Print a line for a trial that ended: finished, stopped early, or errored."""
+    def trial_ended(
+        self, search: Search, trial_id: str, *, error: str | None, epochs: int, samples: int, unit: str = "epochs"
+    ) -> None:
+        """Print a line for a trial that ended: finished, stopped early, or errored. ``unit`` names what a
+        trial's steps are (epochs, or evaluations with ``training.eval_every``)."""
         ended = self.ended.setdefault(search.id, set())
         ended.add(trial_id)
         if error is not None:
             what = f"errored: {error.strip().splitlines()[-1][:120] if error.strip() else 'unknown error'}"
         else:
             step = self.steps.get(trial_id, 0)
-            what = f"finished {step} epochs" if step >= epochs else f"stopped early after epoch {step}"
+            planned = self.planned.get(trial_id, epochs)
+            what = f"finished {step} {unit}" if step >= planned else f"stopped early after {unit[:-1]} {step}"
         best = self.best.get(search.id)
         shown = "-" if best is None else f"{best:.4f}"
         self._print(f"{label(search)}: trial {trial_id} {what} ({len(ended)}/{samples} done, best {shown})")

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from sweep.journal import TrialJournal
 from sweep.plan import Search
 from sweep.results import ResultsStore
-from trainers.spec import HYPERPARAMETERS, OBJECTIVE, HyperParameters
+from trainers.spec import CAPPED_SPLIT, HYPERPARAMETERS, OBJECTIVE, HyperParameters
 
 END_STEP = 0  # reports are numbered from 1, so step 0 of an attempt is its end marker
 #: The results table's ``hp_*`` column types: every hyperparameter a search may set.
@@ -71,7 +71,8 @@ class Recorder:
             return
         hp = HyperParameters.from_search(hp).to_dict() if self.trained else {}
         now = time.time()
-        metrics = {k: v for k, v in result.items() if (k.count("/") == 2 or k in _EXTRA_ROWS or k in ("epoch", "node"))}
+        kept = ("epoch", "optimizer_step", "node")
+        metrics = {k: v for k, v in result.items() if (k.count("/") == 2 or k in _EXTRA_ROWS or k in kept)}
         self.journal.append(
             search=self.search.id,
             trial_id=trial_id,
@@ -83,6 +84,8 @@ class Recorder:
                 "wall_s": float(result.get("time_total_s", 0.0)),
                 "metrics": metrics,
                 "hp": hp,
+                # How many reports the trial makes in all (its evaluations; its epochs by default).
+                "planned": int(result.get("evaluations", self.epochs)),
             },
         )
 
@@ -95,7 +98,7 @@ class Recorder:
         reports = [r for r in records if r["attempt"] == attempt and r["step"] != END_STEP]
         if error is not None:
             status = "errored"
-        elif reports and max(r["step"] for r in reports) >= self.epochs:
+        elif reports and max(r["step"] for r in reports) >= max(r.get("planned", self.epochs) for r in reports):
             status = "completed"
         else:
             status = "stopped"
@@ -172,9 +175,14 @@ class Recorder:
                 "reported_at": record["reported_at"],
                 "hp": record.get("hp", hp),
             }
+            # An evaluation on capped dev sets (training.eval_dev_examples) files its objective under
+            # their split, so that selection, which reads dev objectives, never picks it.
+            capped = any(key.startswith(f"{CAPPED_SPLIT}/") for key in record["metrics"])
             for key, value in record["metrics"].items():
                 if key in _EXTRA_ROWS:
                     split, language, metric = _EXTRA_ROWS[key]
+                    if key == OBJECTIVE and capped:
+                        split = CAPPED_SPLIT
                 elif key.count("/") == 2:
                     split, language, metric = key.split("/")
                 else:

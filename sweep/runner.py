@@ -176,7 +176,8 @@ class StudyRun:
         self._ended.add(trial_id)
         self.recorders[search.id].on_end(trial_id, error=error, hp=config.get("hp", {}))
         epochs = self.recorders[search.id].epochs
-        self.progress.trial_ended(search, trial_id, error=error, epochs=epochs, samples=state.samples)
+        unit = "evaluations" if self.config.training.eval_every and not is_evaluation(search) else "epochs"
+        self.progress.trial_ended(search, trial_id, error=error, epochs=epochs, samples=state.samples, unit=unit)
         if error is None:
             self.study.trial_finished(trial_id, config)
         else:

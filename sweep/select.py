@@ -18,7 +18,9 @@ from trainers.spec import OBJECTIVE
 
 def best_trial(table: pa.Table, *, search: str) -> dict[str, Any] | None:
     """Return ``{trial_id, attempt, step, objective}`` of the best step in ``search``, or None."""
+    # Dev objectives only: an evaluation on capped dev sets (split dev_capped) is never selected.
     mask = pc.and_(pc.equal(table["search"], search), pc.equal(table["metric"], OBJECTIVE))
+    mask = pc.and_(mask, pc.equal(table["split"], "dev"))
     rows = table.filter(mask).select(["trial_id", "attempt", "step", "value"]).to_pylist()
     rows = [r for r in rows if r["value"] is not None and not math.isnan(r["value"])]
     if not rows:

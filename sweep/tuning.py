@@ -16,6 +16,7 @@ searcher checkpoint (``StudySearcher.save``), taken together with the trials' st
 from __future__ import annotations
 
 import contextlib
+import math
 import zlib
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from sweep.config import SweepConfig
 from sweep.plan import Search
 from sweep.study import FINISHED, Study
 from trainers.fileio import join
-from trainers.spec import FATAL, OBJECTIVE
+from trainers.spec import FATAL, OBJECTIVE, SELECTION, eval_interval
 
 #: The study each running driver serves, by ``study_key``.
 _LIVE: dict[str, Any] = {}
@@ -68,17 +69,34 @@ def make_searcher(config: SweepConfig, search: Search) -> Any:
 
 
 def make_scheduler(config: SweepConfig, search: Search, *, epochs: int) -> Any:
-    """The search's own scheduler: ASHA over its epochs, or None (FIFO: every trial runs to the end)."""
-    if config.search.scheduler == "fifo" or epochs <= 1:
+    """The search's own scheduler: ASHA over its trials' evaluations (one per epoch, or as
+    ``training.eval_every`` sets), or None (FIFO: every trial runs to the end)."""
+    max_t = max_evaluations(config.training.eval_every, epochs=epochs)
+    if config.search.scheduler == "fifo" or max_t <= 1:
         return None
     return ASHAScheduler(
-        time_attr="training_iteration",
+        time_attr="training_iteration",  # the trial's evaluations so far: ASHA's milestones are in them
         metric=OBJECTIVE,
         mode="max",
-        max_t=epochs,
+        max_t=max_t,
         grace_period=config.search.grace_period,
         reduction_factor=config.search.reduction_factor,
     )
+
+
+def max_evaluations(eval_every: str | None, *, epochs: int) -> int:
+    """An upper bound on a trial's evaluations, ASHA's ``max_t`` (it stops a trial that reaches it).
+
+    One per epoch by default. Every ``F epochs``: ``round(F x steps per epoch)`` steps apart, at least one,
+    so at most ``3 x epochs / F + 1`` whatever the data's size. Every ``N steps`` depends on the training
+    set's size, which the driver does not read: no cap (the trial ends by itself).
+    """
+    if eval_every is None:
+        return epochs
+    unit, amount = eval_interval(eval_every)
+    if unit == "epochs":
+        return math.ceil(3 * epochs / amount) + 1
+    return 10**9
 
 
 def _study(key: str) -> Study:
@@ -234,7 +252,7 @@ def run_study(
                     callbacks=[StudyCallback(key)],
                     checkpoint_config=tune.CheckpointConfig(
                         num_to_keep=config.resources.checkpoints_to_keep,
-                        checkpoint_score_attribute=OBJECTIVE,
+                        checkpoint_score_attribute=SELECTION,  # capped-dev evaluations rank last
                         checkpoint_score_order="max",
                     ),
                     failure_config=tune.FailureConfig(max_failures=config.resources.max_failures),

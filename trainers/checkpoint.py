@@ -2,7 +2,8 @@
 that reads it::
 
     FOLDER/checkpoint/                DeepSpeed's checkpoint (its tag is TAG)
-    FOLDER/trainer_state.json         {"epoch", "task", "zero_stage", "precision", "workers"}
+    FOLDER/trainer_state.json         {"epoch", "position", "evaluations", "task", "zero_stage", "precision",
+                                       "workers"}
     FOLDER/rng_state.pt               torch, numpy and Python RNG states after the epoch (worker 0)
     FOLDER/rng_state.<rank>.pt        the same of each other worker of a multi-worker trial
     FOLDER/predictions/test-<lang>.*  the epoch's test predictions (``trainers.predictions``)
@@ -25,6 +26,12 @@ PREDICTIONS_DIR = "predictions"
 def rng_file(rank: int) -> str:
     """The name of worker ``rank``'s RNG state file in a checkpoint folder."""
     return RNG_FILE if rank == 0 else f"rng_state.{rank}.pt"
+
+
+def report_step(state: dict[str, Any]) -> int:
+    """The report a checkpoint belongs to (Tune's ``training_iteration``, the results' ``step``): its
+    evaluation's number, or its epoch in checkpoints that evaluate once an epoch (as earlier versions)."""
+    return int(state.get("evaluations", state["epoch"]))
 
 
 def write_state(folder: Path, **state: Any) -> None:

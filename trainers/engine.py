@@ -29,7 +29,7 @@ from trainers.encoder_io import MAX_SHARD_BYTES, write_encoder
 from trainers.errors import CheckpointError, ModelError, TaskError
 from trainers.model import base_prefix, build_model, load_encoder, load_tokenizer, model_skeleton
 from trainers.scoring import score
-from trainers.spec import OBJECTIVE, TrialSpec
+from trainers.spec import CAPPED_SCORE, CAPPED_SPLIT, OBJECTIVE, SELECTION, TrialSpec, eval_interval
 from trainers.tasks import eval_split, get_task
 
 
@@ -165,6 +165,16 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
                 evals[(role, language)] = prepare(
                     where[0], languages=(language,), role=where[1], train=False, limit=spec.training.max_eval_examples
                 )
+    # Evaluations before the last may score dev on its first examples only (jiant's 500), and skip test.
+    cap = spec.training.eval_dev_examples
+    capped = evals
+    if cap is not None:
+        limit = min(cap, spec.training.max_eval_examples or cap)
+        capped = {
+            (role, language): prepare(where[0], languages=(language,), role=where[1], train=False, limit=limit)
+            for (role, language) in evals
+            if role == "dev" and (where := eval_split(task, role=role, language=language)) is not None
+        }
 
     model = build_model(
         spec.model,
@@ -200,66 +210,70 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
         model=model, optimizer=optimizer, lr_scheduler=schedule, config=deepspeed_config(spec, world_size=world)
     )
 
-    start_epoch = 0
+    # The global micro-batches of an epoch: every worker must step on each, so a last one smaller than
+    # the workers is left out.
+    starts = [first for first in range(0, len(train), global_micro) if min(global_micro, len(train) - first) >= world]
+    steps_per_epoch = math.ceil(len(starts) / hp.gradient_accumulation_steps)
+    every = evaluation_interval(spec.training.eval_every, steps_per_epoch=steps_per_epoch)
+    final_step = len(starts) * spec.epochs // hp.gradient_accumulation_steps
+    planned = spec.epochs if every is None else final_step // every + (1 if final_step % every else 0)
+    progress = {"epoch": 1, "position": 0, "evaluations": 0}
     if resume_dir is not None:
-        start_epoch = _load_checkpoint(engine, Path(resume_dir))
+        progress = _load_checkpoint(engine, Path(resume_dir), batches_per_epoch=len(starts))
+    report = functools.partial(
+        _evaluate_and_report,
+        engine=engine,
+        spec=spec,
+        task=task,
+        reporter=reporter,
+        scheduler=scheduler,
+        evals=evals,
+        capped=capped,
+        rank=rank,
+        trained_on=trained_on,
+        batches_per_epoch=len(starts),
+        planned=planned,
+        pad_id=tokenizer.pad_token_id,
+    )
     pad_id = tokenizer.pad_token_id
-    for epoch in range(start_epoch + 1, spec.epochs + 1):
-        started = time.perf_counter()
-        engine.train()
+    evaluations = progress["evaluations"]
+    losses: list[float] = []
+    train_seconds, examples = 0.0, 0
+    steps = engine.global_steps
+    for epoch in range(progress["epoch"], spec.epochs + 1):
         # The order depends on (seed, epoch) only, so a resumed trial sees the same batches.
         order = list(range(len(train)))
         random.Random(spec.seed * 1_000_003 + epoch).shuffle(order)
-        losses = []
-        for first in range(0, len(order), global_micro):
-            mine = shard(order[first : first + global_micro], rank=rank, world_size=world)
-            if not mine:  # a last batch smaller than the workers: every worker must step, or none
-                break
+        skip = progress["position"] if epoch == progress["epoch"] else 0
+        engine.train()
+        for position, first in enumerate(starts[skip:], start=skip + 1):
+            started = time.perf_counter()
+            batch_order = order[first : first + global_micro]
+            mine = shard(batch_order, rank=rank, world_size=world)
             (batch,) = kinds.batches(task.kind, train, order=mine, batch_size=len(mine), pad_id=pad_id)
             loss = engine(**{k: v.to(engine.device) for k, v in batch.items()}).loss
             engine.backward(loss)
             engine.step()
             losses.append(float(loss.detach()))
-        train_seconds = time.perf_counter() - started
-        metrics: dict[str, Any] = {
-            "epoch": epoch,
-            # Training rows name the language(s) trained on: "en", or "de+fr" for mixed training; the
-            # loss is the mean over steps of the workers' mean, as one worker would see it.
-            f"train/{trained_on}/loss": _mean_over_workers(losses),
-            f"train/{trained_on}/examples_per_s": len(train) / train_seconds,
-            "lr": float(scheduler.get_last_lr()[0]),
-            "node": platform.node(),
-        }
-        scores, test_predictions = _evaluate(
-            engine, task, evals, batch_size=spec.training.eval_batch_size, pad_id=pad_id
-        )
-        metrics.update(scores)
-        metrics[OBJECTIVE] = _objective(metrics, spec, metric=task.metric)
-        checkpoint_dir = Path(tempfile.mkdtemp(prefix="xstilts-ckpt-"))
-        try:
-            # Every worker writes its own shards (DeepSpeed needs all of them to call this); the reporter
-            # gathers the workers' folders into one checkpoint.
-            engine.save_checkpoint(str(checkpoint_dir), tag=TAG)
-            if rank == 0:
-                # Kept with the checkpoint, so the best step's test predictions can be exported later.
-                for language, (examples, predictions) in test_predictions.items():
-                    predictions_lib.write(checkpoint_dir / PREDICTIONS_DIR, task, language, examples, predictions)
-                write_state(
-                    checkpoint_dir,
+            train_seconds += time.perf_counter() - started
+            examples += len(batch_order)
+            stepped, steps = engine.global_steps != steps, engine.global_steps
+            at_end = epoch == spec.epochs and position == len(starts)
+            if (
+                (every is None and position == len(starts))
+                or (every is not None and stepped and steps % every == 0)
+                or (every is not None and at_end)
+            ):
+                evaluations += 1
+                report(
                     epoch=epoch,
-                    task=task.name,
-                    zero_stage=spec.training.zero_stage,
-                    precision=spec.training.precision,
-                    workers=world,
+                    position=position,
+                    evaluations=evaluations,
+                    final=at_end,
+                    train={"losses": losses, "seconds": train_seconds, "examples": examples},
                 )
-            # Dropout draws from these: restoring them makes a resumed epoch identical to an uninterrupted one.
-            torch.save(
-                {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
-                checkpoint_dir / rng_file(rank),
-            )
-            reporter.report(metrics, checkpoint_dir=checkpoint_dir)
-        finally:
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+                losses, train_seconds, examples = [], 0.0, 0
+                engine.train()
     engine.destroy()
 
 
@@ -338,11 +352,102 @@ def _evaluate(
     return scores, test_predictions
 
 
-def _objective(metrics: Mapping[str, Any], spec: TrialSpec, *, metric: str) -> float:
+def _objective(metrics: Mapping[str, Any], spec: TrialSpec, *, metric: str, split: str = "dev") -> float:
     if spec.select_on == "english_dev":  # the dev sets of the training languages (English unless told)
-        return sum(float(metrics[f"dev/{lang}/{metric}"]) for lang in spec.train_languages) / len(spec.train_languages)
-    values = [float(metrics[key]) for lang in spec.eval_languages if (key := f"dev/{lang}/{metric}") in metrics]
+        return sum(float(metrics[f"{split}/{lang}/{metric}"]) for lang in spec.train_languages) / len(
+            spec.train_languages
+        )
+    values = [float(metrics[key]) for lang in spec.eval_languages if (key := f"{split}/{lang}/{metric}") in metrics]
     return sum(values) / len(values)
+
+
+def evaluation_interval(eval_every: str | None, *, steps_per_epoch: int) -> int | None:
+    """Optimizer steps between evaluations (None: at each epoch's end), from ``training.eval_every``.
+
+    >>> evaluation_interval("0.25 epochs", steps_per_epoch=100), evaluation_interval("30 steps", steps_per_epoch=100)
+    (25, 30)
+    """
+    if eval_every is None:
+        return None
+    unit, amount = eval_interval(eval_every)
+    if unit == "steps":
+        return int(amount)
+    return max(1, round(amount * steps_per_epoch))
+
+
+def _evaluate_and_report(
+    *,
+    engine: Any,
+    spec: TrialSpec,
+    task: Any,
+    reporter: Reporter,
+    scheduler: Any,
+    evals: dict[tuple[str, str], tuple[list, Any]],
+    capped: dict[tuple[str, str], tuple[list, Any]],
+    rank: int,
+    trained_on: str,
+    batches_per_epoch: int,
+    planned: int,
+    pad_id: int,
+    epoch: int,
+    position: int,
+    evaluations: int,
+    final: bool,
+    train: dict[str, Any],
+) -> None:
+    """Evaluate, checkpoint and report once: after ``position`` global micro-batches of ``epoch``."""
+    import numpy as np
+    import torch
+
+    whole = final or capped is evals
+    at_epoch_end = position == batches_per_epoch
+    metrics: dict[str, Any] = {
+        # Whole epochs as before where evaluations fall on epoch ends; else the fraction trained.
+        "epoch": epoch if at_epoch_end else round(epoch - 1 + position / batches_per_epoch, 4),
+        "optimizer_step": int(engine.global_steps),
+        "evaluations": planned,  # how many this trial makes in all: the recorder's "completed"
+        # Training rows name the language(s) trained on: "en", or "de+fr" for mixed training; the
+        # loss is the mean over steps of the workers' mean, as one worker would see it.
+        f"train/{trained_on}/loss": _mean_over_workers(train["losses"]),
+        f"train/{trained_on}/examples_per_s": train["examples"] / max(train["seconds"], 1e-9),
+        "lr": float(scheduler.get_last_lr()[0]),
+        "node": platform.node(),
+    }
+    scores, test_predictions = _evaluate(
+        engine, task, evals if whole else capped, batch_size=spec.training.eval_batch_size, pad_id=pad_id
+    )
+    if not whole:  # dev on its first examples: rows of their own split, never selected
+        scores = {key.replace("dev/", f"{CAPPED_SPLIT}/", 1): value for key, value in scores.items()}
+    metrics.update(scores)
+    metrics[OBJECTIVE] = _objective(metrics, spec, metric=task.metric, split="dev" if whole else CAPPED_SPLIT)
+    metrics[SELECTION] = metrics[OBJECTIVE] if whole else CAPPED_SCORE
+    checkpoint_dir = Path(tempfile.mkdtemp(prefix="xstilts-ckpt-"))
+    try:
+        # Every worker writes its own shards (DeepSpeed needs all of them to call this); the reporter
+        # gathers the workers' folders into one checkpoint.
+        engine.save_checkpoint(str(checkpoint_dir), tag=TAG)
+        if rank == 0:
+            # Kept with the checkpoint, so the best step's test predictions can be exported later.
+            for language, (examples, predictions) in test_predictions.items():
+                predictions_lib.write(checkpoint_dir / PREDICTIONS_DIR, task, language, examples, predictions)
+            write_state(
+                checkpoint_dir,
+                epoch=epoch,
+                position=position,
+                evaluations=evaluations,
+                task=task.name,
+                zero_stage=spec.training.zero_stage,
+                precision=spec.training.precision,
+                workers=torch.distributed.get_world_size(),
+            )
+        # Dropout draws from these: restoring them makes a resumed epoch identical to an uninterrupted one.
+        torch.save(
+            {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+            checkpoint_dir / rng_file(rank),
+        )
+        reporter.report(metrics, checkpoint_dir=checkpoint_dir)
+    finally:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
 
 
 def _checkpoint_activations(model: Any, *, name: str) -> None:
@@ -367,7 +472,9 @@ def _mean_over_workers(losses: list[float]) -> float:
     return float(total[0] / total[1]) if total[1] else float("nan")
 
 
-def _load_checkpoint(engine: Any, folder: Path) -> int:
+def _load_checkpoint(engine: Any, folder: Path, *, batches_per_epoch: int) -> dict[str, int]:
+    """Load a checkpoint; return where training goes on: ``{"epoch", "position", "evaluations"}`` (the
+    global micro-batches of ``epoch`` already trained, and the evaluations made)."""
     import torch.distributed as dist
 
     state = read_state(folder)
@@ -391,7 +498,12 @@ def _load_checkpoint(engine: Any, folder: Path) -> int:
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])
         random.setstate(rng["python"])
-    return int(state["epoch"])
+    # Checkpoints of earlier versions were taken at epoch ends only, one evaluation per epoch.
+    epoch, position = int(state["epoch"]), int(state.get("position", batches_per_epoch))
+    evaluations = int(state.get("evaluations", epoch))
+    if position >= batches_per_epoch:
+        return {"epoch": epoch + 1, "position": 0, "evaluations": evaluations}
+    return {"epoch": epoch, "position": position, "evaluations": evaluations}
 
 
 def export_encoder(

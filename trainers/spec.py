@@ -10,6 +10,7 @@ trial needs to run.
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -99,8 +100,38 @@ class TrainingSpec:
     torch_threads: int = 1  # one per trial CPU: more only oversubscribes cores shared by trials
     max_train_examples: int | None = None  # cap for smoke runs; None trains on everything
     max_eval_examples: int | None = None
+    eval_every: str | None = None  # "500 steps" (optimizer steps) or "0.25 epochs"; None: at each epoch's end
+    eval_dev_examples: int | None = None  # evaluations before the last score dev on its first N examples
+    # (jiant uses 500) and skip test; the last scores everything, and only full evaluations are selected
     feature_cache: str | None = "default"  # tokenized splits shared by trials; default: $XSTILTS_FEATURE_CACHE
     # or ~/.cache/xstilts/features; None: off
+
+
+def eval_interval(text: str) -> tuple[str, float]:
+    """``("steps", n)`` or ``("epochs", fraction)`` from ``training.eval_every``.
+
+    >>> eval_interval("500 steps"), eval_interval("0.25 epochs")
+    (('steps', 500.0), ('epochs', 0.25))
+    """
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(steps?|epochs?)\s*", text)
+    if not match:
+        raise ValueError(
+            f"training.eval_every `{text}` is neither `N steps` nor `F epochs`; e.g. `500 steps` or `0.25 epochs`"
+        )
+    amount, unit = float(match.group(1)), match.group(2).rstrip("s") + "s"
+    if unit == "steps" and (amount < 1 or amount != int(amount)):
+        raise ValueError(f"training.eval_every `{text}`: a number of steps is a whole number >= 1")
+    if unit == "epochs" and not 0 < amount <= 1:
+        raise ValueError(f"training.eval_every `{text}`: a fraction of an epoch is in (0, 1]")
+    return unit, amount
+
+
+#: Reported by every evaluation: the objective where dev was scored whole, and a score below any
+#: objective where it was capped (``eval_dev_examples``), so Tune keeps the checkpoints selection can pick.
+SELECTION = "selection_objective"
+CAPPED_SCORE = -1e30
+#: The split of dev scores from an evaluation on capped dev sets (``training.eval_dev_examples``).
+CAPPED_SPLIT = "dev_capped"
 
 
 @dataclass(frozen=True, kw_only=True)

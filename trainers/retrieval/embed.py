@@ -22,7 +22,7 @@ from trainers.checkpoint import PREDICTIONS_DIR, write_state
 from trainers.errors import TaskError
 from trainers.model import build_model, load_encoder, load_tokenizer
 from trainers.retrieval.evaluators import EVALUATORS
-from trainers.spec import OBJECTIVE, POOLINGS, ModelSpec
+from trainers.spec import CAPPED_SCORE, OBJECTIVE, POOLINGS, SELECTION, ModelSpec
 from trainers.tasks import get_task
 
 
@@ -144,6 +144,6 @@ def evaluate_and_report(task_name: str, *, reporter: Any, **options: Any) -> Non
         write_state(folder, epoch=1, task=task.name)
         for language, values in predicted.items():
             predictions.write(folder / PREDICTIONS_DIR, task, language, [], values)
-        reporter.report(metrics, checkpoint_dir=folder)
+        reporter.report({**metrics, SELECTION: metrics.get(OBJECTIVE, CAPPED_SCORE)}, checkpoint_dir=folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

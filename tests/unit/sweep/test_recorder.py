@@ -105,3 +105,26 @@ def test_lost_results_file_is_rebuilt_identically(tmp_path: Path) -> None:
     assert rec.rebuild_missing() == [path]
     assert ds.dataset(path).to_table().equals(before)
     assert rec.rebuild_missing() == []
+
+
+def test_evaluations_on_capped_dev_are_recorded_apart_and_never_selected(tmp_path: Path) -> None:
+    """With training.eval_every and eval_dev_examples, a trial reports more often than it has epochs, its
+    early objectives come from capped dev sets, and only its whole evaluations can be selected."""
+    from sweep.select import best_trial
+
+    rec = recorder(tmp_path)
+    early = {**result(1, 0.99), "evaluations": 3, "dev_capped/en/accuracy": 0.99}
+    del early["dev/en/accuracy"], early["test/de/accuracy"]
+    rec.on_result("t1", early, {})
+    rec.on_result("t1", {**result(2, 0.6), "evaluations": 3}, {})  # 2 of 3: not complete at "epochs" 2
+    rec.on_end("t1", error=None, hp={})
+    rec.on_result("t2", {**result(1, 0.4), "evaluations": 1}, {})
+    rec.on_end("t2", error=None, hp={})
+    table = rows(tmp_path)
+    status = {r["trial_id"]: r["status"] for r in table}
+    assert status == {"t1": "stopped", "t2": "completed"}
+    splits = {(r["trial_id"], r["step"], r["metric"]): r["split"] for r in table}
+    assert splits[("t1", 1, "objective")] == "dev_capped" and splits[("t1", 2, "objective")] == "dev"
+    # The capped 0.99 is higher, but only t1's whole evaluation (0.6) competes.
+    best = best_trial(ResultsStore.read(tmp_path / "results"), search=SEARCH.id)
+    assert (best["trial_id"], best["step"], best["objective"]) == ("t1", 2, 0.6)
