@@ -209,6 +209,11 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
     engine, _, _, scheduler = deepspeed.initialize(
         model=model, optimizer=optimizer, lr_scheduler=schedule, config=deepspeed_config(spec, world_size=world)
     )
+    if world == 1 and spec.training.zero_stage == 0:
+        # Alone, a worker has no gradients to average: DeepSpeed would still flatten, "all-reduce" and copy
+        # them back every step (see bench/trainer_throughput.py). ZeRO stages keep it:
+        # their reduction also moves gradients into the optimizer's partitions.
+        engine.enable_backward_allreduce = False
 
     # The global micro-batches of an epoch: every worker must step on each, so a last one smaller than
     # the workers is left out.
