@@ -63,6 +63,8 @@ class ResourcesConfig:
     max_searches_in_flight: int | None = None  # searches running at once; None: all that are ready (1: one by one)
     max_failures: int = 1  # retries of a crashed trial, from its last checkpoint
     checkpoints_to_keep: int = 2  # per trial, best by the objective (the best is never deleted)
+    keep_finished_checkpoints: bool = False  # False: a finished search keeps only its best checkpoint, all
+    # that its encoder export and `export-predictions` read
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -140,6 +140,33 @@ class SweepDir:
                     return local
         raise self._no_checkpoint(search, trial_id, step)
 
+    def prune_checkpoints(self, trial_ids: set[str], *, keep: tuple[str, int]) -> int:
+        """Delete every checkpoint of ``trial_ids`` but ``keep`` (trial id, step); return how many went.
+        For a finished search: Tune never reads a finished trial's checkpoints again."""
+        import pyarrow.fs as pafs
+
+        fs, base = filesystem(self.tune)
+        removed = 0
+        for run in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
+            for trial_id in sorted(trial_ids):
+                trial = f"{run.path}/trial_{trial_id}"
+                for entry in fs.get_file_info(pafs.FileSelector(trial, allow_not_found=True)):
+                    if not entry.path.rsplit("/", 1)[-1].startswith("checkpoint_"):
+                        continue
+                    if trial_id == keep[0] and self._step_of(fs, entry.path) == keep[1]:
+                        continue
+                    fs.delete_dir(entry.path)
+                    removed += 1
+        return removed
+
+    @staticmethod
+    def _step_of(fs: Any, folder: str) -> int | None:
+        try:
+            with fs.open_input_stream(f"{folder}/{STATE_FILE}") as f:
+                return report_step(json.loads(f.read()))
+        except (OSError, ValueError, KeyError):
+            return None  # cut short: not a checkpoint anything can use
+
     def _no_checkpoint(self, search: str, trial_id: str, step: int) -> CheckpointError:
         return CheckpointError(
             f"no checkpoint of trial {trial_id} of {search} at step {step} under {self.tune}; "

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
+
 from sweep import layout
 from sweep.config import SweepConfig
 from sweep.errors import CheckpointError, SweepStateError
@@ -256,6 +258,11 @@ class StudyRun:
                 (f"{where if not is_evaluation(search) else ''}; test mean {summary['mean']:.4f}") if summary else ""
             )
         set_state(self.sweep_dir, search, state="done", **record)
+        if not self.config.resources.keep_finished_checkpoints:
+            # Disk: only the best checkpoint is ever read again (its encoder was exported above, its test
+            # predictions are what `export-predictions` writes).
+            trials = set(table.filter(pc.equal(table["search"], search.id)).column("trial_id").to_pylist())
+            self.sweep_dir.prune_checkpoints(trials, keep=(best["trial_id"], best["step"]))
         self.progress.search_finished(search, best=best["objective"], detail=detail)
         return "done"
 

@@ -1,5 +1,6 @@
 """A sweep that evaluates four times an epoch on capped dev sets: ASHA's milestones count evaluations, every
-evaluation is recorded, and selection, the encoder and the exported predictions come from whole ones."""
+evaluation is recorded, and selection, the encoder and the exported predictions come from whole ones;
+each finished search keeps only its best checkpoint."""
 
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ def test_a_sweep_evaluates_every_quarter_epoch_and_selects_whole_evaluations(tmp
     for search in manifest["searches"].values():
         assert search["state"] == "done" and search["best"]["step"] == 4
     assert (tmp_path / "often" / "encoders" / "toy_nli" / "encoder" / "model.safetensors").is_file()
+    # Each finished search kept only its best checkpoint (disk), and that is enough for the export.
+    checkpoints = list((tmp_path / "often" / "tune").glob("study/trial_*/checkpoint_*"))
+    assert len(checkpoints) == len(manifest["searches"]) == 3
     out = tmp_path / "predictions"
     assert run_sweep("export-predictions", str(tmp_path / "often"), "--out", str(out)).returncode == 0
     assert any(out.rglob("*de*"))

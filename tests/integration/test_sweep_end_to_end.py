@@ -20,7 +20,9 @@ pytestmark = pytest.mark.integration
 def finished_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     storage = tmp_path_factory.mktemp("sweeps")
     with owned_processes() as owned:
-        done = run_sweep("launch", str(QUICKSTART), *MINI, "--name", "mini", "--storage", str(storage))
+        # Every trial's checkpoints are kept, so that all of them can be checked below.
+        keep = "resources.keep_finished_checkpoints=true"
+        done = run_sweep("launch", str(QUICKSTART), *MINI, keep, "--name", "mini", "--storage", str(storage))
         leftover = owned.wait_gone()
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert not leftover, f"the driver left processes behind: {leftover}"
