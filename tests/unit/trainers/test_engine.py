@@ -206,3 +206,25 @@ def test_second_trial_reuses_the_tokenized_splits(tmp_path: Path, monkeypatch: p
     run_trial(cached, reporter=second)
     assert len(calls) == 2  # both from the cache
     assert second.metrics[0]["train/en/loss"] == first.metrics[0]["train/en/loss"]
+
+
+@pytest.mark.parametrize(
+    "memory_savers",
+    [
+        {"activation_checkpointing": True},
+        {"offload_optimizer": True},
+        {"zero_stage": 3, "offload_optimizer": True, "offload_parameters": True},
+    ],
+    ids=["activation-checkpointing", "zero-2-offload-optimizer", "zero-3-offload-both"],
+)
+def test_memory_savers_train_to_the_same_losses(memory_savers: dict[str, Any], tmp_path: Path) -> None:
+    """Recomputing activations and moving optimizer state or parameters to host memory change where the
+    numbers live, not what they are (dropout off, so recomputation draws nothing)."""
+    hp = dataclasses.replace(HP, dropout=0.0)
+    base = TrainingSpec(zero_stage=2, max_train_examples=128, max_eval_examples=32)
+    plain, saved = Keep(tmp_path / "plain"), Keep(tmp_path / "saved")
+    (tmp_path / "plain").mkdir(), (tmp_path / "saved").mkdir()
+    run_trial(spec(training=base, hparams=hp), reporter=plain)
+    run_trial(spec(training=dataclasses.replace(base, **memory_savers), hparams=hp), reporter=saved)
+    losses = [[m["train/en/loss"] for m in keep.metrics] for keep in (plain, saved)]
+    assert losses[1] == pytest.approx(losses[0], abs=1e-6)
