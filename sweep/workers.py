@@ -29,9 +29,6 @@ from ray.train import UserCallback
 from cluster.ray_session import DRIVER_RESOURCE
 from trainers.fileio import join, remove_tree
 
-#: How long a stopped trial waits for its Train run to release the workers.
-STOP_TIMEOUT_S = 120
-
 
 class TrialStopped(Exception):
     """Raised in the Train controller to end the Train run of a trial that Tune stopped."""
@@ -94,20 +91,20 @@ def fit_workers(config: dict[str, Any]) -> None:
 
     thread = threading.Thread(target=fit, name=f"train-{name}", daemon=True)
     thread.start()
-    try:
-        while (item := reports.get()) is not None:
-            metrics, checkpoint = item
-            try:
-                tune.report(metrics, checkpoint=checkpoint)  # Tune copies the checkpoint into the trial's folder
-            except BaseException:
-                # Tune stopped the trial (ASHA, or the end of the study): tune.report exits this thread.
-                # End the Train run too, which frees its workers for the next trial.
-                acks.put(False)
-                raise
-            acks.put(True)
-    finally:
-        thread.join(timeout=STOP_TIMEOUT_S)
-        _clear(workers["storage"], name)
+    while (item := reports.get()) is not None:
+        metrics, checkpoint = item
+        try:
+            tune.report(metrics, checkpoint=checkpoint)  # Tune copies the checkpoint into the trial's folder
+        except BaseException:
+            # Tune stopped the trial (ASHA, or the end of the study): tune.report exits this thread.
+            # End the Train run too, which frees its workers, and leave at once: Tune gives a reused
+            # actor two seconds to stop. The trial's next attempt, or the driver at the end of the
+            # study, clears the Train run's folder.
+            acks.put(False)
+            raise
+        acks.put(True)
+    thread.join()
+    _clear(workers["storage"], name)
     if "error" in outcome:
         raise outcome["error"]
 

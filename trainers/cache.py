@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 from trainers.fileio import write_atomic
 
 T = TypeVar("T")
-FORMAT = 2  # bump when the cached objects change shape (2: classification features in trainers.kinds)
+FORMAT = 3  # bump when the cached objects change (2: classification features in trainers.kinds; 3: tagging
+# rows with each tokenizer's own special tokens)
 
 
 def tokenizer_fingerprint(source: str) -> str:

@@ -158,7 +158,8 @@ def load_encoder_into(module: Any, location: str | Path) -> set[str]:
     unexpected: list[str] = []
     for shard in encoder_shards(location):
         part = load_file(str(shard))
-        unexpected += [k for k in part if k not in own]
+        # A pooler may be on one side only (XLM-R's multiple-choice head has one, its tagging head none).
+        unexpected += [k for k in part if k not in own and not k.startswith("pooler.")]
         module.load_state_dict({k: v for k, v in part.items() if k in own}, strict=False)
         loaded.update(part)
         del part

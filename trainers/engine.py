@@ -220,8 +220,13 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
     starts = [first for first in range(0, len(train), global_micro) if min(global_micro, len(train) - first) >= world]
     steps_per_epoch = math.ceil(len(starts) / hp.gradient_accumulation_steps)
     every = evaluation_interval(spec.training.eval_every, steps_per_epoch=steps_per_epoch)
+    # DeepSpeed steps the optimizer every `gradient_accumulation_steps` micro-batches, counting across
+    # epochs: the trial's last step is `final_step` (micro-batches left after it are never applied).
     final_step = len(starts) * spec.epochs // hp.gradient_accumulation_steps
-    planned = spec.epochs if every is None else final_step // every + (1 if final_step % every else 0)
+    if every is None:
+        planned = spec.epochs
+    else:
+        planned = final_step // every + (1 if final_step % every else 0) if final_step else 1
     progress = {"epoch": 1, "position": 0, "evaluations": 0}
     if resume_dir is not None:
         progress = _load_checkpoint(engine, Path(resume_dir), batches_per_epoch=len(starts))
@@ -264,17 +269,19 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
             examples += len(batch_order)
             stepped, steps = engine.global_steps != steps, engine.global_steps
             at_end = epoch == spec.epochs and position == len(starts)
-            if (
-                (every is None and position == len(starts))
-                or (every is not None and stepped and steps % every == 0)
-                or (every is not None and at_end)
-            ):
+            if every is None:
+                due, final = position == len(starts), at_end
+            else:
+                # Each optimizer step evaluates at most once; the last one always does, and is the final one.
+                final = (stepped and steps == final_step) or (final_step == 0 and at_end)
+                due = final or (stepped and steps % every == 0)
+            if due:
                 evaluations += 1
                 report(
                     epoch=epoch,
                     position=position,
                     evaluations=evaluations,
-                    final=at_end,
+                    final=final,
                     train={"losses": losses, "seconds": train_seconds, "examples": examples},
                 )
                 losses, train_seconds, examples = [], 0.0, 0
@@ -413,7 +420,7 @@ def _evaluate_and_report(
         "evaluations": planned,  # how many this trial makes in all: the recorder's "completed"
         # Training rows name the language(s) trained on: "en", or "de+fr" for mixed training; the
         # loss is the mean over steps of the workers' mean, as one worker would see it.
-        f"train/{trained_on}/loss": _mean_over_workers(train["losses"]),
+        f"train/{trained_on}/loss": _mean_over_workers(train["losses"], device=engine.device),
         f"train/{trained_on}/examples_per_s": train["examples"] / max(train["seconds"], 1e-9),
         "lr": float(scheduler.get_last_lr()[0]),
         "node": platform.node(),
@@ -440,6 +447,10 @@ def _evaluate_and_report(
                 epoch=epoch,
                 position=position,
                 evaluations=evaluations,
+                # DeepSpeed does not save where gradient accumulation stands; a resumed run needs it to
+                # step on the same micro-batches. (The gradient accumulated so far is not saved: a resume
+                # from between two steps, an epoch end that is not one, loses that one step's part.)
+                micro_steps=int(engine.micro_steps),
                 task=task.name,
                 zero_stage=spec.training.zero_stage,
                 precision=spec.training.precision,
@@ -466,12 +477,13 @@ def _checkpoint_activations(model: Any, *, name: str) -> None:
     target.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
-def _mean_over_workers(losses: list[float]) -> float:
+def _mean_over_workers(losses: list[float], *, device: Any) -> float:
     """The mean of ``losses`` over this worker's steps, averaged over the workers (the same steps each)."""
     import torch
     import torch.distributed as dist
 
-    total = torch.tensor([sum(losses), len(losses)], dtype=torch.float64)
+    # On the engine's device: an NCCL group (GPU workers) reduces CUDA tensors only.
+    total = torch.tensor([sum(losses), len(losses)], dtype=torch.float64, device=device)
     if dist.get_world_size() > 1:
         dist.all_reduce(total)
     return float(total[0] / total[1]) if total[1] else float("nan")
@@ -503,6 +515,8 @@ def _load_checkpoint(engine: Any, folder: Path, *, batches_per_epoch: int) -> di
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])
         random.setstate(rng["python"])
+    if "micro_steps" in state:
+        engine.micro_steps = int(state["micro_steps"])
     # Checkpoints of earlier versions were taken at epoch ends only, one evaluation per epoch.
     epoch, position = int(state["epoch"]), int(state.get("position", batches_per_epoch))
     evaluations = int(state.get("evaluations", epoch))

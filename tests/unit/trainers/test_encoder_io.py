@@ -86,3 +86,22 @@ def test_an_incomplete_or_foreign_encoder_is_refused(tmp_path: Path) -> None:
     write_encoder(state, tmp_path / "foreign", sizes=_sizes(state))
     with pytest.raises(CheckpointError, match=r"does not fit the model: unexpected \['0.weight'"):
         load_encoder_into(torch.nn.Sequential(torch.nn.Identity(), torch.nn.Linear(8, 8)), tmp_path / "foreign")
+
+
+def test_an_encoder_with_a_pooler_starts_a_model_without_one(tmp_path: Path) -> None:
+    """XLM-R's multiple-choice head keeps a pooler, its tagging head none: a multiple-choice intermediate
+    task's encoder still starts a tagging target."""
+    from trainers.model import build_model, encoder_state, load_encoder, save_encoder
+    from trainers.spec import ModelSpec
+
+    spec = ModelSpec(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+    choice = build_model(spec, kind="multiple_choice", num_labels=2, vocab_size=50, dropout=0.0)
+    tagger = build_model(spec, kind="tagging", num_labels=5, vocab_size=50, dropout=0.0)
+    assert any(k.startswith("pooler.") for k in choice.base_model.state_dict())
+    assert not any(k.startswith("pooler.") for k in tagger.base_model.state_dict())
+    save_encoder(encoder_state(choice), tmp_path / "encoder")
+    load_encoder(tagger, tmp_path / "encoder")
+    import torch
+
+    weights = "embeddings.word_embeddings.weight"
+    assert torch.equal(tagger.base_model.state_dict()[weights], choice.base_model.state_dict()[weights])

@@ -85,3 +85,13 @@ def test_capped_dev_evaluations_are_scored_apart_and_the_last_scores_everything(
     # Test predictions are kept only with the checkpoint of the last, whole evaluation.
     assert not (keep.checkpoints[0] / "predictions").exists()
     assert any((keep.checkpoints[-1] / "predictions").iterdir())
+
+
+def test_with_accumulation_the_last_optimizer_step_is_the_final_evaluation(tmp_path: Path) -> None:
+    """32 micro-batches in 2 epochs, 3 a step: 10 steps, the last 2 micro-batches never applied. Every 5
+    steps gives 2 evaluations, the second the final one, not a third at the same weights."""
+    hp = dataclasses.replace(spec().hparams, gradient_accumulation_steps=3)
+    keep = Keep(tmp_path)
+    run_trial(dataclasses.replace(_trial(eval_every="5 steps"), hparams=hp), reporter=keep)
+    assert [m["optimizer_step"] for m in keep.metrics] == [5, 10]
+    assert {m["evaluations"] for m in keep.metrics} == {2}
