@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweep.errors import suggest
+from sweep.mixtures import check_mixture, is_mixture
 from trainers.errors import DataError, TaskError
 from trainers.languages import get_language
 from trainers.spec import ModelSpec, TrainingSpec, eval_interval
@@ -77,6 +78,8 @@ def check_tasks(config: SweepConfig, problems: list[str], *, check_data: bool) -
             problems.append(f"languages: {exc}")
             languages_ok = False
     tasks = {}
+    mixtures: dict[str, Any] = {}
+    _check_mixture_names(config, problems)
     for key in ("intermediate_tasks", "target_tasks"):
         names = getattr(config, key)
         for name in sorted({n for n in names if names.count(n) > 1}):
@@ -89,6 +92,10 @@ def check_tasks(config: SweepConfig, problems: list[str], *, check_data: bool) -
                         f"`{name}`: targets train on their English training set (zero-shot transfer); "
                         f"name training languages on intermediate tasks instead (intermediate_tasks: [{name}])"
                     )
+                if key == "intermediate_tasks" and is_mixture(config, name):
+                    if (mixture := check_mixture(config, name, problems)) is not None:
+                        mixtures[name] = mixture
+                    continue
                 task_name = split_ref(name)[0] if key == "intermediate_tasks" else name
                 tasks[(key, name)] = get_task(task_name)
             except TaskError as exc:
@@ -114,7 +121,6 @@ def check_tasks(config: SweepConfig, problems: list[str], *, check_data: bool) -
         return
     if not check_data:
         return
-    from trainers.data import resolve_labels, split_paths
     from trainers.kinds import TRAINABLE_KINDS
 
     for (key, name), task in tasks.items():
@@ -139,18 +145,53 @@ def check_tasks(config: SweepConfig, problems: list[str], *, check_data: bool) -
                 for role in ("dev", "test"):
                     if (where := eval_split(task, role=role, language=lang)) is not None:
                         needs.append((where[0], lang, where[1]))
-        unique = {(t.name, lang, role): (t, lang, role) for t, lang, role in needs}
-        for needed, lang, role in unique.values():
-            try:
-                split_paths(needed, language=lang, role=role, data_dir=data_dir)
-            except (DataError, TaskError) as exc:
-                if str(exc) not in problems:  # a missing folder fails its train and dev splits alike
-                    problems.append(str(exc))
+        _check_files(needs, [task], data_dir=data_dir, problems=problems)
+    for name, mixture in mixtures.items():
+        needs = []
+        for source in mixture.sources:
+            task = get_task(source.task)
+            needs.extend((get_task(source.train_task), lang, "train") for lang in source.languages)
+            for lang in source.languages:
+                if (dev := eval_split(task, role="dev", language=lang)) is None:
+                    problems.append(f"mixture `{name}`: task `{task.name}` has no `{lang}` dev split to select on")
+                else:
+                    needs.append((dev[0], lang, dev[1]))
+        _check_files(needs, [get_task(s.task) for s in mixture.sources], data_dir=data_dir, problems=problems)
+
+
+def _check_files(needs: list[Any], tasks: list[Any], *, data_dir: Path, problems: list[str]) -> None:
+    """Every (task, language, role) split in ``needs`` exists under ``data_dir``; labels files too."""
+    from trainers.data import resolve_labels, split_paths
+
+    unique = {(t.name, lang, role): (t, lang, role) for t, lang, role in needs}
+    for needed, lang, role in unique.values():
+        try:
+            split_paths(needed, language=lang, role=role, data_dir=data_dir)
+        except (DataError, TaskError) as exc:
+            if str(exc) not in problems:  # a missing folder fails its train and dev splits alike
+                problems.append(str(exc))
+    for task in {t.name: t for t in tasks}.values():
         if task.labels_file:
             try:
                 resolve_labels(task, data_dir=data_dir)
             except DataError as exc:
-                problems.append(str(exc))
+                if str(exc) not in problems:
+                    problems.append(str(exc))
+
+
+def _check_mixture_names(config: SweepConfig, problems: list[str]) -> None:
+    """Every mixture defined is used, by an intermediate entry or inside another mixture."""
+    used = set(config.intermediate_tasks)
+    for definition in config.mixtures.values():
+        if isinstance(definition, dict):
+            for item in definition.get("sources") or ():
+                used.add(item if isinstance(item, str) else item.get("task") if isinstance(item, dict) else None)
+    for name in config.mixtures:
+        if name not in used:
+            problems.append(
+                f"mixtures.{name} is defined but no intermediate entry uses it; add it to intermediate_tasks "
+                "or remove it"
+            )
 
 
 def _validate_mean_dev(config: SweepConfig, targets: list[Any], problems: list[str]) -> None:

@@ -115,6 +115,11 @@ def _query_args(p: argparse.ArgumentParser) -> None:
         help="intermediate x target matrix: best trial's test score and its gain over the baseline",
     )
     p.add_argument("--language", help="with --pivot: one language instead of the mean over languages")
+    p.add_argument(
+        "--mixtures",
+        action="store_true",
+        help="each mixture's sources: task, languages, head, weight, cap, and the sampling rate they got",
+    )
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--out", help="write to this file (required for parquet)")
 
@@ -122,7 +127,9 @@ def _query_args(p: argparse.ArgumentParser) -> None:
 def _query(args: argparse.Namespace) -> int:
     from sweep import query
 
-    if args.pivot:
+    if args.mixtures:
+        result = query.mixture_rows(args.sweep_dir)
+    elif args.pivot:
         result = query.transfer_matrix(args.sweep_dir, where=args.where, metric=args.metric, language=args.language)
     else:
         columns = args.columns.split(",") if args.columns else None
@@ -154,8 +161,12 @@ def _validate(args: argparse.Namespace) -> int:
         f"{args.config}: valid. {len(searches)} searches, up to {trials} trials, "
         f"{config.resources.max_concurrent_trials} at a time."
     )
+    from sweep.mixtures import describe, mixtures_of
+
+    mixtures = mixtures_of(config)
     for s in searches:
-        print(f"  {s.phase:12} {s.pair}")
+        trains = f"  = {describe(mixtures[s.intermediate])}" if s.target is None and s.intermediate in mixtures else ""
+        print(f"  {s.phase:12} {s.pair}{trains}")
     return 0
 
 
@@ -179,8 +190,9 @@ def _tasks(args: argparse.Namespace) -> int:
         sources = detail.pop("sources")
         print(render([{"field": k, "value": str(v)} for k, v in detail.items()], fmt=args.format))
         print()
-        print(render(languages, fmt=args.format))
-        print()
+        if languages:  # a mixture has none of its own: its sources say which
+            print(render(languages, fmt=args.format))
+            print()
         print(render([{k: str(v) for k, v in s.items()} for s in sources], fmt=args.format))
     else:
         print(render(taskinfo.task_rows(), fmt=args.format))

@@ -82,7 +82,7 @@ class SweepConfig:
 
     name: str
     data_dir: str
-    intermediate_tasks: tuple[str, ...]
+    intermediate_tasks: tuple[str, ...]  # task references, mixtures registered or defined under `mixtures`
     target_tasks: tuple[str, ...]
     languages: tuple[str, ...]  # evaluation languages; each target uses those it has
     seed: int = 0
@@ -95,6 +95,7 @@ class SweepConfig:
     search: SearchConfig = SearchConfig()
     resources: ResourcesConfig = ResourcesConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
+    mixtures: dict[str, Any] = field(default_factory=dict)  # name -> definition (``sweep.mixtures``)
 
     def stage(self, phase: str) -> StageConfig:
         """The settings of ``phase``'s searches: ``intermediate`` (stage one) or ``target`` (pairs)."""

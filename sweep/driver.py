@@ -16,6 +16,7 @@ import yaml
 from sweep import layout
 from sweep.config import SweepConfig, check_local_resources, load_config
 from sweep.errors import ConfigError, SweepStateError
+from sweep.mixtures import composition, mixtures_of
 from sweep.plan import plan
 from trainers.fileio import exists, is_uri, join, write_atomic, write_json
 
@@ -69,6 +70,8 @@ def launch(
             "source_config": str(Path(config_path).resolve()),
             "code": layout.code_version(),
             "searches": {s.id: {"phase": s.phase, "pair": s.pair, "state": "pending"} for s in plan(config)},
+            # What each mixture trains (sources, heads, weights, caps, sampling, selection), as resolved now.
+            "mixtures": {name: composition(spec) for name, spec in mixtures_of(config).items()},
         },
     )
     sweep_dir.publish(sweep_dir.manifest)

@@ -77,6 +77,44 @@ def rows(
     return table.select(wanted).to_pylist()
 
 
+def mixture_rows(sweep_dir: str | Path) -> list[dict[str, Any]]:
+    """One row per source of each mixture the sweep trains: its composition as the manifest records it,
+    with the sampling rate and training size its trials reported (the same for every trial of a search)."""
+    from sweep.layout import open_sweep, read_manifest
+
+    sweep = open_sweep(sweep_dir)
+    mixtures = read_manifest(sweep).get("mixtures", {})
+    table = ResultsStore.read(sweep.results, columns=["intermediate", "phase", "task", "language", "metric", "value"])
+    table = table.filter(
+        pc.and_(
+            pc.equal(table["phase"], "intermediate"),
+            pc.is_in(table["metric"], pa.array(["sampling_rate", "train_size"])),
+        )
+    )
+    reported = {(r["intermediate"], r["task"], r["language"], r["metric"]): r["value"] for r in table.to_pylist()}
+    out = []
+    for name, mixture in mixtures.items():
+        for source in mixture["sources"]:
+            languages = "+".join(source["languages"])
+            out.append(
+                {
+                    "mixture": name,
+                    "task": source["task"],
+                    "languages": languages,
+                    "trains_on": source["train_task"],
+                    "head": source["head"],
+                    "weight": source["weight"],
+                    "cap": source["cap"],
+                    "sampling": mixture["sampling"]
+                    + (f" T={mixture['temperature']:g}" if mixture["sampling"] == "temperature" else ""),
+                    "select": mixture["select"],
+                    "train_size": reported.get((name, source["task"], languages, "train_size")),
+                    "sampling_rate": reported.get((name, source["task"], languages, "sampling_rate")),
+                }
+            )
+    return out
+
+
 def transfer_matrix(
     sweep_dir: str | Path, *, where: Sequence[str] = (), metric: str | None = None, language: str | None = None
 ) -> list[dict[str, Any]]:

@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 from sweep.journal import TrialJournal
 from sweep.plan import Search
 from sweep.results import ResultsStore
-from trainers.spec import CAPPED_SPLIT, HYPERPARAMETERS, OBJECTIVE, HyperParameters
+from trainers.spec import CAPPED_SPLIT, HYPERPARAMETERS, OBJECTIVE, TASK_MARK, HyperParameters
+from trainers.tasks import LANGUAGE_MARK
 
 END_STEP = 0  # reports are numbered from 1, so step 0 of an attempt is its end marker
 #: The results table's ``hp_*`` column types: every hyperparameter a search may set.
@@ -44,10 +45,15 @@ class Recorder:
         epochs: int,
         seed: int,
         trained: bool = True,
+        regime: str = "zero_shot",
     ) -> None:
         self.store, self.journal, self.search = store, journal, search
         self.sweep, self.model, self.epochs, self.seed = sweep, model, epochs, seed
         self.trained = trained  # an evaluation-only search (retrieval) has no hyperparameters to record
+        # What rows score unless a key names its task: the target, the intermediate task trained (``xnli``
+        # for ``xnli@de``), or for a mixture's own rows (objective, lr) the mixture.
+        self.task = search.target or search.intermediate.split(LANGUAGE_MARK)[0]
+        self.regime = regime
 
     def attempt(self, trial_id: str) -> int:
         """The attempt a trial is on: the first one without a results file."""
@@ -163,6 +169,9 @@ class Recorder:
             "seed": self.seed,
             "error": error,
             "hp": hp,
+            "task": self.task,
+            "regime": self.regime if self.search.phase == "target" else None,
+            "origin": "trained",
         }
         rows = []
         for record in records:
@@ -177,7 +186,7 @@ class Recorder:
             }
             # An evaluation on capped dev sets (training.eval_dev_examples) files its objective under
             # their split, so that selection, which reads dev objectives, never picks it.
-            capped = any(key.startswith(f"{CAPPED_SPLIT}/") for key in record["metrics"])
+            capped = any(key.split("/")[0].rpartition(TASK_MARK)[2] == CAPPED_SPLIT for key in record["metrics"])
             for key, value in record["metrics"].items():
                 if key in _EXTRA_ROWS:
                     split, language, metric = _EXTRA_ROWS[key]
@@ -187,7 +196,11 @@ class Recorder:
                     split, language, metric = key.split("/")
                 else:
                     continue
-                rows.append({**common, "split": split, "language": language, "metric": metric, "value": float(value)})
+                task, mark, rest = split.rpartition(TASK_MARK)  # a mixture's ``mnli:dev/en/accuracy``
+                row = {**common, "split": rest, "language": language, "metric": metric, "value": float(value)}
+                if mark:
+                    row["task"] = task
+                rows.append(row)
         if error is not None or not rows:
             last = records[-1] if records else None
             rows.append(

@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 from sweep.errors import ResultsError
 from trainers.fileio import fsync_dir, write_atomic
 
-SCHEMA_VERSION = 1
-KNOWN_VERSIONS = frozenset({1})
+SCHEMA_VERSION = 2  # 2 added task, regime, layer and origin
+KNOWN_VERSIONS = frozenset({1, 2})
 VERSION_KEY = b"xstilts.schema_version"
 SWEEP_KEY = b"xstilts.sweep"
 STATUSES = frozenset({"completed", "stopped", "errored"})
@@ -50,9 +50,14 @@ _BASE_FIELDS = (
     ("started_at", _TS),
     ("reported_at", _TS),
     ("error", pa.string()),
+    ("task", pa.string()),  # the task a row scores (a mixture's source; else the search's task)
+    ("regime", pa.string()),  # a pair's target regime (zero_shot, ...); null in stage one
+    ("layer", pa.int32()),  # the encoder layer a retrieval row embeds with; null elsewhere
+    ("origin", pa.string()),  # trained here, or reused from a checkpoint store
 )
 BASE_COLUMNS: tuple[str, ...] = tuple(name for name, _ in _BASE_FIELDS)
-_NULLABLE = frozenset({"target", "error"})
+_NULLABLE = frozenset({"target", "error", "task", "regime", "layer", "origin"})
+_V2_COLUMNS = ("task", "regime", "layer", "origin")  # what version-1 files lack
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -251,7 +256,9 @@ class ResultsStore:
         schemas = [_checked_schema(p) for p in files]
         if schemas:
             try:
-                unified = pa.unify_schemas(schemas, promote_options="permissive")
+                # The base columns first, always: files of older versions lack some.
+                base = pa.schema([pa.field(name, typ) for name, typ in _BASE_FIELDS])
+                unified = pa.unify_schemas([base, *schemas], promote_options="permissive")
             except pa.ArrowException as exc:
                 raise ResultsError(
                     f"results files under {root} disagree on column types ({exc}); "
@@ -309,13 +316,33 @@ def _checked_schema(path: Path) -> pa.Schema:
 
 def _read_file(path: Path, schema: pa.Schema, target: pa.Schema) -> pa.Table:
     present = [f.name for f in target if f.name in schema.names]
+    version_1 = (schema.metadata or {}).get(VERSION_KEY) == b"1"
+    # A version-1 file lacks the columns version 2 added; what they would hold follows from three others.
+    extra = ["target", "intermediate", "phase"] if version_1 and set(_V2_COLUMNS) & set(target.names) else []
     try:
         with pq.ParquetFile(path) as pf:
-            table = pf.read(columns=present)
+            table = pf.read(columns=list(dict.fromkeys([*present, *extra])))
+        fills = _v1_values(table) if extra else {}
         # Files of other sweeps may lack hp columns: those read as nulls.
         arrays = [
-            table.column(f.name).cast(f.type) if f.name in present else pa.nulls(table.num_rows, f.type) for f in target
+            table.column(f.name).cast(f.type)
+            if f.name in present
+            else (pa.array(fills[f.name], type=f.type) if f.name in fills else pa.nulls(table.num_rows, f.type))
+            for f in target
         ]
     except (pa.ArrowException, OSError) as exc:
         raise _damaged(path, exc) from exc
     return pa.Table.from_arrays(arrays, schema=target)
+
+
+def _v1_values(pf_table: pa.Table) -> dict[str, list[Any]]:
+    """What a version-1 file's rows hold in the columns version 2 added: every row was trained here, scored
+    its search's task (the target, or the intermediate task), and a pair trained zero-shot."""
+    target = pf_table.column("target").to_pylist()
+    intermediate = pf_table.column("intermediate").to_pylist()
+    phase = pf_table.column("phase").to_pylist()
+    return {
+        "task": [t if t is not None else (i or "").split("@")[0] for t, i in zip(target, intermediate, strict=True)],
+        "regime": ["zero_shot" if p == "target" else None for p in phase],
+        "origin": ["trained"] * pf_table.num_rows,
+    }

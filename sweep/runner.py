@@ -15,6 +15,7 @@ from sweep import layout
 from sweep.config import SweepConfig
 from sweep.errors import CheckpointError, SweepStateError
 from sweep.journal import TrialJournal
+from sweep.mixtures import is_mixture, mixture_spec
 from sweep.plan import NONE, Search, plan
 from sweep.progress import Progress
 from sweep.recorder import HP_COLUMN_TYPES, Recorder
@@ -307,6 +308,26 @@ def trial_spec(config: SweepConfig, search: Search, sweep_dir: layout.SweepDir) 
                 f"{location}, which is missing; `sweep resume {sweep_dir.remote or sweep_dir.root}` re-runs stage one"
             )
         init_encoder = location
+    if search.phase == "intermediate" and is_mixture(config, search.intermediate):
+        # A mixture trains its sources together and is selected on their dev sets (``sweep.mixtures``).
+        mixture = mixture_spec(config, search.intermediate)
+        languages = tuple(dict.fromkeys(lang for source in mixture.sources for lang in source.languages))
+        return TrialSpec(
+            sweep=config.name,
+            search=search.id,
+            phase=search.phase,
+            task=search.intermediate,
+            train_languages=languages,
+            eval_languages=languages,
+            eval_splits=("dev",),
+            select_on=config.search.select_on,
+            data_dir=config.data_dir,
+            epochs=stage.epochs,
+            seed=config.seed,
+            model=config.model,
+            training=config.training,
+            mixture=mixture,
+        )
     # An intermediate task may train in other languages (``xnli@de+fr``); its trials are selected on
     # the dev sets of those languages. Targets train on their English training set.
     train_task, train_languages = training_data(search.task)

@@ -17,7 +17,7 @@ from trainers.languages import get_language
 from trainers.predictions import read as read_predictions
 from trainers.retrieval.release import bucc_split
 from trainers.scoring import score
-from trainers.tasks import TASKS, get_task
+from trainers.tasks import REGISTERED_MIXTURES, TASKS, get_task
 
 
 def task_rows() -> list[dict[str, Any]]:
@@ -33,11 +33,25 @@ def task_rows() -> list[dict[str, Any]]:
             "description": t.description,
         }
         for t in TASKS.values()
+    ] + [
+        {
+            "task": m.name,
+            "kind": "mixture",
+            "benchmark": "intermediate",
+            "metric": f"select: {m.select}",
+            "languages": 1,
+            "trains_on": "+".join(m.sources),
+            "description": m.description,
+        }
+        for m in REGISTERED_MIXTURES.values()
     ]
 
 
 def task_detail(name: str) -> dict[str, Any]:
-    """Everything the registry knows of one task, with its languages' metadata."""
+    """Everything the registry knows of one task, with its languages' metadata; a registered mixture's
+    sources as it trains them (``sources`` then lists each source's task, languages and head)."""
+    if name in REGISTERED_MIXTURES:
+        return _mixture_detail(name)
     task = get_task(name)
     return {
         "task": task.name,
@@ -51,6 +65,28 @@ def task_detail(name: str) -> dict[str, Any]:
         "description": task.description,
         "languages": [dataclasses.asdict(get_language(code)) for code in task.languages],
         "sources": [_source(s) for s in task.sources],
+    }
+
+
+def _mixture_detail(name: str) -> dict[str, Any]:
+    from types import SimpleNamespace
+
+    from sweep.mixtures import describe, mixture_spec
+
+    mixture = REGISTERED_MIXTURES[name]
+    spec = mixture_spec(SimpleNamespace(mixtures={}), name)  # type: ignore[arg-type]
+    return {
+        "task": name,
+        "kind": "mixture",
+        "trains": describe(spec),
+        "sampling": spec.sampling,
+        "select": spec.select,
+        "description": mixture.description,
+        "languages": [],
+        "sources": [
+            {"task": s.task, "languages": "+".join(s.languages), "trains_on": s.train_task, "head": s.head}
+            for s in spec.sources
+        ],
     }
 
 

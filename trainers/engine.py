@@ -1,4 +1,4 @@
-"""One trial: train a task through a DeepSpeed engine, evaluate it, checkpoint and report each epoch.
+"""One trial: train a task (or a mixture) through a DeepSpeed engine, evaluate, checkpoint and report.
 
 This module knows nothing of Ray Tune: the caller passes a ``Reporter`` that receives each epoch's
 metrics and checkpoint folder, and may pass the folder of a checkpoint to resume from.
@@ -11,32 +11,24 @@ import functools
 import io
 import math
 import os
-import platform
 import random
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from trainers import cache as feature_cache
 from trainers import data as data_lib
-from trainers import kinds
-from trainers import predictions as predictions_lib
-from trainers.checkpoint import PREDICTIONS_DIR, RNG_FILE, TAG, read_state, rng_file, write_state
+from trainers import kinds, mixing, trial_data
+from trainers.checkpoint import RNG_FILE, TAG, read_state, rng_file
 from trainers.encoder_io import MAX_SHARD_BYTES, write_encoder
 from trainers.errors import CheckpointError, ModelError, TaskError
 from trainers.model import base_prefix, build_model, load_encoder, load_tokenizer, model_skeleton
-from trainers.scoring import score
-from trainers.spec import CAPPED_SCORE, CAPPED_SPLIT, OBJECTIVE, SELECTION, TrialSpec, eval_interval
-from trainers.tasks import eval_split, get_task
+from trainers.multihead import build_multihead, multihead_skeleton
+from trainers.reporting import Reporter, evaluate_and_report
+from trainers.spec import TrialSpec, eval_interval
+from trainers.tasks import get_task
 
-
-class Reporter(Protocol):
-    """Receives one report per epoch; the checkpoint folder may be deleted once it returns."""
-
-    def report(self, metrics: dict[str, Any], *, checkpoint_dir: Path) -> None: ...
+__all__ = ["Reporter", "deepspeed_config", "export_encoder", "run_trial", "shard"]
 
 
 def ensure_process_group() -> None:
@@ -116,11 +108,11 @@ def warmup_then_linear_decay(*, warmup_steps: int, total_steps: int) -> Callable
 
 
 def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = None) -> None:
-    """Train ``spec.task`` for ``spec.epochs`` epochs with ``spec.hparams``, reporting metrics and a
-    checkpoint after each.
+    """Train ``spec.task`` (or ``spec.mixture``'s sources) for ``spec.epochs`` epochs with ``spec.hparams``,
+    reporting metrics and a checkpoint after each evaluation.
 
     Example: ``run_trial(spec, reporter=printer)``. With ``resume_dir`` (a folder an earlier report
-    handed out), training continues after that checkpoint's epoch.
+    handed out), training continues after that checkpoint's position.
     """
     import numpy as np
     import torch
@@ -139,51 +131,46 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
 
     rank, world = dist.get_rank(), dist.get_world_size()
     data_dir = Path(spec.data_dir)
-    task = data_lib.resolve_labels(get_task(spec.task), data_dir=data_dir)
-    if task.kind not in kinds.TRAINABLE_KINDS:
-        raise TaskError(f"task `{task.name}` is a {task.kind} task, which is evaluated, not trained")
-    tokenizer = load_tokenizer(spec.model)
     # A target may train on another task's English data (XNLI on MNLI), or on its own data in other
-    # languages (XNLI's translated train); examples without a gold label (SNLI's "-1") cannot be trained on.
-    if spec.train_task:
-        train_task = get_task(spec.train_task)
-    else:
-        train_task = get_task(task.train_task) if task.train_task else task
-    prepare = functools.partial(_prepare, spec=spec, kind=task.kind, tokenizer=tokenizer, data_dir=data_dir)
-    _, train = prepare(
-        train_task, languages=spec.train_languages, role="train", train=True, limit=spec.training.max_train_examples
+    # languages (XNLI's translated train); a mixture trains several sources, a head per task.
+    sources = mixing.sources_of(spec)
+    tasks = {s.task: data_lib.resolve_labels(get_task(s.task), data_dir=data_dir) for s in sources}
+    for task in tasks.values():
+        if task.kind not in kinds.TRAINABLE_KINDS:
+            raise TaskError(f"task `{task.name}` is a {task.kind} task, which is evaluated, not trained")
+    heads = mixing.heads_of(sources)
+    tokenizer = load_tokenizer(spec.model)
+    common = {"spec": spec, "tokenizer": tokenizer, "data_dir": data_dir}
+    trains = trial_data.training_features(sources, tasks, **common)
+    evals = trial_data.evaluation_sets(
+        sources, tasks, **common, limit=spec.training.max_eval_examples, roles=spec.eval_splits
     )
-    trained_on = "+".join(spec.train_languages)
-    evals = {}
-    for role in spec.eval_splits:
-        # Trials are selected on the training languages' dev sets even where the target has no data
-        # in them (XCOPA: COPA's English dev).
-        extra = tuple(lang for lang in spec.train_languages if role == "dev" and lang not in spec.eval_languages)
-        for language in (*spec.eval_languages, *extra):
-            where = eval_split(task, role=role, language=language)
-            if where is not None:
-                evals[(role, language)] = prepare(
-                    where[0], languages=(language,), role=where[1], train=False, limit=spec.training.max_eval_examples
-                )
     # Evaluations before the last may score dev on its first examples only (jiant's 500), and skip test.
     cap = spec.training.eval_dev_examples
     capped = evals
     if cap is not None:
         limit = min(cap, spec.training.max_eval_examples or cap)
-        capped = {
-            (role, language): prepare(where[0], languages=(language,), role=where[1], train=False, limit=limit)
-            for (role, language) in evals
-            if role == "dev" and (where := eval_split(task, role=role, language=language)) is not None
-        }
+        capped = trial_data.evaluation_sets(sources, tasks, **common, limit=limit, roles=("dev",))
 
-    model = build_model(
-        spec.model,
-        kind=task.kind,
-        num_labels=kinds.num_outputs(task),
-        vocab_size=len(tokenizer),
-        dropout=hp.dropout,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    outputs = {head: (tasks[task].kind, kinds.num_outputs(tasks[task])) for head, task in heads.items()}
+    if len(heads) == 1:
+        ((kind, num_labels),) = outputs.values()
+        model = build_model(
+            spec.model,
+            kind=kind,
+            num_labels=num_labels,
+            vocab_size=len(tokenizer),
+            dropout=hp.dropout,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    else:
+        model = build_multihead(
+            spec.model,
+            heads=outputs,
+            vocab_size=len(tokenizer),
+            dropout=hp.dropout,
+            pad_token_id=tokenizer.pad_token_id,
+        )
     if spec.init_encoder:
         load_encoder(model, spec.init_encoder)
     if spec.training.activation_checkpointing:
@@ -198,10 +185,17 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
     ]
     # The learning rate is given once, to the optimizer; the schedule scales it step by step.
     optimizer = torch.optim.AdamW(groups, lr=hp.learning_rate, eps=hp.adam_epsilon)
-    # Each micro-step takes `micro_batch_size` examples per worker from one shuffled order, so W workers
-    # see the batches one worker would with W times the micro-batch (``shard``).
+    # Each micro-step takes `micro_batch_size` examples per worker from one global micro-batch, so W
+    # workers see the batches one worker would with W times the micro-batch (``shard``); a last batch
+    # smaller than the workers is left out, as every worker must step on each.
     global_micro = hp.micro_batch_size * world
-    total_steps = math.ceil(len(train) / (global_micro * hp.gradient_accumulation_steps)) * spec.epochs
+    sizes = [len(features) for features in trains]
+    plan = functools.partial(
+        mixing.plan_epoch, sizes, seed=spec.seed, global_micro=global_micro, world=world, mixture=spec.mixture
+    )
+    batches_per_epoch = mixing.epoch_batches(sizes, global_micro=global_micro, world=world, mixture=spec.mixture)
+    rates = mixing.sampling_rates(sizes, spec.mixture) if spec.mixture is not None else None
+    total_steps = math.ceil(batches_per_epoch / hp.gradient_accumulation_steps) * spec.epochs
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         warmup_then_linear_decay(warmup_steps=round(hp.warmup_ratio * total_steps), total_steps=total_steps),
@@ -215,62 +209,70 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
         # their reduction also moves gradients into the optimizer's partitions.
         engine.enable_backward_allreduce = False
 
-    # The global micro-batches of an epoch: every worker must step on each, so a last one smaller than
-    # the workers is left out.
-    starts = [first for first in range(0, len(train), global_micro) if min(global_micro, len(train) - first) >= world]
-    steps_per_epoch = math.ceil(len(starts) / hp.gradient_accumulation_steps)
+    steps_per_epoch = math.ceil(batches_per_epoch / hp.gradient_accumulation_steps)
     every = evaluation_interval(spec.training.eval_every, steps_per_epoch=steps_per_epoch)
     # DeepSpeed steps the optimizer every `gradient_accumulation_steps` micro-batches, counting across
     # epochs: the trial's last step is `final_step` (micro-batches left after it are never applied).
-    final_step = len(starts) * spec.epochs // hp.gradient_accumulation_steps
+    final_step = batches_per_epoch * spec.epochs // hp.gradient_accumulation_steps
     if every is None:
         planned = spec.epochs
     else:
         planned = final_step // every + (1 if final_step % every else 0) if final_step else 1
     progress = {"epoch": 1, "position": 0, "evaluations": 0}
     if resume_dir is not None:
-        progress = _load_checkpoint(engine, Path(resume_dir), batches_per_epoch=len(starts))
+        progress = _load_checkpoint(engine, Path(resume_dir), batches_per_epoch=batches_per_epoch)
+    pad_id = tokenizer.pad_token_id
     report = functools.partial(
-        _evaluate_and_report,
+        evaluate_and_report,
         engine=engine,
         spec=spec,
-        task=task,
+        sources=sources,
+        tasks=tasks,
+        heads=heads,
         reporter=reporter,
         scheduler=scheduler,
         evals=evals,
         capped=capped,
         rank=rank,
-        trained_on=trained_on,
-        batches_per_epoch=len(starts),
+        batches_per_epoch=batches_per_epoch,
         planned=planned,
-        pad_id=tokenizer.pad_token_id,
+        pad_id=pad_id,
+        rates=rates,
+        sizes=sizes,
     )
-    pad_id = tokenizer.pad_token_id
+    # A step of one head leaves the other heads without gradients. ZeRO's flat partitions give them zeros,
+    # so Adam's momentum still moves them; without ZeRO they would stand still. Zeros in both cases keep
+    # a trial's results independent of its ZeRO stage.
+    idle_heads_step = list(model.parameters()) if len(heads) > 1 and spec.training.zero_stage == 0 else []
     evaluations = progress["evaluations"]
-    losses: list[float] = []
+    losses: list[list[float]] = [[] for _ in sources]
     train_seconds, examples = 0.0, 0
     steps = engine.global_steps
     for epoch in range(progress["epoch"], spec.epochs + 1):
-        # The order depends on (seed, epoch) only, so a resumed trial sees the same batches.
-        order = list(range(len(train)))
-        random.Random(spec.seed * 1_000_003 + epoch).shuffle(order)
+        batches = plan(epoch=epoch)
         skip = progress["position"] if epoch == progress["epoch"] else 0
         engine.train()
-        for position, first in enumerate(starts[skip:], start=skip + 1):
+        for position, planned_batch in enumerate(batches[skip:], start=skip + 1):
             started = time.perf_counter()
-            batch_order = order[first : first + global_micro]
-            mine = shard(batch_order, rank=rank, world_size=world)
-            (batch,) = kinds.batches(task.kind, train, order=mine, batch_size=len(mine), pad_id=pad_id)
-            loss = engine(**{k: v.to(engine.device) for k, v in batch.items()}).loss
+            source = sources[planned_batch.source]
+            kind = tasks[source.task].kind
+            mine = shard(planned_batch.indices, rank=rank, world_size=world)
+            (batch,) = kinds.batches(
+                kind, trains[planned_batch.source], order=mine, batch_size=len(mine), pad_id=pad_id
+            )
+            inputs = {k: v.to(engine.device) for k, v in batch.items()}
+            loss = (engine(**inputs) if len(heads) == 1 else engine(head=source.head, **inputs)).loss
             engine.backward(loss)
+            if idle_heads_step:
+                _zero_missing_grads(idle_heads_step)
             engine.step()
-            losses.append(float(loss.detach()))
+            losses[planned_batch.source].append(float(loss.detach()))
             train_seconds += time.perf_counter() - started
-            examples += len(batch_order)
+            examples += len(planned_batch.indices)
             stepped, steps = engine.global_steps != steps, engine.global_steps
-            at_end = epoch == spec.epochs and position == len(starts)
+            at_end = epoch == spec.epochs and position == len(batches)
             if every is None:
-                due, final = position == len(starts), at_end
+                due, final = position == len(batches), at_end
             else:
                 # Each optimizer step evaluates at most once; the last one always does, and is the final one.
                 final = (stepped and steps == final_step) or (final_step == 0 and at_end)
@@ -284,93 +286,9 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
                     final=final,
                     train={"losses": losses, "seconds": train_seconds, "examples": examples},
                 )
-                losses, train_seconds, examples = [], 0.0, 0
+                losses, train_seconds, examples = [[] for _ in sources], 0.0, 0
                 engine.train()
     engine.destroy()
-
-
-def _prepare(
-    data_task: Any,
-    *,
-    spec: TrialSpec,
-    kind: str,
-    tokenizer: Any,
-    data_dir: Path,
-    languages: tuple[str, ...],
-    role: str,
-    train: bool,
-    limit: int | None,
-) -> tuple[list, Any]:
-    """Examples and features of one split in one or more languages (concatenated, in that order),
-    from the feature cache when an earlier trial made them.
-
-    Training drops examples without a gold label (SNLI's -1) before keeping the first ``limit`` of
-    each language, so a capped smoke run still sees every language.
-    """
-
-    def compute() -> tuple[list, Any]:
-        examples = []
-        for language in languages:
-            part = data_lib.load_examples(data_task, language=language, role=role, data_dir=data_dir)
-            if train:
-                part = [e for e in part if getattr(e, "label", 0) >= 0]
-            examples.extend(part[:limit])
-        return examples, kinds.featurize(
-            kind, examples, tokenizer=tokenizer, max_length=spec.model.max_length, train=train
-        )
-
-    source = spec.model.tokenizer or spec.model.path or ""
-    key = {
-        "tokenizer": feature_cache.tokenizer_fingerprint(source),
-        "task": data_task.name,
-        "kind": kind,
-        "language": "+".join(languages),
-        "role": role,
-        "train": train,
-        "limit": limit,
-        "max_length": spec.model.max_length,
-        "data": feature_cache.files_fingerprint(
-            [
-                path
-                for language in languages
-                for path in data_lib.split_paths(data_task, language=language, role=role, data_dir=data_dir)
-            ]
-        ),
-    }
-    return feature_cache.cached(key, compute, cache_dir=spec.training.feature_cache)
-
-
-def _evaluate(
-    engine: Any, task: Any, evals: dict[tuple[str, str], tuple[list, Any]], *, batch_size: int, pad_id: int
-) -> tuple[dict[str, float], dict[str, tuple[list, Any]]]:
-    """Scores of every (split, language), and the test predictions per language."""
-    engine.eval()
-    scores, test_predictions = {}, {}
-    for (role, language), (examples, features) in evals.items():
-        predictions = kinds.predict(
-            task.kind,
-            engine,
-            examples,
-            features,
-            batch_size=batch_size,
-            pad_id=pad_id,
-            device=engine.device,
-            allow_impossible=task.scorer == "squad_v2",
-        )
-        for name, value in score(task, examples, predictions, language=language).items():
-            scores[f"{role}/{language}/{name}"] = value
-        if role == "test":
-            test_predictions[language] = (examples, predictions)
-    return scores, test_predictions
-
-
-def _objective(metrics: Mapping[str, Any], spec: TrialSpec, *, metric: str, split: str = "dev") -> float:
-    if spec.select_on == "english_dev":  # the dev sets of the training languages (English unless told)
-        return sum(float(metrics[f"{split}/{lang}/{metric}"]) for lang in spec.train_languages) / len(
-            spec.train_languages
-        )
-    values = [float(metrics[key]) for lang in spec.eval_languages if (key := f"{split}/{lang}/{metric}") in metrics]
-    return sum(values) / len(values)
 
 
 def evaluation_interval(eval_every: str | None, *, steps_per_epoch: int) -> int | None:
@@ -387,83 +305,12 @@ def evaluation_interval(eval_every: str | None, *, steps_per_epoch: int) -> int 
     return max(1, round(amount * steps_per_epoch))
 
 
-def _evaluate_and_report(
-    *,
-    engine: Any,
-    spec: TrialSpec,
-    task: Any,
-    reporter: Reporter,
-    scheduler: Any,
-    evals: dict[tuple[str, str], tuple[list, Any]],
-    capped: dict[tuple[str, str], tuple[list, Any]],
-    rank: int,
-    trained_on: str,
-    batches_per_epoch: int,
-    planned: int,
-    pad_id: int,
-    epoch: int,
-    position: int,
-    evaluations: int,
-    final: bool,
-    train: dict[str, Any],
-) -> None:
-    """Evaluate, checkpoint and report once: after ``position`` global micro-batches of ``epoch``."""
-    import numpy as np
+def _zero_missing_grads(parameters: list[Any]) -> None:
     import torch
 
-    whole = final or capped is evals
-    at_epoch_end = position == batches_per_epoch
-    metrics: dict[str, Any] = {
-        # Whole epochs as before where evaluations fall on epoch ends; else the fraction trained.
-        "epoch": epoch if at_epoch_end else round(epoch - 1 + position / batches_per_epoch, 4),
-        "optimizer_step": int(engine.global_steps),
-        "evaluations": planned,  # how many this trial makes in all: the recorder's "completed"
-        # Training rows name the language(s) trained on: "en", or "de+fr" for mixed training; the
-        # loss is the mean over steps of the workers' mean, as one worker would see it.
-        f"train/{trained_on}/loss": _mean_over_workers(train["losses"], device=engine.device),
-        f"train/{trained_on}/examples_per_s": train["examples"] / max(train["seconds"], 1e-9),
-        "lr": float(scheduler.get_last_lr()[0]),
-        "node": platform.node(),
-    }
-    scores, test_predictions = _evaluate(
-        engine, task, evals if whole else capped, batch_size=spec.training.eval_batch_size, pad_id=pad_id
-    )
-    if not whole:  # dev on its first examples: rows of their own split, never selected
-        scores = {key.replace("dev/", f"{CAPPED_SPLIT}/", 1): value for key, value in scores.items()}
-    metrics.update(scores)
-    metrics[OBJECTIVE] = _objective(metrics, spec, metric=task.metric, split="dev" if whole else CAPPED_SPLIT)
-    metrics[SELECTION] = metrics[OBJECTIVE] if whole else CAPPED_SCORE
-    checkpoint_dir = Path(tempfile.mkdtemp(prefix="xstilts-ckpt-"))
-    try:
-        # Every worker writes its own shards (DeepSpeed needs all of them to call this); the reporter
-        # gathers the workers' folders into one checkpoint.
-        engine.save_checkpoint(str(checkpoint_dir), tag=TAG)
-        if rank == 0:
-            # Kept with the checkpoint, so the best step's test predictions can be exported later.
-            for language, (examples, predictions) in test_predictions.items():
-                predictions_lib.write(checkpoint_dir / PREDICTIONS_DIR, task, language, examples, predictions)
-            write_state(
-                checkpoint_dir,
-                epoch=epoch,
-                position=position,
-                evaluations=evaluations,
-                # DeepSpeed does not save where gradient accumulation stands; a resumed run needs it to
-                # step on the same micro-batches. (The gradient accumulated so far is not saved: a resume
-                # from between two steps, an epoch end that is not one, loses that one step's part.)
-                micro_steps=int(engine.micro_steps),
-                task=task.name,
-                zero_stage=spec.training.zero_stage,
-                precision=spec.training.precision,
-                workers=torch.distributed.get_world_size(),
-            )
-        # Dropout draws from these: restoring them makes a resumed epoch identical to an uninterrupted one.
-        torch.save(
-            {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
-            checkpoint_dir / rng_file(rank),
-        )
-        reporter.report(metrics, checkpoint_dir=checkpoint_dir)
-    finally:
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    for parameter in parameters:
+        if parameter.requires_grad and parameter.grad is None:
+            parameter.grad = torch.zeros_like(parameter)
 
 
 def _checkpoint_activations(model: Any, *, name: str) -> None:
@@ -475,18 +322,6 @@ def _checkpoint_activations(model: Any, *, name: str) -> None:
             "training.activation_checkpointing=false"
         )
     target.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-
-
-def _mean_over_workers(losses: list[float], *, device: Any) -> float:
-    """The mean of ``losses`` over this worker's steps, averaged over the workers (the same steps each)."""
-    import torch
-    import torch.distributed as dist
-
-    # On the engine's device: an NCCL group (GPU workers) reduces CUDA tensors only.
-    total = torch.tensor([sum(losses), len(losses)], dtype=torch.float64, device=device)
-    if dist.get_world_size() > 1:
-        dist.all_reduce(total)
-    return float(total[0] / total[1]) if total[1] else float("nan")
 
 
 def _load_checkpoint(engine: Any, folder: Path, *, batches_per_epoch: int) -> dict[str, int]:
@@ -538,15 +373,21 @@ def export_encoder(
     """
     import torch
 
-    task = data_lib.resolve_labels(get_task(spec.task), data_dir=Path(spec.data_dir))
+    sources = mixing.sources_of(spec)
+    tasks = {s.task: data_lib.resolve_labels(get_task(s.task), data_dir=Path(spec.data_dir)) for s in sources}
+    outputs = {
+        head: (tasks[task].kind, kinds.num_outputs(tasks[task])) for head, task in mixing.heads_of(sources).items()
+    }
     tokenizer = load_tokenizer(spec.model)
-    skeleton = model_skeleton(
-        spec.model,
-        kind=task.kind,
-        num_labels=kinds.num_outputs(task),
-        vocab_size=len(tokenizer),
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    if len(outputs) == 1:
+        ((kind, num_labels),) = outputs.values()
+        skeleton = model_skeleton(
+            spec.model, kind=kind, num_labels=num_labels, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id
+        )
+    else:
+        skeleton = multihead_skeleton(
+            spec.model, heads=outputs, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id
+        )
     prefix = base_prefix(skeleton)
     encoder = skeleton.base_model.state_dict()
     parameters = {name for name, _ in skeleton.base_model.named_parameters()}
@@ -564,7 +405,7 @@ def export_encoder(
     missing = [name for name in parameters if prefix + name not in state]
     if missing:
         raise CheckpointError(
-            f"checkpoint {checkpoint_dir} does not fit the model of task {task.name}: missing {sorted(missing)[:5]}"
+            f"checkpoint {checkpoint_dir} does not fit the model of task {spec.task}: missing {sorted(missing)[:5]}"
         )
     # Buffers that checkpoints leave out (position ids) are rebuilt by the model itself.
     names = [name for name in encoder if prefix + name in state]

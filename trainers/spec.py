@@ -134,6 +134,48 @@ CAPPED_SCORE = -1e30
 CAPPED_SPLIT = "dev_capped"
 
 
+#: ``mnli:dev/en/accuracy``: a mixture's score of one of its tasks (they share languages and metrics).
+TASK_MARK = ":"
+
+#: How a mixture draws each global micro-batch's source: ``proportional`` to its (capped) size, as
+#: concatenating the data would (jiant's default); ``temperature``, proportional to size ** (1 / T), which
+#: raises small sources toward uniform as T grows (T = 1 is proportional); ``weights``, fixed weights.
+SAMPLINGS = ("proportional", "temperature", "weights")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceSpec:
+    """One source of an intermediate mixture: a task's training data in some languages, with its head."""
+
+    task: str  # the task whose head it trains and whose dev sets score it
+    languages: tuple[str, ...]  # training languages (their training sets concatenated)
+    train_task: str  # whose training split (XNLI in English trains on MNLI)
+    head: str  # sources naming the same head share it (same kind and labels)
+    weight: float | None = None  # sampling: weights
+    cap: int | None = None  # sampled as if it had at most this many examples (T5's mixing limit)
+
+    @property
+    def label(self) -> str:
+        """``mnli``, or ``xnli@de`` for a task trained in other languages than its default."""
+        return f"{self.task}@{'+'.join(self.languages)}" if self.languages != ("en",) else self.task
+
+
+@dataclass(frozen=True, kw_only=True)
+class MixtureSpec:
+    """Several sources trained together on one encoder, each global micro-batch from one source."""
+
+    sources: tuple[SourceSpec, ...]
+    sampling: str = "proportional"  # one of SAMPLINGS
+    temperature: float = 1.0  # sampling: temperature
+    select: str = "mean"  # mean: the mean of the sources' dev scores; or a source task's name
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MixtureSpec:
+        """Rebuild a mixture written by ``dataclasses.asdict``."""
+        sources = tuple(SourceSpec(**{**s, "languages": tuple(s["languages"])}) for s in data["sources"])
+        return cls(**{**data, "sources": sources})
+
+
 @dataclass(frozen=True, kw_only=True)
 class TrialSpec:
     """Everything one trial needs: which task and phase, data, model, training, and its init."""
@@ -153,6 +195,7 @@ class TrialSpec:
     training: TrainingSpec
     init_encoder: str | None = None  # encoder weights from the best intermediate trial, or None
     train_task: str | None = None  # whose training split; None: the task's default (XNLI trains on MNLI)
+    mixture: MixtureSpec | None = None  # several sources at once (``task`` is then the mixture's name)
     hparams: HyperParameters = field(default_factory=HyperParameters)  # this trial's; the search sets them
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,4 +214,6 @@ class TrialSpec:
         data["hparams"] = HyperParameters(**data.get("hparams", {}))
         data["eval_languages"] = tuple(data["eval_languages"])
         data["eval_splits"] = tuple(data["eval_splits"])
+        if data.get("mixture") is not None:
+            data["mixture"] = MixtureSpec.from_dict(data["mixture"])
         return cls(**data)

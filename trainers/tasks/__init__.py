@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from trainers.errors import TaskError, suggest
 from trainers.tasks.benchmarks import BENCHMARK_TASKS
+from trainers.tasks.mixtures import MIXTURES, Mixture
 from trainers.tasks.records import KINDS, Source, Task
 from trainers.tasks.toy import TOY_TASKS
 
 __all__ = [
     "KINDS",
     "LANGUAGE_MARK",
+    "REGISTERED_MIXTURES",
+    "Mixture",
     "TASKS",
     "Source",
     "Task",
@@ -116,3 +119,15 @@ def get_task(name: str) -> Task:
             f"unknown task `{name}`{suggest(name, TASKS)}; `sweep tasks` lists the known tasks "
             f"({', '.join(sorted(TASKS))})"
         ) from None
+
+
+def _mixtures() -> dict[str, Mixture]:
+    table = {}
+    for mixture in MIXTURES:
+        if mixture.name in table or mixture.name in TASKS:
+            raise RuntimeError(f"mixture `{mixture.name}` is registered twice, or as a task too")
+        table[mixture.name] = mixture
+    return table
+
+
+REGISTERED_MIXTURES: dict[str, Mixture] = _mixtures()

@@ -67,14 +67,39 @@ def write(store: ResultsStore, rows: list[dict[str, Any]], *, trial_id: str = "t
 def test_base_columns_and_schema_order() -> None:
     schema = results_schema(sweep="s1", hp_types=HP_TYPES)
     assert BASE_COLUMNS[:3] == ("sweep", "search", "pair")
-    assert len(BASE_COLUMNS) == 21
+    assert len(BASE_COLUMNS) == 25
+    assert BASE_COLUMNS[-4:] == ("task", "regime", "layer", "origin")
     assert schema.names == [*BASE_COLUMNS, *HP_COLUMNS]
     assert schema.field("attempt").type == pa.int32()
     assert schema.field("started_at").type == pa.timestamp("ms", tz="UTC")
     assert schema.field("hp_batch_size").type == pa.int64()
-    assert schema.metadata == {VERSION_KEY: b"1", b"xstilts.sweep": b"s1"}
-    assert SCHEMA_VERSION == 1
-    assert KNOWN_VERSIONS == frozenset({1})
+    assert schema.metadata == {VERSION_KEY: b"2", b"xstilts.sweep": b"s1"}
+    assert SCHEMA_VERSION == 2
+    assert KNOWN_VERSIONS == frozenset({1, 2})
+
+
+def test_version_1_files_read_with_the_columns_version_2_added(tmp_path: Path) -> None:
+    """A sweep written before version 2 reads whole: the new columns hold what its rows meant (trained here,
+    scoring the search's task, a pair zero-shot), in the fixed column order, mixed with version-2 files."""
+    store = ResultsStore(tmp_path, sweep="s1", hp_types=HP_TYPES)
+    write(store, [make_row(trial_id="new", task="xnli", regime="zero_shot", origin="trained")], trial_id="new")
+    old = store.attempt_path(search="xnli", trial_id="old", attempt=0)
+    table = pq.read_table(store.attempt_path(search="xnli", trial_id="new", attempt=0))
+    table = table.drop_columns(["task", "regime", "layer", "origin"])
+    table = table.replace_schema_metadata({VERSION_KEY: b"1", b"xstilts.sweep": b"s1"})
+    table = table.set_column(table.schema.get_field_index("trial_id"), "trial_id", pa.array(["old"]))
+    pq.write_table(table, old)
+    read = ResultsStore.read(tmp_path)
+    assert read.schema.names == [*BASE_COLUMNS, *HP_COLUMNS]
+    rows = {r["trial_id"]: r for r in read.to_pylist()}
+    assert (rows["old"]["task"], rows["old"]["regime"], rows["old"]["origin"], rows["old"]["layer"]) == (
+        "xnli",
+        "zero_shot",
+        "trained",
+        None,
+    )
+    only = ResultsStore.read(tmp_path, columns=["trial_id", "origin"]).to_pylist()
+    assert sorted((r["trial_id"], r["origin"]) for r in only) == [("new", "trained"), ("old", "trained")]
 
 
 def test_round_trip_with_hp_and_nulls(tmp_path: Path) -> None:
@@ -95,7 +120,7 @@ def test_round_trip_with_hp_and_nulls(tmp_path: Path) -> None:
     assert store.has_attempt(search="xnli", trial_id="t1", attempt=0)
     table = ResultsStore.read(tmp_path / "results")
     assert table.schema.names == [*BASE_COLUMNS, *HP_COLUMNS]
-    assert table.schema.metadata[VERSION_KEY] == b"1"
+    assert table.schema.metadata[VERSION_KEY] == b"2"
     got = table.to_pylist()
     assert [r["step"] for r in got] == [1, 2]
     assert got[0]["target"] is None and got[0]["error"] is None
@@ -106,7 +131,7 @@ def test_round_trip_with_hp_and_nulls(tmp_path: Path) -> None:
     assert got[0]["started_at"] == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
     assert got[0]["reported_at"] == datetime(2023, 11, 14, 22, 14, 20, 250000, tzinfo=UTC)
     assert got[1]["reported_at"] == datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
-    assert pq.read_schema(path).metadata[VERSION_KEY] == b"1"
+    assert pq.read_schema(path).metadata[VERSION_KEY] == b"2"
 
 
 def test_pyarrow_dataset_reads_separate_attempts_with_one_schema(tmp_path: Path) -> None:
@@ -169,7 +194,7 @@ def test_unknown_version_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ResultsError) as info:
         ResultsStore.read(tmp_path / "results")
     assert "version 99" in str(info.value)
-    assert "[1]" in str(info.value) and "upgrade xstilts" in str(info.value)
+    assert "[1, 2]" in str(info.value) and "upgrade xstilts" in str(info.value)
 
 
 def test_file_without_version_is_not_xstilts(tmp_path: Path) -> None:
@@ -274,7 +299,7 @@ def test_empty_root_gives_empty_table_with_base_columns(tmp_path: Path, make_dir
     table = ResultsStore.read(tmp_path / "results")
     assert table.num_rows == 0
     assert table.schema.names == list(BASE_COLUMNS)
-    assert table.schema.metadata[VERSION_KEY] == b"1"
+    assert table.schema.metadata[VERSION_KEY] == b"2"
 
 
 def test_sweeps_with_different_hp_columns_read_together(tmp_path: Path) -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from trainers import data as data_lib
-from trainers.engine import _prepare
 from trainers.errors import DataError, TaskError
 from trainers.model import load_tokenizer
 from trainers.spec import ModelSpec, TrainingSpec, TrialSpec
 from trainers.tasks import get_task, selection_languages, split_ref, training_data
+from trainers.trial_data import prepare as _prepare
 
 ROOT = Path(__file__).resolve().parents[3]
 TOY = ROOT / "data" / "toy"
