@@ -13,7 +13,15 @@ from sweep.mixtures import check_mixture, is_mixture
 from trainers.errors import DataError, TaskError
 from trainers.languages import get_language
 from trainers.spec import ModelSpec, TrainingSpec, eval_interval
-from trainers.tasks import LANGUAGE_MARK, eval_split, get_task, split_ref, training_data
+from trainers.tasks import (
+    LANGUAGE_MARK,
+    PER_LANGUAGE_REGIMES,
+    REGIMES,
+    eval_split,
+    get_task,
+    split_ref,
+    training_data,
+)
 
 if TYPE_CHECKING:
     from sweep.config import SweepConfig
@@ -80,6 +88,7 @@ def check_tasks(config: SweepConfig, problems: list[str], *, check_data: bool) -
     tasks = {}
     mixtures: dict[str, Any] = {}
     _check_mixture_names(config, problems)
+    _check_regimes(config, problems)
     for key in ("intermediate_tasks", "target_tasks"):
         names = getattr(config, key)
         for name in sorted({n for n in names if names.count(n) > 1}):
@@ -146,6 +155,7 @@ def check_tasks(config: SweepConfig, problems: list[str], *, check_data: bool) -
                     if (where := eval_split(task, role=role, language=lang)) is not None:
                         needs.append((where[0], lang, where[1]))
         _check_files(needs, [task], data_dir=data_dir, problems=problems)
+    _check_regime_files(config, data_dir=data_dir, problems=problems)
     for name, mixture in mixtures.items():
         needs = []
         for source in mixture.sources:
@@ -177,6 +187,105 @@ def _check_files(needs: list[Any], tasks: list[Any], *, data_dir: Path, problems
             except DataError as exc:
                 if str(exc) not in problems:
                     problems.append(str(exc))
+
+
+def _check_regimes(config: SweepConfig, problems: list[str]) -> None:
+    """``regimes`` names targets of the sweep and regimes each has data for."""
+    from sweep.plan import regime_languages
+
+    for target, value in config.regimes.items():
+        where = f"regimes.{target}"
+        if target not in config.target_tasks:
+            problems.append(
+                f"{where}: `{target}` is not one of target_tasks{suggest(target, config.target_tasks)}; "
+                f"regimes are set per target ({', '.join(config.target_tasks)})"
+            )
+            continue
+        regimes = [value] if isinstance(value, str) else value
+        if not isinstance(regimes, list) or not regimes or not all(isinstance(r, str) for r in regimes):
+            problems.append(f"{where} must be a list of regimes ({', '.join(REGIMES)}), got {value!r}")
+            continue
+        if len(set(regimes)) != len(regimes):
+            problems.append(f"{where} names a regime twice: {regimes}")
+        try:
+            task = get_task(target)
+        except TaskError:
+            continue  # reported with target_tasks
+        for regime in regimes:
+            if regime not in REGIMES:
+                problems.append(
+                    f"{where}: unknown regime `{regime}`{suggest(regime, REGIMES)}; regimes: {', '.join(REGIMES)}"
+                )
+                continue
+            if regime == "zero_shot":
+                continue
+            has = [r.regime for r in task.regimes]
+            if task.kind == "retrieval" or not has:
+                problems.append(
+                    f"{where}: `{target}` has no training data for {regime} (only zero_shot"
+                    f"{'; retrieval targets are evaluated, never trained' if task.kind == 'retrieval' else ''}); "
+                    "drop the regime"
+                )
+                continue
+            if regime in PER_LANGUAGE_REGIMES and regime not in has:
+                problems.append(
+                    f"{where}: `{target}` has no {regime} data; it has {', '.join(has)}; use that or multilingual"
+                )
+                continue
+            data = task.regime_data(regime if regime in has else has[0])
+            if not regime_languages(config, target, data.regime):  # type: ignore[union-attr]
+                lacking = [lang for lang in config.eval_languages(target) if lang != task.train_language]
+                which = f"{', '.join(lacking)} lack it" if lacking else f"only {task.train_language} is evaluated"
+                problems.append(
+                    f"{where}: none of `{target}`'s evaluation languages has {data.regime} data ({which}); "  # type: ignore[union-attr]
+                    f"it exists in {', '.join(data.languages)}: add some of them to languages"  # type: ignore[union-attr]
+                )
+
+
+def regime_notes(config: SweepConfig) -> list[str]:
+    """What `sweep validate` says of per-language regimes: the evaluation languages without their data,
+    which get no search of that regime (their rows come from the other regimes only)."""
+    from sweep.plan import regime_languages
+
+    notes = []
+    for target in config.target_tasks:
+        task = get_task(target)
+        for regime in config.regimes_of(target):
+            if regime in ("zero_shot",) or not task.regimes:
+                continue
+            data = task.regime_data(regime) or task.regimes[0]
+            have = regime_languages(config, target, data.regime)
+            lacking = [
+                lang for lang in config.eval_languages(target) if lang not in have and lang != task.train_language
+            ]
+            if lacking:
+                notes.append(
+                    f"{target}[{regime}]: no {data.regime} data in {', '.join(lacking)}; "
+                    + (
+                        "those languages get no search of it"
+                        if regime in PER_LANGUAGE_REGIMES
+                        else "trained without them"
+                    )
+                )
+    return notes
+
+
+def _check_regime_files(config: SweepConfig, *, data_dir: Path, problems: list[str]) -> None:
+    """The training and selection files of every regime search the plan makes."""
+    from sweep.plan import plan, regime_sources
+
+    if problems:  # the plan needs valid tasks and regimes
+        return
+    needs = []
+    for search in plan(config):
+        if search.phase != "target" or search.regime == "zero_shot":
+            continue
+        for source in regime_sources(config, search):
+            for lang in source.languages:
+                needs.append((get_task(source.train_task), lang, "train"))
+                if source.dev_task:
+                    needs.append((get_task(source.dev_task), lang, "dev"))
+    _check_files(needs, [], data_dir=data_dir, problems=problems)
 
 
 def _check_mixture_names(config: SweepConfig, problems: list[str]) -> None:

@@ -161,12 +161,16 @@ def _validate(args: argparse.Namespace) -> int:
         f"{args.config}: valid. {len(searches)} searches, up to {trials} trials, "
         f"{config.resources.max_concurrent_trials} at a time."
     )
+    from sweep.checks import regime_notes
     from sweep.mixtures import describe, mixtures_of
 
     mixtures = mixtures_of(config)
     for s in searches:
         trains = f"  = {describe(mixtures[s.intermediate])}" if s.target is None and s.intermediate in mixtures else ""
-        print(f"  {s.phase:12} {s.pair}{trains}")
+        in_language = f" ({s.language})" if s.language else ""
+        print(f"  {s.phase:12} {s.pair}{in_language}{trains}")
+    for note in regime_notes(config):
+        print(f"note: {note}")
     return 0
 
 

@@ -96,6 +96,12 @@ class SweepConfig:
     resources: ResourcesConfig = ResourcesConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
     mixtures: dict[str, Any] = field(default_factory=dict)  # name -> definition (``sweep.mixtures``)
+    regimes: dict[str, Any] = field(default_factory=dict)  # target -> regimes (default [zero_shot])
+
+    def regimes_of(self, target: str) -> tuple[str, ...]:
+        """The regimes ``target`` trains in, each a pair of its own: ``regimes[target]``, or zero-shot."""
+        value = self.regimes.get(target, ("zero_shot",))
+        return (value,) if isinstance(value, str) else tuple(value)
 
     def stage(self, phase: str) -> StageConfig:
         """The settings of ``phase``'s searches: ``intermediate`` (stage one) or ``target`` (pairs)."""

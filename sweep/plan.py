@@ -1,4 +1,8 @@
-"""The searches a sweep runs: one per intermediate task, and one per (intermediate, target) pair.
+"""The searches a sweep runs: one per intermediate task, and one per (intermediate, target, regime) pair.
+
+A target trains zero-shot (English data) unless the config's ``regimes`` name others for it; each regime
+is a pair of its own, and a per-language regime (translate_train, in_language) is one search per target
+language, each training and selecting in that language.
 
 Stage one trains each intermediate task once; its best checkpoint is the starting point of every
 pair that names it, so it is never retrained per target. Baseline pairs (``none``) start from the
@@ -9,10 +13,17 @@ at once is decided by what each search ``needs`` (``sweep.study``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sweep.config import SweepConfig
+from trainers.errors import TaskError
+from trainers.spec import SourceSpec
+from trainers.tasks import PER_LANGUAGE_REGIMES, get_task
+
+if TYPE_CHECKING:
+    from sweep.config import SweepConfig
 
 NONE = "none"  # the intermediate task of a baseline pair
+ZERO_SHOT = "zero_shot"  # the default regime: targets train on English data
 RETRIEVAL_TRIAL = "retrieval"  # the trial id of a retrieval evaluation in sweeps of manifest version 1
 
 
@@ -24,11 +35,17 @@ class Search:
     phase: str  # intermediate | target
     intermediate: str  # task name, or "none" for a baseline pair
     target: str | None  # None in the intermediate phase
+    regime: str = ZERO_SHOT  # how the target trains (trainers.tasks.REGIMES)
+    language: str | None = None  # the one target language of a per-language regime's search
 
     @property
     def pair(self) -> str:
-        """Human-readable pair label: ``mnli`` for stage one, ``mnli->xnli`` / ``none->xnli`` for stage two."""
-        return self.intermediate if self.target is None else f"{self.intermediate}->{self.target}"
+        """Human-readable pair label: ``mnli`` for stage one, ``mnli->xnli`` / ``none->xnli`` for stage two,
+        ``mnli->xnli[translate_train]`` for a regime other than zero-shot (all its languages' searches)."""
+        if self.target is None:
+            return self.intermediate
+        regime = "" if self.regime == ZERO_SHOT else f"[{self.regime}]"
+        return f"{self.intermediate}->{self.target}{regime}"
 
     @property
     def task(self) -> str:
@@ -55,6 +72,61 @@ def plan(config: SweepConfig) -> list[Search]:
     ]
     starts = ([NONE] if config.baseline else []) + list(config.intermediate_tasks)
     for target in config.target_tasks:
-        for start in starts:
-            searches.append(Search(id=f"target-{start}-{target}", phase="target", intermediate=start, target=target))
+        for regime in config.regimes_of(target):
+            for start in starts:
+                searches.extend(_pair_searches(config, start=start, target=target, regime=regime))
     return searches
+
+
+def _pair_searches(config: SweepConfig, *, start: str, target: str, regime: str) -> list[Search]:
+    """A pair's search; or, for a per-language regime, one per evaluation language that has its data."""
+    base = f"target-{start}-{target}"
+    if regime == ZERO_SHOT:
+        return [Search(id=base, phase="target", intermediate=start, target=target)]
+    if regime not in PER_LANGUAGE_REGIMES:
+        return [Search(id=f"{base}.{regime}", phase="target", intermediate=start, target=target, regime=regime)]
+    return [
+        Search(
+            id=f"{base}.{regime}.{language}",
+            phase="target",
+            intermediate=start,
+            target=target,
+            regime=regime,
+            language=language,
+        )
+        for language in regime_languages(config, target, regime)
+    ]
+
+
+def regime_languages(config: SweepConfig, target: str, regime: str) -> tuple[str, ...]:
+    """The evaluation languages of ``target`` that have ``regime``'s training data, in config order."""
+    data = get_task(target).regime_data(regime)
+    return () if data is None else tuple(lang for lang in config.eval_languages(target) if lang in data.languages)
+
+
+def regime_sources(config: SweepConfig, search: Search) -> tuple[SourceSpec, ...]:
+    """What a pair of a regime other than zero-shot trains on: its target language's data, or (multilingual)
+    the English training set and every evaluation language's data, concatenated."""
+    task = get_task(search.target)
+    data = task.regime_data(search.regime) or next(
+        (d for regime in PER_LANGUAGE_REGIMES if (d := task.regime_data(regime)) is not None), None
+    )
+    if data is None:
+        raise TaskError(f"target `{task.name}` has no {search.regime} data")  # validation refuses it first
+    languages = (search.language,) if search.language else regime_languages(config, task.name, data.regime)
+
+    def source(language: str) -> SourceSpec:
+        return SourceSpec(
+            task=task.name, languages=(language,), train_task=data.train_task, head=task.name, dev_task=data.dev_task
+        )
+
+    out = tuple(source(language) for language in languages)
+    if search.language is None:  # multilingual: English too, as zero-shot trains on it
+        english = SourceSpec(
+            task=task.name,
+            languages=(task.train_language,),
+            train_task=task.train_task or task.name,
+            head=task.name,
+        )
+        out = (english, *out)
+    return out

@@ -125,24 +125,27 @@ def transfer_matrix(
     difference to the target's baseline pair (intermediate ``none``).
     """
     table = apply_where(load(sweep_dir), [*where, "phase=target"])
-    scores: dict[tuple[str, str], float] = {}
+    # A per-language regime's pair is one search per language: its cell gathers each search's language.
+    per_language: dict[tuple[str, str], dict[str, float]] = {}
     searches = sorted(set(table["search"].to_pylist()))
     for search in searches:
         best = best_trial(table, search=search)
         if best is None:
             continue
         sub = table.filter(pc.equal(table["search"], search))
-        inter, target = sub["intermediate"][0].as_py(), sub["target"][0].as_py()
+        inter, target, regime = (sub[c][0].as_py() for c in ("intermediate", "target", "regime"))
+        if regime not in (None, "zero_shot"):
+            target = f"{target}[{regime}]"
         summary = test_summary(table, best=best, metric=metric)
-        if not summary:
-            continue
-        if language is not None:
-            if language not in summary["languages"]:
-                continue
-            scores[(inter, target)] = summary["languages"][language]
-        else:
-            scores[(inter, target)] = summary["mean"]
-    targets = sorted({t for _, t in scores})
+        if summary:
+            per_language.setdefault((inter, target), {}).update(summary["languages"])
+    scores: dict[tuple[str, str], float] = {}
+    for key, values in per_language.items():
+        if language is None:
+            scores[key] = sum(values.values()) / len(values)
+        elif language in values:
+            scores[key] = values[language]
+    targets = sorted({t for _, t in scores}, key=lambda t: (t.split("[")[0], "[" in t, t))
     inters = sorted({i for i, _ in scores}, key=lambda i: (i != "none", i))
     out = []
     for inter in inters:

@@ -16,14 +16,14 @@ from sweep.config import SweepConfig
 from sweep.errors import CheckpointError, SweepStateError
 from sweep.journal import TrialJournal
 from sweep.mixtures import is_mixture, mixture_spec
-from sweep.plan import NONE, Search, plan
+from sweep.plan import NONE, ZERO_SHOT, Search, plan, regime_sources
 from sweep.progress import Progress
 from sweep.recorder import HP_COLUMN_TYPES, Recorder
 from sweep.results import ResultsStore
 from sweep.select import best_trial, test_summary
 from sweep.study import SearchState, Study
 from trainers.fileio import exists, join, remove_tree, write_json
-from trainers.spec import TrialSpec
+from trainers.spec import MixtureSpec, TrialSpec
 from trainers.tasks import get_task, selection_languages, split_ref, training_data
 
 TRAIN_RUNS = "train"  # under the sweep's tune/ folder: the transient Ray Train runs of multi-worker trials
@@ -48,6 +48,7 @@ def recorder(sweep_dir: layout.SweepDir, config: SweepConfig, search: Search) ->
         epochs=1 if evaluation else config.stage(search.phase).epochs,
         seed=config.seed,
         trained=not evaluation,
+        regime=search.regime,
     )
 
 
@@ -327,6 +328,27 @@ def trial_spec(config: SweepConfig, search: Search, sweep_dir: layout.SweepDir) 
             model=config.model,
             training=config.training,
             mixture=mixture,
+        )
+    if search.phase == "target" and search.regime != ZERO_SHOT:
+        # The regime's data: one target language's (translate_train, in_language), or English and every
+        # target language's together (multilingual); selected on the dev sets of the languages it trains in.
+        sources = regime_sources(config, search)
+        return TrialSpec(
+            sweep=config.name,
+            search=search.id,
+            phase=search.phase,
+            task=search.target,
+            train_languages=tuple(lang for source in sources for lang in source.languages),
+            eval_languages=(search.language,) if search.language else config.eval_languages(search.target),
+            eval_splits=("dev", "test"),
+            select_on=config.search.select_on,
+            data_dir=config.data_dir,
+            epochs=stage.epochs,
+            seed=config.seed,
+            model=config.model,
+            training=config.training,
+            init_encoder=init_encoder,
+            mixture=MixtureSpec(sources=sources),
         )
     # An intermediate task may train in other languages (``xnli@de+fr``); its trials are selected on
     # the dev sets of those languages. Targets train on their English training set.

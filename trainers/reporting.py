@@ -33,7 +33,7 @@ class Reporter(Protocol):
 def score_key(spec: TrialSpec, task: str, role: str, language: str, metric: str) -> str:
     """The report key of one score: ``dev/en/accuracy``, or ``mnli:dev/en/accuracy`` in a mixture."""
     key = f"{role}/{language}/{metric}"
-    return key if spec.mixture is None else f"{task}{TASK_MARK}{key}"
+    return f"{task}{TASK_MARK}{key}" if spec.scores_by_task else key
 
 
 def evaluate(
@@ -53,7 +53,7 @@ def evaluate(
     for (task_name, role, language), (examples, features) in evals.items():
         task = tasks[task_name]
         model = engine
-        if spec.mixture is not None:
+        if len(heads) > 1:
             head = head_of.get(task_name) or _shared_head(spec, task_name)
 
             def model(_head: str = head, **inputs: Any) -> Any:
@@ -155,7 +155,7 @@ def evaluate_and_report(
     for i, source in enumerate(sources):
         where = "+".join(source.languages)
         losses = train["losses"][i]
-        if spec.mixture is None:
+        if len(sources) == 1:
             metrics[f"train/{where}/loss"] = mean_over_workers(losses, device=engine.device)
             metrics[f"train/{where}/examples_per_s"] = train["examples"] / max(train["seconds"], 1e-9)
             continue
@@ -164,7 +164,7 @@ def evaluate_and_report(
             metrics[score_key(spec, source.task, "train", where, "loss")] = loss
         metrics[score_key(spec, source.task, "train", where, "sampling_rate")] = float(rates[i])  # type: ignore[index]
         metrics[score_key(spec, source.task, "train", where, "train_size")] = float(sizes[i])
-    if spec.mixture is not None:
+    if len(sources) > 1:
         languages = "+".join(dict.fromkeys(lang for s in sources for lang in s.languages))
         metrics[f"train/{languages}/examples_per_s"] = train["examples"] / max(train["seconds"], 1e-9)
     scores, test_predictions = evaluate(

@@ -153,6 +153,7 @@ class SourceSpec:
     head: str  # sources naming the same head share it (same kind and labels)
     weight: float | None = None  # sampling: weights
     cap: int | None = None  # sampled as if it had at most this many examples (T5's mixing limit)
+    dev_task: str | None = None  # whose dev split selects in these languages; None: the task's own
 
     @property
     def label(self) -> str:
@@ -197,6 +198,12 @@ class TrialSpec:
     train_task: str | None = None  # whose training split; None: the task's default (XNLI trains on MNLI)
     mixture: MixtureSpec | None = None  # several sources at once (``task`` is then the mixture's name)
     hparams: HyperParameters = field(default_factory=HyperParameters)  # this trial's; the search sets them
+
+    @property
+    def scores_by_task(self) -> bool:
+        """Whether scores name their task (``mnli:dev/en/accuracy``): an intermediate mixture's do, since
+        its tasks share languages and metrics; a target's sources (its regime's data) are all one task."""
+        return self.mixture is not None and self.phase == "intermediate"
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict that ``from_dict`` turns back into an equal spec."""

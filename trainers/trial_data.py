@@ -100,23 +100,27 @@ def evaluation_sets(
 ) -> Evals:
     """What each evaluation scores, keyed (task, role, language).
 
-    A single-task trial scores its task in the evaluation languages, and on dev also in its training
-    languages where the task has no data in them (XCOPA selects on COPA's English dev); a mixture scores
-    each source's task on the dev sets of the languages that source trains in.
+    A target scores its task in the evaluation languages, and on dev also in its training languages where
+    the task has no data in them (XCOPA selects on COPA's English dev); an intermediate mixture scores each
+    source's task on the dev sets of the languages that source trains in. A source's ``dev_task`` replaces
+    the task's own dev set in its languages.
     """
     wanted: list[tuple[Task, str, str]] = []
-    if spec.mixture is None:
-        (source,) = sources
-        task = tasks[source.task]
+    if not spec.scores_by_task:
+        task = tasks[spec.task]
+        training = tuple(dict.fromkeys(lang for source in sources for lang in source.languages))
         for role in roles:
-            extra = tuple(lang for lang in source.languages if role == "dev" and lang not in spec.eval_languages)
+            extra = tuple(lang for lang in training if role == "dev" and lang not in spec.eval_languages)
             wanted.extend((task, role, language) for language in (*spec.eval_languages, *extra))
     else:
         for source in sources:
             wanted.extend((tasks[source.task], role, language) for role in roles for language in source.languages)
+    # A regime's data may select on another task's dev sets (XCOPA in-language: 20% of its validation set).
+    dev_tasks = {(s.task, lang): get_task(s.dev_task) for s in sources if s.dev_task for lang in s.languages}
     evals: Evals = {}
     for task, role, language in wanted:
-        where = eval_split(task, role=role, language=language)
+        dev_task = dev_tasks.get((task.name, language)) if role == "dev" else None
+        where = (dev_task, "dev") if dev_task is not None else eval_split(task, role=role, language=language)
         if where is None or (task.name, role, language) in evals:
             continue
         evals[(task.name, role, language)] = prepare(

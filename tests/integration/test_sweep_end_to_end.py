@@ -32,7 +32,7 @@ def finished_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_trial_is_in_the_table_once(finished_sweep: Path) -> None:
     table = ds.dataset(finished_sweep / "results").to_table()
-    assert table.schema.metadata[b"xstilts.schema_version"] == b"1"
+    assert table.schema.metadata[b"xstilts.schema_version"] == b"2"
     rows = table.to_pylist()
     trials: dict[str, set] = {}
     for r in rows:

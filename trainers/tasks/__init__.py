@@ -11,11 +11,14 @@ from __future__ import annotations
 from trainers.errors import TaskError, suggest
 from trainers.tasks.benchmarks import BENCHMARK_TASKS
 from trainers.tasks.mixtures import MIXTURES, Mixture
-from trainers.tasks.records import KINDS, Source, Task
+from trainers.tasks.records import KINDS, PER_LANGUAGE_REGIMES, REGIMES, RegimeData, Source, Task
 from trainers.tasks.toy import TOY_TASKS
 
 __all__ = [
     "KINDS",
+    "PER_LANGUAGE_REGIMES",
+    "REGIMES",
+    "RegimeData",
     "LANGUAGE_MARK",
     "REGISTERED_MIXTURES",
     "Mixture",
@@ -104,6 +107,12 @@ def _registry() -> dict[str, Task]:
         if task.kind not in KINDS:
             raise RuntimeError(f"task `{task.name}` has unknown kind {task.kind!r}; kinds: {', '.join(KINDS)}")
         tasks[task.name] = task
+    for task in tasks.values():
+        for data in task.regimes:
+            for other in (data.train_task, data.dev_task):
+                missing = set(data.languages) - set(tasks[other].languages) if other in tasks else {"(task)"}
+                if missing or data.regime not in PER_LANGUAGE_REGIMES:
+                    raise RuntimeError(f"task `{task.name}`'s {data.regime} data in `{other}` lacks {sorted(missing)}")
     return tasks
 
 

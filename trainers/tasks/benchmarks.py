@@ -8,7 +8,7 @@ published schema (a local mirror may hold either).
 from __future__ import annotations
 
 from trainers.languages import LANGUAGES
-from trainers.tasks.records import Source, Task
+from trainers.tasks.records import RegimeData, Source, Task
 
 XT = "google/xtreme"
 NLI = ("entailment", "neutral", "contradiction")
@@ -117,6 +117,14 @@ BENCHMARK_TASKS = (
                 splits={"dev": "validation", "test": "test"},
             ),
         ),
+        regimes=(
+            RegimeData(
+                regime="translate_train",
+                train_task="xnli",  # facebook/xnli's train split: MNLI machine-translated
+                dev_task="xnli",
+                languages=tuple(lang for lang in XNLI_LANGS if lang != "en"),
+            ),
+        ),
         description="Cross-lingual NLI; trained on English MNLI.",
     ),
     Task(
@@ -135,6 +143,14 @@ BENCHMARK_TASKS = (
                 mirror="paws-x.{lang}",
                 reader="paws",
                 splits=TRAIN_DEV_TEST,
+            ),
+        ),
+        regimes=(
+            RegimeData(
+                regime="translate_train",
+                train_task="pawsx",
+                dev_task="pawsx",
+                languages=tuple(lang for lang in PAWSX_LANGS if lang != "en"),
             ),
         ),
         description="Paraphrase adversaries (PAWS-X); trained on its English training set.",
@@ -157,7 +173,34 @@ BENCHMARK_TASKS = (
                 splits={"dev": "validation", "test": "test"},
             ),
         ),
+        # XCOPA has no training sets of its own: in-language training is few-shot, on 80% of each language's
+        # validation set, with the other 20% selecting (xcopa_fewshot); test is XCOPA's test set.
+        regimes=(
+            RegimeData(
+                regime="in_language", train_task="xcopa_fewshot", dev_task="xcopa_fewshot", languages=XCOPA_LANGS
+            ),
+        ),
         description="Causal commonsense reasoning; trained on English COPA (usually after SIQA).",
+    ),
+    Task(
+        name="xcopa_fewshot",
+        kind="multiple_choice",
+        labels=_choices(2),
+        metric="accuracy",
+        scorer="mc_accuracy",
+        languages=XCOPA_LANGS,
+        benchmark="xtreme-r",
+        sources=(
+            Source(
+                hub="cambridgeltl/xcopa",
+                config="{lang}",
+                mirror="xcopa.{lang}",
+                reader="copa",
+                splits={"train": "validation[:80%]", "dev": "validation[80%:]"},
+            ),
+        ),
+        description="XCOPA's validation sets as few-shot training data (80%) and selection (20%), per language: "
+        "XCOPA's in-language regime.",
     ),
     Task(
         name="udpos",
@@ -175,6 +218,15 @@ BENCHMARK_TASKS = (
                 reader="udpos",
                 splits=TRAIN_DEV_TEST,
                 codes={c: LANGUAGES[c].name for c in UDPOS_LANGS},
+            ),
+        ),
+        # UD v2.5 has test-only treebanks for Thai (PUD), Tagalog (TRG) and Yoruba (YTB).
+        regimes=(
+            RegimeData(
+                regime="in_language",
+                train_task="udpos",
+                dev_task="udpos",
+                languages=tuple(lang for lang in UDPOS_LANGS if lang not in ("en", "th", "tl", "yo")),
             ),
         ),
         description="Universal Dependencies v2.5 part-of-speech tagging (F1 as XTREME computes it).",
@@ -195,6 +247,14 @@ BENCHMARK_TASKS = (
                 mirror="wikiann.{lang}",
                 reader="panx",
                 splits=TRAIN_DEV_TEST,
+            ),
+        ),
+        regimes=(
+            RegimeData(
+                regime="in_language",
+                train_task="panx",
+                dev_task="panx",
+                languages=tuple(lang for lang in PANX_LANGS if lang != "en"),
             ),
         ),
         description="WikiANN named entities (PAN-X), span F1.",
@@ -219,6 +279,15 @@ BENCHMARK_TASKS = (
                 splits={"test": "validation"},
             ),
         ),
+        # XTREME's translate-train for XQuAD is MLQA's (SQuAD translated), in the languages both have.
+        regimes=(
+            RegimeData(
+                regime="translate_train",
+                train_task="mlqa_translate_train",
+                dev_task="mlqa_translate_train",
+                languages=tuple(lang for lang in XQUAD_LANGS if lang in MLQA_TRANSLATE_LANGS),
+            ),
+        ),
         description="Cross-lingual extractive QA; trained on SQuAD v1.1; its test set is the hub's validation.",
     ),
     Task(
@@ -237,6 +306,14 @@ BENCHMARK_TASKS = (
                 mirror="MLQA.{lang}.{lang}",
                 reader="squad",
                 splits={"dev": "validation", "test": "test"},
+            ),
+        ),
+        regimes=(
+            RegimeData(
+                regime="translate_train",
+                train_task="mlqa_translate_train",
+                dev_task="mlqa",
+                languages=MLQA_TRANSLATE_LANGS,
             ),
         ),
         description="Multilingual QA (context and question in the same language); MLQA's normalization.",
@@ -261,6 +338,14 @@ BENCHMARK_TASKS = (
                 # TyDiQA-GoldP publishes no dev set: the last 10% of each language's training
                 # data selects trials, so the benchmark's test set never does.
                 splits={"train": "train[:90%]", "dev": "train[90%:]", "test": "validation"},
+            ),
+        ),
+        regimes=(
+            RegimeData(
+                regime="in_language",
+                train_task="tydiqa",
+                dev_task="tydiqa",
+                languages=tuple(lang for lang in TYDIQA_LANGS if lang != "en"),
             ),
         ),
         description=(

@@ -12,6 +12,22 @@ from trainers.errors import TaskError
 from trainers.languages import get_language
 
 KINDS = ("classification", "multiple_choice", "qa", "tagging", "retrieval")
+#: How a target is trained: ``zero_shot`` on English data (the default); ``translate_train`` on the
+#: machine-translated training set of each target language, ``in_language`` on each target language's own
+#: training data (one model per language for both); ``multilingual`` on English and every target language's
+#: data at once (one model).
+REGIMES = ("zero_shot", "translate_train", "in_language", "multilingual")
+PER_LANGUAGE_REGIMES = ("translate_train", "in_language")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegimeData:
+    """Where a target's training and selection data for a regime other than zero-shot live."""
+
+    regime: str  # translate_train or in_language
+    train_task: str  # whose training split, in each language
+    dev_task: str  # whose dev split selects, in each language (never one the training set overlaps)
+    languages: tuple[str, ...]  # the target languages that have it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +81,11 @@ class Task:
     test_is_validation: bool = False  # the benchmark's test set is the hub's validation split
     description: str = ""
     labels_file: str | None = None  # labels come with the data: {label: index} JSON in the mirror folder (CCG)
+    regimes: tuple[RegimeData, ...] = ()  # training data for regimes other than zero-shot
+
+    def regime_data(self, regime: str) -> RegimeData | None:
+        """The data of ``regime`` (translate_train or in_language), or None where the task has none."""
+        return next((r for r in self.regimes if r.regime == regime), None)
 
     @property
     def source(self) -> Source:

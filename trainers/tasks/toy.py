@@ -7,7 +7,7 @@ languages, splits).
 
 from __future__ import annotations
 
-from trainers.tasks.records import Source, Task
+from trainers.tasks.records import RegimeData, Source, Task
 
 #: The languages every toy target has evaluation data in; intermediate tasks are English only.
 TOY_LANGUAGES: tuple[str, ...] = ("en", "de", "fr", "es", "sw")
@@ -23,6 +23,7 @@ def _toy_task(
     kind: str = "classification",
     scorer: str = "accuracy",
     metric: str = "accuracy",
+    regime: str | None = None,
 ) -> Task:
     intermediate = name in TOY_INTERMEDIATE
     splits = {"train": "train", "dev": "validation"}
@@ -44,6 +45,10 @@ def _toy_task(
             ),
         ),
         description=description,
+        # toy_order and toy_paws have training sets in every language (trainers.toy.data.TRANSLATED_TRAIN).
+        regimes=()
+        if regime is None
+        else (RegimeData(regime=regime, train_task=name, dev_task=name, languages=TOY_LANGUAGES[1:]),),
     )
 
 
@@ -67,12 +72,14 @@ TOY_TASKS: tuple[Task, ...] = (
         "Toy paraphrase: do both sentences state the same quantity? (target)",
         labels=("not_paraphrase", "paraphrase"),
         reader="toy_pair",
+        regime="translate_train",
     ),
     _toy_task(
         "toy_order",
         "Toy comparison: is the first quantity larger than the second? (target)",
         labels=("not_larger", "larger"),
         reader="toy_pair",
+        regime="in_language",
     ),
     _toy_task(
         "toy_qa",

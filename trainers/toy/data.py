@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 INTERMEDIATE_TASKS: tuple[str, ...] = TOY_INTERMEDIATE
+TRANSLATED_TRAIN = ("toy_order", "toy_paws")
 # Classification targets first (files are written in this order); the tasks of the other kinds
 # use no word the classification tasks lack, so the tokenizer is the quickstart's, id for id.
 TARGET_TASKS: tuple[str, ...] = ("toy_order", "toy_paws", *toykinds.TASKS)
@@ -180,7 +181,10 @@ def _task_records(task: str, seed: int) -> dict[tuple[str, str], list[dict[str, 
     for split, size in SPLIT_SIZES[task].items():
         rng = _rng(seed, task, split)
         labels = _balanced_labels(rng, toykinds.BALANCED.get(task, len(names)), size)
-        langs = LANGUAGES if task in TARGET_TASKS and split != "train" else ("en",)
+        # toy_order and toy_paws also have training sets in every language (the English one rendered in
+        # each, as XNLI's translate-train is MNLI translated): the regimes other than zero-shot train on them.
+        multilingual_train = split == "train" and task in TRANSLATED_TRAIN
+        langs = LANGUAGES if task in TARGET_TASKS and (split != "train" or multilingual_train) else ("en",)
         for lang in langs:
             out[(lang, split)] = []
         for i, label in enumerate(labels):

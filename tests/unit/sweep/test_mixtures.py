@@ -115,6 +115,6 @@ def test_mistakes_are_named(mixtures: dict, intermediate: list[str], expected: s
 
 
 def test_missing_data_of_a_source_is_named() -> None:
-    """toy_paws has no German training split in the toy data: the mixture cannot train on it."""
-    found = problems_of({"m": {"task": "toy_paws", "languages": {"en": 1, "de": 1}}}, ["m"])
-    assert any("toy_paws" in p and "train" in p and "de" in p for p in found), found
+    """toy_qa has no German training split in the toy data: the mixture cannot train on it."""
+    found = problems_of({"m": {"task": "toy_qa", "languages": {"en": 1, "de": 1}}}, ["m"])
+    assert any("toy_qa" in p and "train" in p and "de" in p for p in found), found
