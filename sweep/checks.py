@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from sweep.config import SweepConfig
 
 
-def check_model(model: ModelSpec, training: TrainingSpec, problems: list[str]) -> None:
-    """The model and precision settings: sizes, files, and names Ray and DeepSpeed will not catch early."""
+def check_model(model: ModelSpec, training: TrainingSpec, problems: list[str], *, check_files: bool = True) -> None:
+    """The model and precision settings: sizes, files (with ``check_files``), and names Ray and DeepSpeed
+    will not catch early."""
     check_choice(problems, "model.init", model.init, ("scratch", "pretrained"))
     check_choice(problems, "training.precision", training.precision, ("fp32", "bf16", "fp16"))
     if training.zero_stage not in (0, 1, 2, 3):
@@ -50,7 +51,10 @@ def check_model(model: ModelSpec, training: TrainingSpec, problems: list[str]) -
         elif not Path(model.tokenizer).exists():
             problems.append(f"model.tokenizer {model.tokenizer} does not exist")
     elif model.init == "pretrained":
-        if not model.path:
+        if not check_files:  # the config alone: this machine may not have the model (a smoke run's)
+            if not model.path:
+                problems.append("model.path must name a local model folder (or a cached hub id) for init: pretrained")
+        elif not model.path:
             problems.append("model.path must name a local model folder (or a cached hub id) for init: pretrained")
         elif not Path(model.path).exists() and not _in_hub_cache(model.path):
             problems.append(
@@ -122,13 +126,13 @@ def check_tasks(config: SweepConfig, problems: list[str], *, check_data: bool) -
         if config.search.select_on == "mean_dev":
             _validate_mean_dev(config, [t for t in targets if t.kind != "retrieval"], problems)
     data_dir = Path(config.data_dir)
+    if not check_data:
+        return
     if not data_dir.is_dir():
         problems.append(
             f"data_dir {data_dir} is not a folder; point it at a local mirror "
             "(<config>/<split>.jsonl files in the hub's layout)"
         )
-        return
-    if not check_data:
         return
     from trainers.kinds import TRAINABLE_KINDS
 

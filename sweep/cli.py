@@ -38,6 +38,18 @@ def _launch_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="if the sweep exists already, resume it instead of refusing (for a job its scheduler retries)",
     )
+    _smoke_args(p)
+
+
+def _smoke_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the study in miniature on a CPU: tiny models of the same families, a few dozen examples per split, "
+        "two short trials per search (named <name>-smoke)",
+    )
+    p.add_argument("--data-dir", help="with --smoke: real data to use wherever it has a split (synthetic elsewhere)")
+    p.add_argument("--tokenizer", help="with --smoke: a tokenizer for models whose own is not on this machine")
 
 
 def _launch(args: argparse.Namespace) -> int:
@@ -50,6 +62,9 @@ def _launch(args: argparse.Namespace) -> int:
         storage=args.storage,
         address=args.address,
         resume_existing=args.resume_existing,
+        smoke=args.smoke,
+        data_dir=args.data_dir,
+        tokenizer=args.tokenizer,
     )
     print(f"sweep directory: {root}\nsee the transfer matrix with: sweep query {root} --pivot")
     return 0
@@ -146,14 +161,32 @@ def _validate_args(p: argparse.ArgumentParser) -> None:
         help="the sweep will join this cluster: skip the checks against this machine's "
         "CPUs and GPUs (the cluster's are checked at launch)",
     )
+    p.add_argument(
+        "--skip-files",
+        action="store_true",
+        help="check the config alone, not this machine's data and model files",
+    )
+    _smoke_args(p)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from sweep.config import check_local_resources, load_config
+    from sweep.config import load_config, local_problems
     from sweep.plan import plan
 
-    config = load_config(args.config, args.overrides)
-    if args.address is None and (problems := check_local_resources(config.resources)):
+    config = load_config(args.config, args.overrides, check_data=not (args.skip_files or args.smoke))
+    if args.smoke:
+        import tempfile
+        from pathlib import Path
+
+        from sweep.config import validate
+        from sweep.smoke import smoke_config
+
+        with tempfile.TemporaryDirectory(prefix="xstilts-smoke-") as work:
+            config, report = smoke_config(config, work=Path(work), data_dir=args.data_dir, tokenizer=args.tokenizer)
+            if problems := validate(config):
+                raise ConfigError(problems, source=f"{args.config} (its smoke version)")
+        print(f"smoke: {len(report['real'])} splits of real data, {len(report['synthetic'])} synthetic")
+    elif args.address is None and not args.skip_files and (problems := local_problems(config)):
         raise ConfigError(problems, source=args.config)
     searches = plan(config)
     trials = sum(config.stage(s.phase).num_samples for s in searches)
@@ -168,7 +201,9 @@ def _validate(args: argparse.Namespace) -> int:
     for s in searches:
         trains = f"  = {describe(mixtures[s.intermediate])}" if s.target is None and s.intermediate in mixtures else ""
         in_language = f" ({s.language})" if s.language else ""
-        print(f"  {s.phase:12} {s.pair}{in_language}{trains}")
+        seeds = f"  re-run with seeds {', '.join(map(str, config.seeds))}" if s.rerun_of else ""
+        model = f"{s.model:14} " if s.model else ""
+        print(f"  {model}{s.phase:12} {s.pair}{in_language}{trains}{seeds}")
     for note in regime_notes(config):
         print(f"note: {note}")
     return 0

@@ -20,6 +20,7 @@ import yaml
 from sweep.checks import check_choice, check_model, check_tasks, decoder_only, model_config_data, model_depth
 from sweep.confparse import parse_dataclass
 from sweep.errors import ConfigError
+from sweep.models import ModelEntry, merged
 from sweep.spaces import SearchSpace
 from trainers.errors import TaskError
 from trainers.spec import POOLINGS, ModelSpec, TrainingSpec
@@ -72,6 +73,7 @@ class RetrievalConfig:
     """How retrieval targets (Tatoeba, BUCC, LAReQA, Mewsli-X) embed sentences: evaluated, never trained."""
 
     layer: int | None = None  # hidden-state layer (0 = embeddings); None: the encoder's middle layer
+    layers: str | tuple[int, ...] | None = None  # also score these layers (`all`: every one), a row per layer
     pooling: str = "mean"  # mean over real tokens, cls (the first token) or last (the last real token: decoders)
     batch_size: int = 64
 
@@ -85,7 +87,8 @@ class SweepConfig:
     intermediate_tasks: tuple[str, ...]  # task references, mixtures registered or defined under `mixtures`
     target_tasks: tuple[str, ...]
     languages: tuple[str, ...]  # evaluation languages; each target uses those it has
-    seed: int = 0
+    seed: int = 0  # every search's seed (its searcher's, and its trials' training seed)
+    seeds: tuple[int, ...] = ()  # re-run each pair's best configuration with these training seeds
     baseline: bool = True  # also train each target straight from the pretrained model
     storage: str | None = None  # where sweeps live: a folder, or shared storage (s3://bucket/prefix); default ./sweeps
     model: ModelSpec = ModelSpec()
@@ -97,6 +100,28 @@ class SweepConfig:
     retrieval: RetrievalConfig = RetrievalConfig()
     mixtures: dict[str, Any] = field(default_factory=dict)  # name -> definition (``sweep.mixtures``)
     regimes: dict[str, Any] = field(default_factory=dict)  # target -> regimes (default [zero_shot])
+    models: tuple[ModelEntry, ...] = ()  # `model:` given as a list (``sweep.models``); `model` is then the first
+
+    def model_names(self) -> tuple[str, ...]:
+        """The study's models, by name: one, or each of a `model:` list."""
+        return tuple(entry.spec.name for entry in self.models) or (self.model.name,)
+
+    def for_model(self, name: str | None) -> SweepConfig:
+        """The study as model ``name`` runs it: that model, with its training and resources overrides
+        (``self`` for a one-model study, or ``name`` None)."""
+        if not self.models or name is None:
+            return self
+        entry = next((e for e in self.models if e.spec.name == name), None)
+        if entry is None:
+            raise KeyError(f"model `{name}` is not one of {', '.join(self.model_names())}")
+        problems: list[str] = []  # validated when the config was read
+        return dataclasses.replace(
+            self,
+            model=entry.spec,
+            training=merged(self.training, entry.training, where="training", problems=problems),
+            resources=merged(self.resources, entry.resources, where="resources", problems=problems),
+            models=(),
+        )
 
     def regimes_of(self, target: str) -> tuple[str, ...]:
         """The regimes ``target`` trains in, each a pair of its own: ``regimes[target]``, or zero-shot."""
@@ -118,10 +143,19 @@ class SweepConfig:
         data = dataclasses.asdict(self)
         for phase in PHASES:
             data[phase]["search_space"] = self.stage(phase).search_space.to_yaml()
-        data["intermediate_tasks"] = list(self.intermediate_tasks)
-        data["target_tasks"] = list(self.target_tasks)
-        data["languages"] = list(self.languages)
-        return data
+        del data["models"]
+        if self.models:
+            data["model"] = [entry.to_dict() for entry in self.models]
+        return _lists(data)
+
+
+def _lists(value: Any) -> Any:
+    """``value`` with every tuple a list, as YAML's safe dumper wants."""
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    return value
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -157,10 +191,25 @@ def load_config(path: str | Path, overrides: Sequence[str] = (), *, check_data: 
     # Paths in the file are relative to the file; paths given on the command line, to the shell's folder.
     for key in ("data_dir", "model.tokenizer", "model.path", "storage"):
         _resolve_path(raw, key, base=Path.cwd() if key in overridden else path.parent)
+    problems: list[str] = []
+    if isinstance(raw.get("model"), list):  # several models (``sweep.models``)
+        entries = raw.pop("model")
+        for entry in entries:
+            if isinstance(entry, dict):
+                for key in ("tokenizer", "path"):
+                    _resolve_path({"model": entry}, f"model.{key}", base=path.parent)
+        models = [
+            ModelEntry.from_config(entry, where=f"model[{i}]", problems=problems) for i, entry in enumerate(entries)
+        ]
+        raw["models"] = tuple(m for m in models if m is not None)
+        if not entries:
+            problems.append("model is an empty list; name at least one model")
     if raw.get("languages") == "all":
         raw["languages"] = _all_languages(raw.get("target_tasks"))
-    problems: list[str] = []
+    models = raw.pop("models", ())
     config = parse_dataclass(SweepConfig, raw, where="", problems=problems)
+    if config is not None and models:
+        config = dataclasses.replace(config, model=models[0].spec, models=models)
     if config is not None:  # also when some keys were bad: report the semantic problems too
         problems.extend(validate(config, check_data=check_data))
     if problems:
@@ -169,11 +218,14 @@ def load_config(path: str | Path, overrides: Sequence[str] = (), *, check_data: 
 
 
 def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
-    """Return every semantic problem of an already-parsed config (empty when it is runnable)."""
+    """Return every semantic problem of an already-parsed config (empty when it is runnable); without
+    ``check_data``, of the config alone, not of this machine's data and model files."""
+    if config.models:
+        return _validate_models(config, check_data=check_data)
     problems: list[str] = []
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", config.name):
         problems.append(f"name `{config.name}` may only use letters, digits, '.', '_' and '-'")
-    check_model(config.model, config.training, problems)
+    check_model(config.model, config.training, problems, check_files=check_data)
     for phase in PHASES:
         stage = config.stage(phase)
         if stage.epochs < 1 or stage.num_samples < 1:
@@ -208,12 +260,54 @@ def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
                 f"retrieval.layer {config.retrieval.layer} does not exist: {where} has {depth} layers, so the "
                 f"layers are 0 (the embeddings) to {depth}; pick one of them or leave it out (the middle layer)"
             )
+    _validate_layers(config, problems)
+    if len(set(config.seeds)) != len(config.seeds):
+        problems.append(f"seeds {list(config.seeds)} names a seed twice; each seed is one re-run")
     check_tasks(config, problems, check_data=check_data)
     if check_data and not problems:
         from sweep.memory import check_memory
 
         check_memory(config.model, config.training, config.resources, problems)
     return problems
+
+
+def _validate_models(config: SweepConfig, *, check_data: bool) -> list[str]:
+    """A study of several models: each model's study is checked; a problem every model shares is said once,
+    the others name their model."""
+    names = config.model_names()
+    problems = [
+        f"model: `{n}` is listed twice; give each model its own name" for n in sorted(set(names)) if names.count(n) > 1
+    ]
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+            problems.append(f"model name `{name}` may only use letters, digits, '.', '_' and '-' (it names searches)")
+    per_model = {}
+    for i, entry in enumerate(config.models):
+        own: list[str] = []
+        training = merged(config.training, entry.training, where=f"model[{i}].training", problems=own)
+        resources = merged(config.resources, entry.resources, where=f"model[{i}].resources", problems=own)
+        sub = dataclasses.replace(config, model=entry.spec, training=training, resources=resources, models=())
+        per_model[entry.spec.name] = own + validate(sub, check_data=check_data)
+    shared = set.intersection(*(set(found) for found in per_model.values())) if per_model else set()
+    problems += [p for p in next(iter(per_model.values()), []) if p in shared]
+    for name, found in per_model.items():
+        problems += [f"model {name}: {p}" for p in found if p not in shared]
+    return problems
+
+
+def _validate_layers(config: SweepConfig, problems: list[str]) -> None:
+    layers = config.retrieval.layers
+    if layers is None:
+        return
+    if isinstance(layers, str):
+        if layers != "all":
+            problems.append(f"retrieval.layers is `{layers}`; give `all` or a list of layer numbers (0 = embeddings)")
+        return
+    depth = model_depth(config.model)
+    bad = [layer for layer in layers if layer < 0 or (depth is not None and layer > depth)]
+    if bad or len(set(layers)) != len(layers):
+        where = f"0 (the embeddings) to {depth}" if depth is not None else "0 (the embeddings) and up"
+        problems.append(f"retrieval.layers {list(layers)}: each layer once, from {where}")
 
 
 def _validate_resources(res: ResourcesConfig, problems: list[str]) -> None:
@@ -226,6 +320,17 @@ def _validate_resources(res: ResourcesConfig, problems: list[str]) -> None:
     for key in ("max_trials_in_flight", "max_searches_in_flight"):
         if (value := getattr(res, key)) is not None and value < 1:
             problems.append(f"resources.{key} must be >= 1 (or left out for no cap), got {value}")
+
+
+def local_problems(config: SweepConfig) -> list[str]:
+    """``check_local_resources`` for each model of the study."""
+    if not config.models:
+        return check_local_resources(config.resources)
+    return [
+        f"model {name}: {problem}"
+        for name in config.model_names()
+        for problem in check_local_resources(config.for_model(name).resources)
+    ]
 
 
 def check_local_resources(res: ResourcesConfig) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from sweep import layout
-from sweep.config import SweepConfig, check_local_resources, load_config
+from sweep.config import SweepConfig, load_config, local_problems
 from sweep.errors import ConfigError, SweepStateError
 from sweep.mixtures import composition, mixtures_of
 from sweep.plan import plan
@@ -29,6 +29,9 @@ def launch(
     storage: str | Path | None = None,
     address: str | None = None,
     resume_existing: bool = False,
+    smoke: bool = False,
+    data_dir: str | None = None,
+    tokenizer: str | None = None,
 ) -> Path | str:
     """Validate a config, create its sweep directory and run the sweep; return the directory (a URI for a
     sweep on shared storage).
@@ -36,14 +39,20 @@ def launch(
     Example: ``launch("configs/quickstart.yaml", ["target.num_samples=2"], storage="/tmp/sweeps")``; with
     ``storage="s3://bucket/sweeps"`` everything lives there and any machine can resume or read it.
     ``resume_existing`` continues the sweep if it exists already (a job retried by its scheduler).
+    ``smoke`` runs the study's smoke version (``sweep.smoke``), named ``<name>-smoke``, on ``data_dir``
+    where it has the data, with ``tokenizer`` where the models' own are not on this machine.
     """
     if name is not None:
         overrides = [*overrides, f"name={name}"]
-    config = load_config(config_path, overrides)
-    if address is None and (problems := check_local_resources(config.resources)):
+    # A smoke run needs none of the real run's files: only the config is checked before it is built.
+    config = load_config(config_path, overrides, check_data=not smoke)
+    if not smoke and address is None and (problems := local_problems(config)):
         raise ConfigError(problems, source=str(config_path))
-    where = str(storage or config.storage or Path.cwd() / "sweeps")
-    location = join(where, config.name) if is_uri(where) else str(Path(where).resolve() / config.name)
+    where = str(storage or (None if smoke else config.storage) or Path.cwd() / "sweeps")
+    if smoke and is_uri(where):
+        raise ConfigError(["a smoke run keeps its tiny models and data on this machine; give a local --storage"])
+    named = f"{config.name}-smoke" if smoke else config.name
+    location = join(where, named) if is_uri(where) else str(Path(where).resolve() / named)
     try:
         taken = exists(join(location, "manifest.json"))
     except OSError as exc:
@@ -55,6 +64,8 @@ def launch(
         raise SweepStateError(
             f"{location} already holds a sweep; continue it with `sweep resume {location}` or pick another --name"
         )
+    if smoke:
+        config = _build_smoke(config, Path(location), data_dir=data_dir, tokenizer=tokenizer, source=config_path)
     _connect(config, address)  # a cluster that cannot be joined fails the launch before anything is written
     sweep_dir = layout.open_sweep(location, launch=True)
     sweep_dir.root.mkdir(parents=True, exist_ok=True)
@@ -79,6 +90,26 @@ def launch(
     return sweep_dir.remote or sweep_dir.root
 
 
+def _build_smoke(
+    config: SweepConfig, location: Path, *, data_dir: str | None, tokenizer: str | None, source: str | Path
+) -> SweepConfig:
+    """Build the smoke version of ``config`` in ``location/smoke`` and check it as any config is."""
+    from sweep.config import validate
+    from sweep.smoke import smoke_config
+
+    work = location / "smoke"
+    smoke, report = smoke_config(config, work=work, data_dir=data_dir, tokenizer=tokenizer)
+    if problems := validate(smoke) + local_problems(smoke):
+        raise ConfigError(problems, source=f"{source} (its smoke version, in {work})")
+    write_json(work / "smoke.json", report)
+    print(
+        f"smoke run: tiny {', '.join(smoke.model_names())}; {len(report['real'])} splits of real data from "
+        f"{report['data_dir']}, {len(report['synthetic'])} synthetic (listed in {work / 'smoke.json'})",
+        flush=True,
+    )
+    return smoke
+
+
 def resume(sweep_dir: str | Path, *, address: str | None = None) -> Path | str:
     """Continue a sweep from where its driver stopped: finished trials are kept, running ones
     continue from their last checkpoint, and searches not yet started run as planned. A sweep on
@@ -86,7 +117,7 @@ def resume(sweep_dir: str | Path, *, address: str | None = None) -> Path | str:
     folder = layout.open_sweep(sweep_dir, driver=True)
     layout.read_manifest(folder, to_run=True)
     config = load_config(folder.config)
-    if address is None and (problems := check_local_resources(config.resources)):
+    if address is None and (problems := local_problems(config)):
         raise ConfigError(problems, source=str(folder.config))
     _run(folder, config, address=address)
     return folder.remote or folder.root
@@ -120,20 +151,25 @@ def _connect(config: SweepConfig, address: str | None) -> None:
     from cluster import ray_session
 
     resources = ray_session.start(address=address)
-    workers = config.resources.workers_per_trial
-    needs = {"CPU": config.resources.cpus_per_trial * workers, "GPU": config.resources.gpus_per_trial * workers}
-    per = f" x {workers} workers" if workers > 1 else ""
-    problems = [
-        f"resources.{key.lower()}s_per_trial{per} is {need:g} but the cluster has {resources.get(key, 0):g} {key}s"
-        for key, need in needs.items()
-        if need > resources.get(key, 0)
-    ]
-    if workers > 1 and not resources.get(ray_session.DRIVER_RESOURCE):
-        problems.append(
-            f"resources.workers_per_trial is {workers}, but the cluster advertises no {ray_session.DRIVER_RESOURCE} "
-            "resource for the trials' Train drivers; start its head with "
-            f"`ray start --head --resources='{{\"{ray_session.DRIVER_RESOURCE}\": 1000}}'` (docs/cluster.md)"
-        )
+    problems: list[str] = []
+    for name in config.model_names():
+        res = config.for_model(name).resources
+        which = f"model {name}: " if config.models else ""
+        workers = res.workers_per_trial
+        needs = {"CPU": res.cpus_per_trial * workers, "GPU": res.gpus_per_trial * workers}
+        per = f" x {workers} workers" if workers > 1 else ""
+        problems += [
+            f"{which}resources.{key.lower()}s_per_trial{per} is {need:g} but the cluster has "
+            f"{resources.get(key, 0):g} {key}s"
+            for key, need in needs.items()
+            if need > resources.get(key, 0)
+        ]
+        if workers > 1 and not resources.get(ray_session.DRIVER_RESOURCE):
+            problems.append(
+                f"{which}resources.workers_per_trial is {workers}, but the cluster advertises no "
+                f"{ray_session.DRIVER_RESOURCE} resource for the trials' Train drivers; start its head with "
+                f"`ray start --head --resources='{{\"{ray_session.DRIVER_RESOURCE}\": 1000}}'` (docs/cluster.md)"
+            )
     if problems:
         ray_session.stop()
         raise ConfigError(problems)

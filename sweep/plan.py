@@ -12,6 +12,7 @@ at once is decided by what each search ``needs`` (``sweep.study``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 NONE = "none"  # the intermediate task of a baseline pair
 ZERO_SHOT = "zero_shot"  # the default regime: targets train on English data
+SEEDS_SUFFIX = ".seeds"  # a pair's seeds search: ``target-mnli-xnli.seeds``
 RETRIEVAL_TRIAL = "retrieval"  # the trial id of a retrieval evaluation in sweeps of manifest version 1
 
 
@@ -37,6 +39,13 @@ class Search:
     target: str | None  # None in the intermediate phase
     regime: str = ZERO_SHOT  # how the target trains (trainers.tasks.REGIMES)
     language: str | None = None  # the one target language of a per-language regime's search
+    rerun_of: str | None = None  # a seeds search: re-runs this search's best configuration, once per seed
+    model: str | None = None  # the model, in a study of several (``sweep.models``); None: the only one
+
+    @property
+    def encoder_key(self) -> str:
+        """Whose stage-one encoder a pair starts from (the name of its folder under ``encoders/``)."""
+        return self.intermediate if self.model is None else f"{self.model}.{self.intermediate}"
 
     @property
     def pair(self) -> str:
@@ -56,16 +65,32 @@ class Search:
     def needs(self) -> str | None:
         """The search whose end this one waits for: a pair needs its intermediate task's stage-one
         search (for the encoder it exports); stage one and the baselines need nothing."""
-        return None if self.target is None or self.intermediate == NONE else stage_one_id(self.intermediate)
+        if self.rerun_of is not None:
+            return self.rerun_of
+        if self.target is None or self.intermediate == NONE:
+            return None
+        return stage_one_id(self.intermediate, model=self.model)
 
 
-def stage_one_id(task: str) -> str:
-    """The id of intermediate task ``task``'s stage-one search."""
-    return f"intermediate-{task}"
+def stage_one_id(task: str, *, model: str | None = None) -> str:
+    """The id of intermediate task ``task``'s stage-one search (of ``model``, in a study of several)."""
+    return f"intermediate-{task}" if model is None else f"{model}.intermediate-{task}"
 
 
 def plan(config: SweepConfig) -> list[Search]:
-    """Return every search of ``config`` in the order they run (stage one first)."""
+    """Return every search of ``config`` in the order they run (stage one first); with several models,
+    each model's searches, their ids prefixed with its name, model after model."""
+    if not config.models:
+        return _plan_one(config)
+    searches = []
+    for name in config.model_names():
+        for search in _plan_one(config.for_model(name)):
+            rerun = None if search.rerun_of is None else f"{name}.{search.rerun_of}"
+            searches.append(dataclasses.replace(search, id=f"{name}.{search.id}", model=name, rerun_of=rerun))
+    return searches
+
+
+def _plan_one(config: SweepConfig) -> list[Search]:
     searches = [
         Search(id=stage_one_id(task), phase="intermediate", intermediate=task, target=None)
         for task in config.intermediate_tasks
@@ -75,6 +100,14 @@ def plan(config: SweepConfig) -> list[Search]:
         for regime in config.regimes_of(target):
             for start in starts:
                 searches.extend(_pair_searches(config, start=start, target=target, regime=regime))
+    if config.seeds:
+        # Each trained pair's best configuration again with every training seed (head init and data order):
+        # what tells a difference between two pairs from noise. Retrieval evaluations train nothing.
+        searches.extend(
+            dataclasses.replace(search, id=f"{search.id}{SEEDS_SUFFIX}", rerun_of=search.id)
+            for search in list(searches)
+            if search.phase == "target" and get_task(search.target).kind != "retrieval"  # type: ignore[arg-type]
+        )
     return searches
 
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sweep.errors import XStiltsError, suggest
+from sweep.plan import SEEDS_SUFFIX
 from sweep.results import ResultsStore
 from sweep.select import best_trial, test_summary
 
@@ -126,33 +127,37 @@ def transfer_matrix(
     """
     table = apply_where(load(sweep_dir), [*where, "phase=target"])
     # A per-language regime's pair is one search per language: its cell gathers each search's language.
-    per_language: dict[tuple[str, str], dict[str, float]] = {}
+    # Seeds searches (re-runs of a pair's best configuration) are left to the statistics, not the matrix.
+    per_language: dict[tuple[str, str, str], dict[str, float]] = {}
     searches = sorted(set(table["search"].to_pylist()))
     for search in searches:
+        if search.endswith(SEEDS_SUFFIX):
+            continue
         best = best_trial(table, search=search)
         if best is None:
             continue
         sub = table.filter(pc.equal(table["search"], search))
-        inter, target, regime = (sub[c][0].as_py() for c in ("intermediate", "target", "regime"))
+        model, inter, target, regime = (sub[c][0].as_py() for c in ("model", "intermediate", "target", "regime"))
         if regime not in (None, "zero_shot"):
             target = f"{target}[{regime}]"
         summary = test_summary(table, best=best, metric=metric)
         if summary:
-            per_language.setdefault((inter, target), {}).update(summary["languages"])
-    scores: dict[tuple[str, str], float] = {}
+            per_language.setdefault((model, inter, target), {}).update(summary["languages"])
+    scores: dict[tuple[str, str, str], float] = {}
     for key, values in per_language.items():
         if language is None:
             scores[key] = sum(values.values()) / len(values)
         elif language in values:
             scores[key] = values[language]
-    targets = sorted({t for _, t in scores}, key=lambda t: (t.split("[")[0], "[" in t, t))
-    inters = sorted({i for i, _ in scores}, key=lambda i: (i != "none", i))
+    targets = sorted({t for _, _, t in scores}, key=lambda t: (t.split("[")[0], "[" in t, t))
+    rows = sorted({(m, i) for m, i, _ in scores}, key=lambda mi: (mi[0], mi[1] != "none", mi[1]))
+    several = len({m for m, _ in rows}) > 1  # a study of several models: a row per model and intermediate
     out = []
-    for inter in inters:
-        row: dict[str, Any] = {"intermediate": inter}
+    for model, inter in rows:
+        row: dict[str, Any] = {"model": model, "intermediate": inter} if several else {"intermediate": inter}
         for target in targets:
-            value = scores.get((inter, target))
-            base = scores.get(("none", target))
+            value = scores.get((model, inter, target))
+            base = scores.get((model, "none", target))
             row[target] = value
             row[f"{target} vs none"] = None if value is None or base is None or inter == "none" else value - base
         out.append(row)

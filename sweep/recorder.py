@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from sweep.journal import TrialJournal
 from sweep.plan import Search
 from sweep.results import ResultsStore
-from trainers.spec import CAPPED_SPLIT, HYPERPARAMETERS, OBJECTIVE, TASK_MARK, HyperParameters
+from trainers.spec import CAPPED_SPLIT, HYPERPARAMETERS, LAYER_MARK, OBJECTIVE, TASK_MARK, HyperParameters
 from trainers.tasks import LANGUAGE_MARK
 
 END_STEP = 0  # reports are numbered from 1, so step 0 of an attempt is its end marker
@@ -77,7 +77,7 @@ class Recorder:
             return
         hp = HyperParameters.from_search(hp).to_dict() if self.trained else {}
         now = time.time()
-        kept = ("epoch", "optimizer_step", "node")
+        kept = ("epoch", "optimizer_step", "node", "layer", "seed")
         metrics = {k: v for k, v in result.items() if (k.count("/") == 2 or k in _EXTRA_ROWS or k in kept)}
         self.journal.append(
             search=self.search.id,
@@ -180,6 +180,8 @@ class Recorder:
                 "step": record["step"],
                 "wall_s": record["wall_s"],
                 "node": str(record["metrics"].get("node", "")),
+                # A trial reports its training seed (a seeds search's trials differ in it).
+                "seed": int(record["metrics"].get("seed", self.seed)),
                 "started_at": record["started_at"],
                 "reported_at": record["reported_at"],
                 "hp": record.get("hp", hp),
@@ -197,9 +199,14 @@ class Recorder:
                 else:
                     continue
                 task, mark, rest = split.rpartition(TASK_MARK)  # a mixture's ``mnli:dev/en/accuracy``
+                layer, at, rest = rest.rpartition(LAYER_MARK)  # a retrieval score at another layer
                 row = {**common, "split": rest, "language": language, "metric": metric, "value": float(value)}
                 if mark:
                     row["task"] = task
+                if at:
+                    row["layer"] = int(layer)
+                elif "layer" in record["metrics"]:  # the evaluation's chosen layer
+                    row["layer"] = int(record["metrics"]["layer"])
                 rows.append(row)
         if error is not None or not rows:
             last = records[-1] if records else None

@@ -44,7 +44,7 @@ def recorder(sweep_dir: layout.SweepDir, config: SweepConfig, search: Search) ->
         journal=TrialJournal(sweep_dir.journal, publish=sweep_dir.publish),
         search=search,
         sweep=config.name,
-        model=config.model.name,
+        model=search.model or config.model.name,
         epochs=1 if evaluation else config.stage(search.phase).epochs,
         seed=config.seed,
         trained=not evaluation,
@@ -68,14 +68,15 @@ class StudyRun:
         states = []
         for search in self.searches:
             evaluation = is_evaluation(search)
+            fixed = evaluation or search.rerun_of is not None  # no hyperparameters to search, no early stops
             stage = config.stage(search.phase)
             states.append(
                 SearchState(
                     search=search,
-                    samples=1 if evaluation else stage.num_samples,
+                    samples=1 if evaluation else len(config.seeds) if search.rerun_of else stage.num_samples,
                     needs=search.needs,
-                    searcher=None if evaluation else tuning.make_searcher(config, search),
-                    scheduler=None if evaluation else tuning.make_scheduler(config, search, epochs=stage.epochs),
+                    searcher=None if fixed else tuning.make_searcher(config, search),
+                    scheduler=None if fixed else tuning.make_scheduler(config, search, epochs=stage.epochs),
                     finished=finished.get(search.id, set()),
                     state="done" if manifest["searches"][search.id]["state"] == "done" else "waiting",
                 )
@@ -130,14 +131,23 @@ class StudyRun:
                 search, samples=state.samples, evaluation=is_evaluation(search), resumed=resumed
             )
         if is_evaluation(search):
-            return {"search": search.id, "evaluate": self._evaluation(search)}
+            res = self.config.for_model(search.model).resources
+            resources = {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial}
+            return {"search": search.id, "evaluate": self._evaluation(search), "resources": resources}
         if search.id not in self.specs:
             self.specs[search.id] = trial_spec(self.config, search, self.sweep_dir)
         spec = {k: v for k, v in self.specs[search.id].to_dict().items() if k != "hparams"}
         fixed = self.config.stage(search.phase).search_space.params
         constants = {name: p.values[0] for name, p in fixed.items() if p.type == "constant"}
-        trial = {"search": search.id, "spec": spec, "hp": {**constants, **sampled}}
-        res = self.config.resources
+        hp = {**constants, **sampled}
+        if search.rerun_of is not None:
+            # The k-th trial of a seeds search: the best configuration of the search it re-runs, seed k.
+            k = len(self.study.states[search.id].suggested) - 1
+            spec["seed"] = self.config.seeds[k]
+            hp = self._best_hp(search.rerun_of)
+        trial = {"search": search.id, "spec": spec, "hp": hp}
+        res = self.config.for_model(search.model).resources
+        trial["resources"] = {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial}  # per model (sweep.models)
         if res.workers_per_trial > 1:
             # The Train run of each trial keeps its transient files on the sweep's (shared) storage.
             trial["workers"] = {
@@ -148,20 +158,31 @@ class StudyRun:
             }
         return trial
 
+    def _best_hp(self, search_id: str) -> dict[str, Any]:
+        """The hyperparameters of ``search_id``'s best trial, as its results record them."""
+        best = layout.read_manifest(self.sweep_dir)["searches"][search_id]["best"]
+        table = ResultsStore.read(self.sweep_dir.results / search_id)
+        mask = pc.and_(pc.equal(table["search"], search_id), pc.equal(table["trial_id"], best["trial_id"]))
+        row = table.filter(mask).slice(0, 1).to_pylist()[0]
+        return {name: row[f"hp_{name}"] for name in HP_COLUMN_TYPES if row.get(f"hp_{name}") is not None}
+
     def _evaluation(self, search: Search) -> dict[str, Any]:
         import dataclasses
 
-        encoder = None if search.intermediate == NONE else self.sweep_dir.encoder_location(search.intermediate)
+        config = self.config.for_model(search.model)
+
+        encoder = None if search.intermediate == NONE else self.sweep_dir.encoder_location(search.encoder_key)
         return {
             "task": search.target,
-            "model_spec": dataclasses.asdict(self.config.model),
+            "model_spec": dataclasses.asdict(config.model),
             "init_encoder": encoder,
-            "languages": list(self.config.eval_languages(search.target)),
-            "data_dir": self.config.data_dir,
-            "layer": self.config.retrieval.layer,
-            "pooling": self.config.retrieval.pooling,
-            "batch_size": self.config.retrieval.batch_size,
-            "torch_threads": self.config.training.torch_threads,
+            "languages": list(config.eval_languages(search.target)),
+            "data_dir": config.data_dir,
+            "layer": config.retrieval.layer,
+            "layers": config.retrieval.layers,
+            "pooling": config.retrieval.pooling,
+            "batch_size": config.retrieval.batch_size,
+            "torch_threads": config.training.torch_threads,
         }
 
     # ------------------------------------------------------------------------ results and trial ends
@@ -180,7 +201,8 @@ class StudyRun:
         self._ended.add(trial_id)
         self.recorders[search.id].on_end(trial_id, error=error, hp=config.get("hp", {}))
         epochs = self.recorders[search.id].epochs
-        unit = "evaluations" if self.config.training.eval_every and not is_evaluation(search) else "epochs"
+        eval_every = self.config.for_model(search.model).training.eval_every
+        unit = "evaluations" if eval_every and not is_evaluation(search) else "epochs"
         self.progress.trial_ended(search, trial_id, error=error, epochs=epochs, samples=state.samples, unit=unit)
         if error is None:
             self.study.trial_finished(trial_id, config)
@@ -246,6 +268,8 @@ class StudyRun:
             return self._failed(search, reason)
         record: dict[str, Any] = {"best": best}
         where = f" (trial {best['trial_id']}, epoch {best['step']})"
+        if search.rerun_of is not None:
+            return self._finalize_seeds(search, table, best=best)
         if search.phase == "intermediate":
             try:
                 record["encoder"] = str(self._export(search, best))
@@ -260,11 +284,34 @@ class StudyRun:
                 (f"{where if not is_evaluation(search) else ''}; test mean {summary['mean']:.4f}") if summary else ""
             )
         set_state(self.sweep_dir, search, state="done", **record)
-        if not self.config.resources.keep_finished_checkpoints:
+        if not self.config.for_model(search.model).resources.keep_finished_checkpoints:
             # Disk: only the best checkpoint is ever read again (its encoder was exported above, its test
             # predictions are what `export-predictions` writes).
             trials = set(table.filter(pc.equal(table["search"], search.id)).column("trial_id").to_pylist())
             self.sweep_dir.prune_checkpoints(trials, keep=(best["trial_id"], best["step"]))
+        self.progress.search_finished(search, best=best["objective"], detail=detail)
+        return "done"
+
+    def _finalize_seeds(self, search: Search, table: Any, *, best: dict[str, Any]) -> str:
+        """A seeds search ended: each seed's run is selected on its own dev objective (the protocol's rule,
+        seed by seed) and its test scores at that step recorded."""
+        import statistics
+
+        seeds: dict[str, Any] = {}
+        ran = table.filter(pc.equal(table["search"], search.id))
+        for trial_id in sorted(set(ran.column("trial_id").to_pylist())):
+            own = ran.filter(pc.equal(ran["trial_id"], trial_id))
+            chosen = best_trial(own, search=search.id)
+            if chosen is None:
+                continue
+            seed = own.column("seed")[0].as_py()
+            seeds[str(seed)] = {"best": chosen, "test": test_summary(own, best=chosen)}
+        if not seeds:
+            return self._failed(search, "every seed's run failed")
+        means = [entry["test"]["mean"] for entry in seeds.values() if entry["test"]]
+        set_state(self.sweep_dir, search, state="done", best=best, seeds=seeds)
+        spread = f" ± {statistics.stdev(means):.4f}" if len(means) > 1 else ""
+        detail = f"; {len(seeds)} seeds, test mean {statistics.fmean(means):.4f}{spread}" if means else ""
         self.progress.search_finished(search, best=best["objective"], detail=detail)
         return "done"
 
@@ -281,11 +328,11 @@ class StudyRun:
         from trainers.engine import export_encoder
 
         spec = self.specs.get(search.id) or trial_spec(self.config, search, self.sweep_dir)
-        out = self.sweep_dir.encoder(search.intermediate)
+        out = self.sweep_dir.encoder(search.encoder_key)
         checkpoint = self.sweep_dir.checkpoint(search=search.id, trial_id=best["trial_id"], step=best["step"])
         export_encoder(checkpoint, out, spec=spec)
-        self.sweep_dir.publish_encoder(search.intermediate)
-        return self.sweep_dir.encoder_location(search.intermediate)
+        self.sweep_dir.publish_encoder(search.encoder_key)
+        return self.sweep_dir.encoder_location(search.encoder_key)
 
 
 def _finished_trials(table: Any) -> dict[str, set[str]]:
@@ -299,10 +346,11 @@ def _finished_trials(table: Any) -> dict[str, set[str]]:
 
 def trial_spec(config: SweepConfig, search: Search, sweep_dir: layout.SweepDir) -> TrialSpec:
     """The spec every trial of ``search`` shares; each trial sets the hyperparameters its search chose."""
+    config = config.for_model(search.model)
     stage = config.stage(search.phase)
     init_encoder = None
     if search.phase == "target" and search.intermediate != NONE:
-        location = sweep_dir.encoder_location(search.intermediate)
+        location = sweep_dir.encoder_location(search.encoder_key)
         if not exists(location):
             raise CheckpointError(
                 f"{search.id} needs the encoder of intermediate task {search.intermediate} at "

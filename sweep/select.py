@@ -21,14 +21,18 @@ def best_trial(table: pa.Table, *, search: str) -> dict[str, Any] | None:
     # Dev objectives only: an evaluation on capped dev sets (split dev_capped) is never selected.
     mask = pc.and_(pc.equal(table["search"], search), pc.equal(table["metric"], OBJECTIVE))
     mask = pc.and_(mask, pc.equal(table["split"], "dev"))
-    rows = table.filter(mask).select(["trial_id", "attempt", "step", "value"]).to_pylist()
+    columns = ["trial_id", "attempt", "step", "value", *(["layer"] if "layer" in table.column_names else [])]
+    rows = table.filter(mask).select(columns).to_pylist()
     rows = [r for r in rows if r["value"] is not None and not math.isnan(r["value"])]
     if not rows:
         return None
     # Highest objective; ties go to the latest step (the one Tune keeps a checkpoint of when scores
     # are equal), then the smallest trial id, so the choice is stable.
     top = min(rows, key=lambda r: (-r["value"], -r["step"], r["trial_id"], -r["attempt"]))
-    return {"trial_id": top["trial_id"], "attempt": top["attempt"], "step": top["step"], "objective": top["value"]}
+    best = {"trial_id": top["trial_id"], "attempt": top["attempt"], "step": top["step"], "objective": top["value"]}
+    if top.get("layer") is not None:  # a retrieval evaluation: its scores at the chosen layer are the result
+        best["layer"] = top["layer"]
+    return best
 
 
 def test_summary(
@@ -40,6 +44,8 @@ def test_summary(
         pc.and_(pc.equal(table["trial_id"], best["trial_id"]), pc.equal(table["attempt"], best["attempt"])),
         pc.and_(pc.equal(table["step"], best["step"]), pc.equal(table["split"], split)),
     )
+    if best.get("layer") is not None:  # other layers' rows (retrieval.layers) are alignment, not the result
+        mask = pc.and_(mask, pc.equal(table["layer"], best["layer"]))
     rows = table.filter(mask).select(["language", "metric", "value"]).to_pylist()
     if metric is None and rows:
         metric = min(r["metric"] for r in rows)

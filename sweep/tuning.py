@@ -216,14 +216,21 @@ def run_study(
     path = join(str(storage), EXPERIMENT)  # a folder, or a URI on shared storage
     # Tune keeps one trial pending at a time for a searcher of its own kind, so a study would fill a
     # large cluster one trial at a time; let it queue as many as could run at once (Tune's own knob).
-    res = config.resources
-    slots = ray.cluster_resources().get("CPU", 1) // max(res.cpus_per_trial * res.workers_per_trial, 1e-9)
-    if res.gpus_per_trial > 0:
-        slots = min(slots, ray.cluster_resources().get("GPU", 0) // (res.gpus_per_trial * res.workers_per_trial))
-    if res.workers_per_trial > 1:
+    cluster = ray.cluster_resources()
+    fits = {}  # how many trials of each model's size the cluster holds at once
+    for name in config.model_names():
+        res = config.for_model(name).resources
+        slots = cluster.get("CPU", 1) // max(res.cpus_per_trial * res.workers_per_trial, 1e-9)
+        if res.gpus_per_trial > 0:
+            slots = min(slots, cluster.get("GPU", 0) // (res.gpus_per_trial * res.workers_per_trial))
+        fits[name] = (slots, res.workers_per_trial > 1)
+    slots = max(slots for slots, _ in fits.values())
+    if any(multi for _, multi in fits.values()):
         # A multi-worker trial's Tune function holds no CPU, so Tune alone would start more of them than
         # their workers fit; a Train run waiting for workers times out. Cap them at what fits.
-        study.max_trials_in_flight = int(max(1, min(study.max_trials_in_flight or slots, slots)))
+        fitting = min(slots for slots, multi in fits.values() if multi)
+        study.max_trials_in_flight = int(max(1, min(study.max_trials_in_flight or fitting, fitting)))
+    res = config.resources
     os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(int(max(1, res.max_trials_in_flight or slots))))
     _LIVE[key] = study
     try:
@@ -272,7 +279,8 @@ def _resources_of(resources: dict[str, float]) -> Any:
             from sweep.workers import driver_resources
 
             return driver_resources()
-        return tune.PlacementGroupFactory([{k.upper(): v for k, v in resources.items() if v}])
+        own = trial_config.get("resources", resources)  # each model's own, in a study of several
+        return tune.PlacementGroupFactory([{k.upper(): v for k, v in own.items() if v}])
 
     return of
 

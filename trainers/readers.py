@@ -84,6 +84,7 @@ def single(text: str, label: str) -> Callable[[Task, Records, str], list[TextExa
 # The cause/effect question is appended to the premise as an English prompt, so one multiple-choice
 # head serves both question types (and English COPA training transfers to every XCOPA language).
 _COPA_QUESTION = {"cause": "What was the cause?", "effect": "What happened as a result?"}
+_COPA_CHOICES = {"choice1": 0, "choice2": 1}
 
 
 def copa(task: Task, records: Records, where: str) -> list[ChoiceExample]:
@@ -94,12 +95,15 @@ def copa(task: Task, records: Records, where: str) -> list[ChoiceExample]:
         if question not in _COPA_QUESTION:
             raise DataError(f"{where} record {i + 1}: question {question!r} is neither `cause` nor `effect`")
         context = f"{_field(r, 'premise', where=where)} {_COPA_QUESTION[question]}"
+        label = r.get("label")
+        # SuperGLUE's COPA names its classes choice1 and choice2 (the hub yields them as strings); XCOPA's are 0, 1.
+        label = _COPA_CHOICES.get(label, label) if isinstance(label, str) else label
         out.append(
             ChoiceExample(
                 id=_ident(r, i),
                 context=context,
                 choices=(str(r["choice1"]), str(r["choice2"])),
-                label=label_index(task, r.get("label"), where=f"{where} record {i + 1}"),
+                label=label_index(task, label, where=f"{where} record {i + 1}"),
             )
         )
     return out

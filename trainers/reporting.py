@@ -148,6 +148,7 @@ def evaluate_and_report(
         "evaluations": planned,  # how many this trial makes in all: the recorder's "completed"
         "lr": float(scheduler.get_last_lr()[0]),
         "node": platform.node(),
+        "seed": spec.seed,  # the training seed: head init and data order
     }
     # Training rows name the language(s) trained on: "en", or "de+fr" for mixed training; the loss is the
     # mean over steps of the workers' mean, as one worker would see it. A mixture reports each source's

@@ -136,6 +136,8 @@ CAPPED_SPLIT = "dev_capped"
 
 #: ``mnli:dev/en/accuracy``: a mixture's score of one of its tasks (they share languages and metrics).
 TASK_MARK = ":"
+#: ``7#test/de/accuracy``: a retrieval score at encoder layer 7, besides the chosen layer's (``retrieval.layers``).
+LAYER_MARK = "#"
 
 #: How a mixture draws each global micro-batch's source: ``proportional`` to its (capped) size, as
 #: concatenating the data would (jiant's default); ``temperature``, proportional to size ** (1 / T), which

@@ -9,7 +9,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from tests.integration.conftest import MINI, QUICKSTART, run_sweep
-from tests.model_families import save_tiny_model
+from trainers.tiny import save_tiny_model
 
 pytestmark = pytest.mark.integration
 

@@ -87,6 +87,7 @@ def test_sweep_evaluates_tatoeba_after_phase_one(mirror: Path, tmp_path: Path) -
         "intermediate.epochs=1",
         "intermediate.num_samples=1",
         "training.max_train_examples=200",
+        "retrieval.layers=all",
         "--name",
         "retrieval",
         "--storage",
@@ -96,15 +97,43 @@ def test_sweep_evaluates_tatoeba_after_phase_one(mirror: Path, tmp_path: Path) -
     assert "finished target toy_nli->tatoeba" in done.stdout
     rows = ds.dataset(tmp_path / "retrieval" / "results").to_table().to_pylist()
     tatoeba = [r for r in rows if r["target"] == "tatoeba"]
-    assert {(r["intermediate"], r["language"]) for r in tatoeba if r["metric"] == "accuracy"} == {
-        (start, lang) for start in ("none", "toy_nli") for lang in LANGS
+    # Every layer of the 2-layer encoder (0 = embeddings), a row each; the middle one (1) is the result.
+    assert {(r["intermediate"], r["language"], r["layer"]) for r in tatoeba if r["metric"] == "accuracy"} == {
+        (start, lang, layer) for start in ("none", "toy_nli") for lang in LANGS for layer in (0, 1, 2)
     }
+    assert {r["metric"] for r in tatoeba if r["split"] == "test"} == {
+        "accuracy",
+        "recall_at_1",
+        "recall_at_5",
+        "recall_at_10",
+    }
+    for r in tatoeba:
+        if r["metric"] == "recall_at_1":  # the nearest source, as accuracy counts it
+            (accuracy,) = [
+                a["value"]
+                for a in tatoeba
+                if a["metric"] == "accuracy"
+                and (a["trial_id"], a["language"], a["layer"]) == (r["trial_id"], r["language"], r["layer"])
+            ]
+            assert r["value"] == accuracy
+        if r["metric"] == "recall_at_10":
+            assert r["value"] >= next(
+                a["value"]
+                for a in tatoeba
+                if a["metric"] == "recall_at_5"
+                and (a["trial_id"], a["language"], a["layer"]) == (r["trial_id"], r["language"], r["layer"])
+            )
     assert {r["status"] for r in tatoeba} == {"completed"}
     assert len({(r["intermediate"], r["trial_id"]) for r in tatoeba}) == 2, "one evaluation per encoder"
     assert all(r["hp_learning_rate"] is None for r in tatoeba)
 
-    pivot = run_sweep("query", str(tmp_path / "retrieval"), "--pivot", "--format", "csv")
+    pivot = run_sweep("query", str(tmp_path / "retrieval"), "--pivot", "--format", "json")
     assert pivot.returncode == 0 and "tatoeba vs none" in pivot.stdout
+    middle = {
+        (r["intermediate"], r["language"]): r["value"] for r in tatoeba if r["metric"] == "accuracy" and r["layer"] == 1
+    }
+    cells = {row["intermediate"]: row["tatoeba"] for row in json.loads(pivot.stdout)}
+    assert cells == pytest.approx({s: sum(middle[(s, lang)] for lang in LANGS) / 2 for s in ("none", "toy_nli")})
 
     out = tmp_path / "submission"
     assert run_sweep("export-predictions", str(tmp_path / "retrieval"), "--out", str(out)).returncode == 0
@@ -127,7 +156,7 @@ def test_sweep_evaluates_tatoeba_after_phase_one(mirror: Path, tmp_path: Path) -
             expected = [
                 r["value"]
                 for r in tatoeba
-                if (r["intermediate"], r["language"], r["metric"]) == (start, lang, "accuracy")
+                if (r["intermediate"], r["language"], r["metric"], r["layer"]) == (start, lang, "accuracy", 1)
             ]
             assert [json.loads(scored.stdout)["accuracy"]] == expected
 
@@ -162,7 +191,11 @@ def test_sweep_evaluates_release_file_tasks_after_phase_one(tmp_path: Path) -> N
         ("bucc2018", s, "de", m) for s in ("none", "toy_nli") for m in ("precision", "recall", "f1", "threshold")
     }
     expected |= {
-        (t, s, lang, "map_at_20") for t in ("lareqa", "mewslix") for s in ("none", "toy_nli") for lang in ("de", "en")
+        (t, s, lang, m)
+        for t in ("lareqa", "mewslix")
+        for s in ("none", "toy_nli")
+        for lang in ("de", "en")
+        for m in ("map_at_20", "recall_at_1", "recall_at_5", "recall_at_10")
     }
     assert scored == expected
     retrieval = [r for r in rows if r["target"] in ("bucc2018", "lareqa", "mewslix")]

@@ -39,6 +39,8 @@ def only(sample: Path, tmp_path: Path, *folders: str) -> Path:
         ("pawsx", "de", "test", 2000, TextExample),
         ("xcopa", "et", "dev", 100, ChoiceExample),
         ("xcopa", "zh", "test", 500, ChoiceExample),
+        ("copa", "en", "train", 400, ChoiceExample),
+        ("copa", "en", "dev", 100, ChoiceExample),
         ("udpos", "de", "test", 150, TagExample),
         ("udpos", "zh", "test", 150, TagExample),
         ("xquad", "zh", "test", 426, SpanExample),
@@ -85,6 +87,13 @@ def test_published_schemas_agree(
         return (e.question.strip(), e.context, tuple((x.text, x.start) for x in e.answers))
 
     assert [content(e) for e in a] == [content(e) for e in b]
+
+
+def test_copa_labels_match_the_superglue_release(xtreme_sample: Path) -> None:
+    """The hub names SuperGLUE COPA's classes `choice1` and `choice2`; they are XCOPA's 0 and 1."""
+    original = (xtreme_sample / "original" / "superglue" / "COPA" / "train.jsonl").read_text().splitlines()
+    examples = load_examples(get_task("copa"), language="en", role="train", data_dir=xtreme_sample / "hf")
+    assert [e.label for e in examples] == [json.loads(line)["label"] for line in original]
 
 
 def test_ud_pos_matches_the_conllu_release(xtreme_sample: Path) -> None:

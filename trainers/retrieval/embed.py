@@ -22,7 +22,7 @@ from trainers.checkpoint import PREDICTIONS_DIR, write_state
 from trainers.errors import TaskError
 from trainers.model import build_model, load_encoder, load_tokenizer
 from trainers.retrieval.evaluators import EVALUATORS
-from trainers.spec import CAPPED_SCORE, OBJECTIVE, POOLINGS, SELECTION, ModelSpec
+from trainers.spec import CAPPED_SCORE, LAYER_MARK, OBJECTIVE, POOLINGS, SELECTION, ModelSpec
 from trainers.tasks import get_task
 
 
@@ -82,6 +82,7 @@ def evaluate_retrieval(
     pooling: str,
     batch_size: int,
     torch_threads: int = 1,
+    layers: str | Sequence[int] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Score a retrieval task in every language with the (intermediate) encoder. Returns Tune-style metrics
     (``test/<language>/<metric>`` for every metric of the task's scorer, and the objective) and each
@@ -107,25 +108,35 @@ def evaluate_retrieval(
     chosen = default_layer(encoder.config.num_hidden_layers) if layer is None else layer
     metrics: dict[str, Any] = {"node": platform.node(), "layer": chosen}
 
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        return sentence_embeddings(
-            encoder,
-            tokenizer,
-            texts,
-            layer=chosen,
-            pooling=pooling,
-            batch_size=batch_size,
-            max_length=model_spec.max_length,
+    def run(at: int) -> Any:
+        def embed(texts: Sequence[str]) -> np.ndarray:
+            return sentence_embeddings(
+                encoder,
+                tokenizer,
+                texts,
+                layer=at,
+                pooling=pooling,
+                batch_size=batch_size,
+                max_length=model_spec.max_length,
+            )
+
+        return EVALUATORS[task.name].run(
+            task, embed=embed, languages=languages, data_dir=Path(data_dir) if data_dir else None
         )
 
-    results = EVALUATORS[task.name].run(
-        task, embed=embed, languages=languages, data_dir=Path(data_dir) if data_dir else None
-    )
+    results = run(chosen)
     headline = []
     for language in languages:
         for name, value in results[language].scores.items():
             metrics[f"test/{language}/{name}"] = value
         headline.append(results[language].scores[task.metric])
+    # Alignment across depth: every other layer asked for, scored the same way (``7#test/de/accuracy``).
+    # Each layer is a pass over the data of its own: memory stays that of one layer's embeddings.
+    wanted = range(encoder.config.num_hidden_layers + 1) if layers == "all" else (layers or ())
+    for other in (at for at in wanted if at != chosen):
+        for language, evaluated in run(other).items():
+            for name, value in evaluated.scores.items():
+                metrics[f"{other}{LAYER_MARK}test/{language}/{name}"] = value
     # Nothing is selected for retrieval (one evaluation per encoder); the objective is the test mean.
     metrics[OBJECTIVE] = sum(headline) / len(headline)
     metrics["seconds"] = time.perf_counter() - started

@@ -7,6 +7,9 @@ and returns ``{language: Evaluated}``: every metric of the task's scorer (comput
 predictions themselves:
 
 - ``tatoeba``: each English sentence retrieves its nearest source sentence by cosine (accuracy).
+
+Tatoeba, LAReQA and Mewsli-X also report recall@1/5/10 (a relevant candidate among the first k); BUCC
+mines pairs with a threshold and has no ranking to cut, so it reports precision, recall and F1 only.
 - ``bucc2018``: both corpora of a split are embedded and mined with LASER's ratio margin; the
   threshold is tuned on the dev gold pairs and applied to test (precision, recall, F1, threshold).
 - ``lareqa``: every question retrieves from one pool of the candidate sentences of all 11 languages
@@ -33,7 +36,13 @@ from trainers.errors import DataError
 from trainers.retrieval.release import bucc_split, lareqa_pool, mewslix_entities, mewslix_mentions
 from trainers.scoring import score
 from trainers.scoring.bucc import bucc_candidate_scores, bucc_mine_test, bucc_pair_scores, knn_inner_product
-from trainers.scoring.retrieval import dot_product_rankings, l2_normalize, tatoeba_predictions
+from trainers.scoring.retrieval import (
+    RECALL_KS,
+    dot_product_rankings,
+    l2_normalize,
+    recall_at_k_scores,
+    tatoeba_predictions,
+)
 from trainers.tasks import Task
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -55,8 +64,12 @@ def _tatoeba(task: Task, *, embed: Embed, languages: Sequence[str], data_dir: Pa
     out = {}
     for language in languages:
         pairs = load_examples(task, language=language, role="test", data_dir=data_dir)
-        nearest = tatoeba_predictions(embed([p.source for p in pairs]), embed([p.target for p in pairs]))
-        out[language] = Evaluated(score(task, pairs, nearest, language=language), nearest)
+        sources, targets = embed([p.source for p in pairs]), embed([p.target for p in pairs])
+        nearest = tatoeba_predictions(sources, targets)
+        recall = {}
+        for k in (k for k in RECALL_KS if k <= len(pairs)):  # the translation among the k nearest sources
+            recall.update(recall_at_k_scores(sources, targets, k=k))
+        out[language] = Evaluated({**score(task, pairs, nearest, language=language), **recall}, nearest)
     return out
 
 

@@ -46,6 +46,7 @@ from trainers.scoring.retrieval import (
     map_at_k_scores,
     mewslix_scores,
     recall_at_k_scores,
+    recall_at_ks,
     tatoeba_scores,
 )
 from trainers.scoring.tagging import seqeval_scores, tag_accuracy_scores
@@ -99,8 +100,12 @@ def score(task: Any, gold: Sequence[Any], predictions: Any, *, language: str) ->
         return accuracy_scores(list(predictions), list(range(len(gold))))
     if task.scorer == "bucc":
         return bucc_pair_scores(set(predictions), {(e.id, e.target_id) for e in gold})
-    if task.scorer == "lareqa":
-        return map_at_k_scores([predictions.get(e.id, []) for e in gold], [set(e.relevant) for e in gold], k=20)
-    if task.scorer == "mewslix":
-        return mewslix_scores([predictions.get(e.id, []) for e in gold], [e.relevant[0] for e in gold])
+    if task.scorer in ("lareqa", "mewslix"):
+        # The benchmark's mAP@20 (Mewsli-X: MRR@20), and recall@1/5/10: a relevant candidate among the first k.
+        ranked, relevant = [predictions.get(e.id, []) for e in gold], [set(e.relevant) for e in gold]
+        if task.scorer == "lareqa":
+            headline = map_at_k_scores(ranked, relevant, k=20)
+        else:
+            headline = mewslix_scores(ranked, [e.relevant[0] for e in gold])
+        return {**headline, **recall_at_ks(ranked, relevant)}
     raise ValueError(f"task {task.name} ({task.kind}, scorer {task.scorer}) has no predictions to score")

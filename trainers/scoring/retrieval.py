@@ -109,6 +109,29 @@ def _top_k_hits(src_embeddings: np.ndarray, tgt_embeddings: np.ndarray, *, k: in
     return {key: float(hits) / x.shape[0]}
 
 
+#: The cut-offs every ranked retrieval target reports recall at (Tatoeba, LAReQA, Mewsli-X).
+RECALL_KS = (1, 5, 10)
+
+
+def recall_at_ks(
+    rankings: Sequence[Sequence[Hashable]], relevant: Sequence[Collection[Hashable]], *, ks: Sequence[int] = RECALL_KS
+) -> dict[str, float]:
+    """Fraction of queries with at least one relevant item among their first k predictions, for each k.
+
+    >>> recall_at_ks([["x", "a", "y"], ["b"], ["x", "y", "z"]], [{"a"}, {"b"}, {"c"}], ks=(1, 2))
+    {'recall_at_1': 0.3333333333333333, 'recall_at_2': 0.6666666666666666}
+    """
+    if len(rankings) != len(relevant):
+        raise ValueError(f"expected {len(relevant)} rankings (one per query), got {len(rankings)}")
+    if not rankings:
+        raise ValueError("expected at least one query, got none")
+    return {
+        f"recall_at_{k}": sum(any(p in gold for p in list(r)[:k]) for r, gold in zip(rankings, relevant, strict=True))
+        / len(rankings)
+        for k in ks
+    }
+
+
 # --------------------------------------------------------------------------------------------- mAP@k
 
 

@@ -331,3 +331,22 @@ def test_cls_pooling_of_a_decoder_is_refused_before_launch(tmp_path: Path) -> No
     assert load_config(QUICKSTART, [*pretrained, "retrieval.pooling=last"]).retrieval.pooling == "last"
     (model / "config.json").write_text('{"model_type": "xlm-roberta", "num_hidden_layers": 4}')
     assert load_config(QUICKSTART, [*pretrained, "retrieval.pooling=cls"]).retrieval.pooling == "cls"  # an encoder
+
+
+@pytest.mark.parametrize(
+    ("layers", "expected"),
+    [
+        ("every", "give `all` or a list of layer numbers"),
+        ("[0, 3]", "each layer once, from 0 (the embeddings) to 2"),
+        ("[1, 1]", "each layer once"),
+    ],
+)
+def test_retrieval_layers_are_checked(layers: str, expected: str) -> None:
+    assert any(expected in p for p in problems_of([f"retrieval.layers={layers}"])), problems_of(
+        [f"retrieval.layers={layers}"]
+    )
+
+
+def test_retrieval_layers_all_or_a_list() -> None:
+    assert load_config(QUICKSTART, ["retrieval.layers=all"]).retrieval.layers == "all"
+    assert load_config(QUICKSTART, ["retrieval.layers=[0, 2]"]).retrieval.layers == (0, 2)

@@ -128,3 +128,52 @@ def test_evaluations_on_capped_dev_are_recorded_apart_and_never_selected(tmp_pat
     # The capped 0.99 is higher, but only t1's whole evaluation (0.6) competes.
     best = best_trial(ResultsStore.read(tmp_path / "results"), search=SEARCH.id)
     assert (best["trial_id"], best["step"], best["objective"]) == ("t1", 2, 0.6)
+
+
+def test_mixture_and_layer_keys_become_task_and_layer_columns(tmp_path: Path) -> None:
+    """``mnli:dev/en/accuracy`` is task mnli's row; ``0#test/de/accuracy`` is layer 0's; a retrieval
+    evaluation's unmarked scores are at its chosen layer; other rows score the search's task."""
+    stage_one = Search(id="intermediate-mix", phase="intermediate", intermediate="mix", target=None)
+    rec = Recorder(
+        store=ResultsStore(tmp_path / "results", sweep="s", hp_types=HP_COLUMN_TYPES),
+        journal=TrialJournal(tmp_path / "journal"),
+        search=stage_one,
+        sweep="s",
+        model="tiny",
+        epochs=1,
+        seed=7,
+    )
+    report = {**result(1, 0.5), "mnli:dev/en/accuracy": 0.4, "squad:dev/en/f1": 0.6, "mnli:train/en/sampling_rate": 0.7}
+    del report["dev/en/accuracy"], report["test/de/accuracy"]
+    rec.on_result("t1", report, {"learning_rate": 2e-3})
+    rec.on_end("t1", error=None, hp={"learning_rate": 2e-3})
+    got = {(r["task"], r["split"], r["metric"]): (r["value"], r["regime"], r["layer"]) for r in rows(tmp_path)}
+    assert got[("mnli", "dev", "accuracy")] == (0.4, None, None)
+    assert got[("squad", "dev", "f1")] == (0.6, None, None)
+    assert got[("mnli", "train", "sampling_rate")][0] == 0.7
+    assert got[("mix", "dev", "objective")] == (0.5, None, None)
+
+    evaluation = Search(id="target-none-tatoeba", phase="target", intermediate="none", target="tatoeba")
+    rec = Recorder(
+        store=ResultsStore(tmp_path / "results2", sweep="s", hp_types=HP_COLUMN_TYPES),
+        journal=TrialJournal(tmp_path / "journal2"),
+        search=evaluation,
+        sweep="s",
+        model="tiny",
+        epochs=1,
+        seed=7,
+        trained=False,
+    )
+    rec.on_result(
+        "e1",
+        {"training_iteration": 1, "objective": 0.3, "layer": 1, "test/de/accuracy": 0.3, "0#test/de/accuracy": 0.2},
+        {},
+    )
+    rec.on_end("e1", error=None, hp={})
+    got = {
+        (r["layer"], r["metric"]): (r["value"], r["task"], r["regime"])
+        for r in ds.dataset(tmp_path / "results2").to_table().to_pylist()
+    }
+    assert got[(1, "accuracy")] == (0.3, "tatoeba", "zero_shot")
+    assert got[(0, "accuracy")] == (0.2, "tatoeba", "zero_shot")
+    assert got[(1, "objective")][0] == 0.3

@@ -115,3 +115,25 @@ def test_missing_regime_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(QUICKSTART, [f"data_dir={data}", "languages=[en,de]", "regimes={toy_paws: [translate_train]}"])
     assert any("no train data for task `toy_paws` in `de`" in p for p in info.value.problems), info.value.problems
+
+
+def test_seeds_re_run_every_trained_pair_after_its_search() -> None:
+    config = load_config(
+        QUICKSTART,
+        ["target_tasks=[toy_paws, tatoeba]", "languages=[de]", "seeds=[1, 2, 3]", "regimes={toy_paws: [multilingual]}"],
+        check_data=False,
+    )
+    reruns = {s.id: s for s in plan(config) if s.rerun_of}
+    assert set(reruns) == {
+        "target-none-toy_paws.multilingual.seeds",
+        "target-toy_nli-toy_paws.multilingual.seeds",
+        "target-toy_topic-toy_paws.multilingual.seeds",
+    }  # retrieval evaluations train nothing: no seeds
+    rerun = reruns["target-toy_nli-toy_paws.multilingual.seeds"]
+    assert (rerun.needs, rerun.pair, rerun.regime) == (
+        "target-toy_nli-toy_paws.multilingual",
+        "toy_nli->toy_paws[multilingual]",
+        "multilingual",
+    )
+    with pytest.raises(ConfigError, match="names a seed twice"):
+        load_config(QUICKSTART, ["seeds=[1, 1]"])

@@ -49,7 +49,13 @@ def test_score_lareqa_rankings(data: Path, tmp_path: Path, capsys: pytest.Captur
     # 11 relevant sentences per question (one per language), so AP@20 divides by 11; q3 is left out.
     path.write_text(json.dumps({"q1": ["de_1_0", "en_1_0"], "q2": ["de_1_0", "de_1_1"]}), encoding="utf-8")
     code, out = score(capsys, "lareqa", path, data)
-    assert code == 0 and json.loads(out) == {"map_at_20": pytest.approx((2 / 11 + 0.5 / 11 + 0) / 3)}
+    # Recall@k: q1 has an answer at 1, q2 at 2, q3 none.
+    assert code == 0 and json.loads(out) == {
+        "map_at_20": pytest.approx((2 / 11 + 0.5 / 11 + 0) / 3),
+        "recall_at_1": pytest.approx(1 / 3),
+        "recall_at_5": pytest.approx(2 / 3),
+        "recall_at_10": pytest.approx(2 / 3),
+    }
     path.write_text(json.dumps({"q1": ["de_1_0"], "q9": []}), encoding="utf-8")
     code, err = score(capsys, "lareqa", path, data)
     assert code == 2 and "ranks 1 queries that are not in this language's gold data (e.g. q9)" in err
@@ -63,7 +69,12 @@ def test_score_mewslix_official_layout(data: Path, tmp_path: Path, capsys: pytes
     # m3 is missing: it scores 0, as utils_mewslix.evaluate counts it. MRR (1 + 1/2 + 0) / 3.
     path.write_text(json.dumps({"m1": ["Q64", "Q90"], "m2": ["Q183", "Q1684"]}), encoding="utf-8")
     code, out = score(capsys, "mewslix", path, data)
-    assert code == 0 and json.loads(out) == {"map_at_20": 0.5}
+    assert code == 0 and json.loads(out) == {
+        "map_at_20": 0.5,
+        "recall_at_1": pytest.approx(1 / 3),
+        "recall_at_5": pytest.approx(2 / 3),
+        "recall_at_10": pytest.approx(2 / 3),
+    }
     path.write_text(json.dumps([["Q64"]]), encoding="utf-8")
     code, err = score(capsys, "mewslix", path, data)
     assert code == 2 and "holds a list; expected an object of query id -> ranked ids" in err

@@ -182,7 +182,7 @@ def test_ccg_trains_as_an_intermediate_task_with_its_tag_set_from_the_data(mirro
 def test_a_pretrained_decoder_trains_multiple_choice_and_hands_its_encoder_on(mirror: Path, tmp_path: Path) -> None:
     """A Llama-architecture model from a local folder (byte-level BPE, no pad token) through DeepSpeed, with
     the project's own multiple-choice head; its exported decoder starts the next trial."""
-    from tests.model_families import save_tiny_model
+    from trainers.tiny import save_tiny_model
 
     folder = save_tiny_model("llama", tmp_path / "llama")
     llama = ModelSpec(name="tiny-llama", init="pretrained", architecture="llama", path=str(folder), max_length=48)
@@ -205,7 +205,7 @@ def test_pretrained_decoders_and_wordpiece_encoders_train_qa_and_tagging(
 ) -> None:
     """QA offsets and tag alignment through byte-level BPE (Llama) and WordPiece (mBERT-style) tokenizers,
     end to end through DeepSpeed: the model's own tokenizer from its folder, scores in range."""
-    from tests.model_families import save_tiny_model
+    from trainers.tiny import save_tiny_model
 
     folder = save_tiny_model(family, tmp_path / family)
     model = ModelSpec(name=f"tiny-{family}", init="pretrained", architecture=family, path=str(folder), max_length=96)

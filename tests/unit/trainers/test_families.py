@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.model_families import FAMILIES, save_tiny_model
 from trainers import kinds
 from trainers.errors import ModelError
 from trainers.examples import Answer, ChoiceExample, SpanExample, TagExample, TextExample
 from trainers.families import is_decoder_only
 from trainers.model import build_model, encoder_state, load_tokenizer
 from trainers.spec import ModelSpec
+from trainers.tiny import FAMILIES, save_tiny_model
 
 EXAMPLES = [
     TextExample(id="0", texts=("Three students read forty books.", "More books than students."), label=0),

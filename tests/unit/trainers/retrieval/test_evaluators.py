@@ -79,6 +79,9 @@ def test_lareqa_ranks_the_whole_pool_and_scores_map_at_20(tmp_path: Path) -> Non
     ]
     assert scores["de"]["map_at_20"] == pytest.approx((1 + 5 / 6 + 0.45) / 3)  # 137/180
     assert scores["en"]["map_at_20"] == pytest.approx((7 / 12 + 1 + 5 / 8) / 3)  # 53/72
+    # Recall@k: an answer among the first k. de's first hits are at 1, 1, 2; en's at 2, 1, 1.
+    for lang in ("de", "en"):
+        assert [scores[lang][f"recall_at_{k}"] for k in (1, 5, 10)] == pytest.approx([2 / 3, 1.0, 1.0])
 
 
 def test_mewslix_ranks_entities_by_cosine_and_scores_mrr(tmp_path: Path) -> None:
@@ -94,7 +97,15 @@ def test_mewslix_ranks_entities_by_cosine_and_scores_mrr(tmp_path: Path) -> None
         get_task("mewslix"), embed=lookup(table), languages=["de", "en"], data_dir=tmp_path
     )
     scores = {lang: r.scores for lang, r in results.items()}
-    assert scores == {"de": {"map_at_20": pytest.approx(7 / 12)}, "en": {"map_at_20": 1.0}}
+    assert scores == {  # de's gold entities rank 1, 2 and 4; en's 1
+        "de": {
+            "map_at_20": pytest.approx(7 / 12),
+            "recall_at_1": pytest.approx(1 / 3),
+            "recall_at_5": 1.0,
+            "recall_at_10": 1.0,
+        },
+        "en": {"map_at_20": 1.0, "recall_at_1": 1.0, "recall_at_5": 1.0, "recall_at_10": 1.0},
+    }
     assert [ranked[:2] for ranked in results["de"].predictions.values()] == [
         ["Q64", "Q1684"],
         ["Q183", "Q1684"],

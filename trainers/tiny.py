@@ -1,10 +1,12 @@
 """Tiny random models of each pretrained family, with a tokenizer of the family's kind, saved to a local
 folder as ``save_pretrained`` writes them: what ``model.init: pretrained`` loads, built from config in
-code (nothing is downloaded).
+code (nothing is downloaded). Smoke runs (``sweep launch --smoke``) swap each model for one of these,
+and the tests train every kind of head on them.
 
-Tokenizers are trained here on a few multilingual sentences with the ``tokenizers`` library, each of
-its family's kind: WordPiece (mBERT), a SentencePiece-style unigram model with ``▁`` word markers
-(XLM-R, mDeBERTa) and byte-level BPE without a pad token (Llama).
+Tokenizers are trained here with the ``tokenizers`` library on a few multilingual sentences (and any
+text given), each of its family's kind: WordPiece (mBERT), a SentencePiece-style unigram model with ``▁``
+word markers (XLM-R, mDeBERTa) and byte-level BPE without a pad token (Llama). A smoke run may instead
+keep the model's own tokenizer, or take one it is given, with the vocabulary sized to it.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ CORPUS = [
 SIZES = {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64, "max_positions": 128}
 
 
-def _tokenizer(family: str) -> Any:
+def train_tokenizer(family: str, texts: list[str] | None = None, *, vocab_size: int = 400) -> Any:
+    """A fast tokenizer of ``family``'s kind trained on ``CORPUS`` and ``texts``."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    corpus = CORPUS * 3
+    corpus = CORPUS * 3 + list(texts or [])
     if family == "bert":
         specials = {
             "unk_token": "[UNK]",
@@ -47,7 +50,7 @@ def _tokenizer(family: str) -> Any:
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         tok.decoder = decoders.WordPiece()
         tok.train_from_iterator(
-            corpus, trainers.WordPieceTrainer(vocab_size=400, special_tokens=list(specials.values()))
+            corpus, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(specials.values()))
         )
         cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
         tok.post_processor = processors.TemplateProcessing(
@@ -68,7 +71,7 @@ def _tokenizer(family: str) -> Any:
         tok.train_from_iterator(
             corpus,
             trainers.UnigramTrainer(
-                vocab_size=400, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], unk_token="<unk>"
+                vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], unk_token="<unk>"
             ),
         )
         bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
@@ -83,7 +86,7 @@ def _tokenizer(family: str) -> Any:
         tok.train_from_iterator(
             corpus,
             trainers.BpeTrainer(
-                vocab_size=400,
+                vocab_size=vocab_size,
                 special_tokens=["<s>", "</s>", "<unk>"],
                 initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
             ),
@@ -100,11 +103,13 @@ def _tokenizer(family: str) -> Any:
     return PreTrainedTokenizerFast(tokenizer_object=tok, **specials)
 
 
-def _config(family: str, tokenizer: Any) -> Any:
+def tiny_config(family: str, tokenizer: Any, *, sizes: dict[str, int] | None = None) -> Any:
+    """The config of a tiny ``family`` model over ``tokenizer``'s vocabulary (``SIZES`` unless given)."""
     import transformers
 
+    sizes = {**SIZES, **(sizes or {})}
     h, layers, heads, inner, positions = (
-        SIZES[k] for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "max_positions")
+        sizes[k] for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "max_positions")
     )
     common = {"vocab_size": len(tokenizer), "hidden_size": h, "num_hidden_layers": layers, "num_attention_heads": heads}
     common |= {"intermediate_size": inner, "max_position_embeddings": positions}
@@ -133,17 +138,26 @@ def _config(family: str, tokenizer: Any) -> Any:
     )
 
 
-def save_tiny_model(family: str, folder: Path, *, seed: int = 0) -> Path:
-    """Write a tiny random ``family`` model and its tokenizer to ``folder``; return the folder."""
+def save_tiny_model(
+    family: str, folder: Path, *, seed: int = 0, tokenizer: Any = None, sizes: dict[str, int] | None = None
+) -> Path:
+    """Write a tiny random ``family`` model and its tokenizer (one trained here unless given) to ``folder``;
+    return the folder."""
     import torch
     import transformers
 
-    tokenizer = _tokenizer(family)
-    config = _config(family, tokenizer)
+    if family not in FAMILIES:
+        raise ValueError(f"no tiny family {family!r}; families: {', '.join(FAMILIES)}")
+    tokenizer = tokenizer if tokenizer is not None else train_tokenizer(family)
+    config = tiny_config(family, tokenizer, sizes=sizes)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = transformers.AutoModel.from_config(config)
     folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
+    transformers.utils.logging.disable_progress_bar()  # a bar for a one-shard save is noise in a run's output
+    try:
+        model.save_pretrained(folder)
+    finally:
+        transformers.utils.logging.enable_progress_bar()
     tokenizer.save_pretrained(folder)
     return folder

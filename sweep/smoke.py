@@ -1,0 +1,247 @@
+"""Smoke runs: any study on a CPU in minutes (``sweep launch CONFIG --smoke``).
+
+Everything a study is made of stays as configured: tasks, languages, mixtures, regimes, phases, seeds,
+retrieval layers and the results' shape. What changes is its size: each model becomes a tiny random model
+of the same family (from the model's local config, or ``model.architecture``) with the model's own
+tokenizer where it is on this machine, one given with ``--tokenizer``, or a small one trained on the run's
+data; every split is capped to a few dozen examples; searches try two configurations for one epoch.
+
+Data comes from ``--data-dir`` (or the config's ``data_dir``) wherever it has the split, and from
+synthetic stand-ins in each task's own schema where it has not (``trainers.fixtures``); the run says
+how many of each it used, and ``smoke.json`` in the sweep directory lists them. Its numbers are a smoke
+test's, never results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sweep.checks import model_config_data
+from sweep.config import StageConfig, SweepConfig
+from sweep.errors import ConfigError
+from sweep.mixtures import is_mixture, mixture_spec
+from sweep.plan import ZERO_SHOT, plan, regime_sources
+from trainers.errors import DataError, TaskError
+from trainers.spec import ModelSpec
+from trainers.tasks import Task, eval_split, get_task, selection_languages, training_data
+
+TRAIN_EXAMPLES = 48  # per training split (and language) of every source
+EVAL_EXAMPLES = 32  # per dev and test split
+SAMPLES, EPOCHS = 2, 1  # each search: two configurations, one epoch
+SIZES = {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "intermediate_size": 128}
+#: Families whose tiny models ``trainers.tiny`` builds, by a model config's ``model_type``.
+FAMILY_OF = {
+    "xlm-roberta": "xlm-roberta",
+    "roberta": "xlm-roberta",
+    "bert": "bert",
+    "deberta-v2": "deberta-v2",
+    "llama": "llama",
+    "mistral": "llama",
+    "qwen2": "llama",
+}
+
+
+def smoke_config(
+    config: SweepConfig, *, work: Path, data_dir: str | None = None, tokenizer: str | None = None
+) -> tuple[SweepConfig, dict[str, Any]]:
+    """The smoke version of ``config``, its tiny models and data built under ``work``; and a report of
+    which data was real and which synthetic."""
+    work = Path(work)
+    source = Path(data_dir or config.data_dir)
+    if not source.is_dir():
+        source = work / "no-data"  # every split then comes from the synthetic stand-ins
+        source.mkdir(parents=True, exist_ok=True)
+    overlay = work / "data"
+    report = build_data(config, source=source, overlay=overlay)
+    report["data_dir"] = str(source)
+    texts = _texts(overlay)
+    entries = []
+    for name in config.model_names():
+        entries.append(_tiny(config.for_model(name).model, work=work / "models", tokenizer=tokenizer, texts=texts))
+    training = dataclasses.replace(
+        config.training,
+        max_train_examples=TRAIN_EXAMPLES,
+        max_eval_examples=EVAL_EXAMPLES,
+        eval_every=None,
+        eval_dev_examples=None,
+        precision="fp32",  # bf16 is slow on CPUs, fp16 unsupported
+        offload_parameters=False,
+        offload_optimizer=False,
+        torch_threads=1,
+    )
+    resources = dataclasses.replace(
+        config.resources,
+        cpus_per_trial=1,
+        gpus_per_trial=0,
+        workers_per_trial=1,
+        memory_per_worker_gb=None,
+        max_concurrent_trials=2,
+        max_trials_in_flight=None,
+        max_searches_in_flight=None,
+    )
+
+    def stage(s: StageConfig) -> StageConfig:
+        return dataclasses.replace(s, epochs=EPOCHS, num_samples=min(SAMPLES, s.num_samples))
+
+    models: tuple[Any, ...] = ()
+    if config.models:  # keep each model's own overrides, but none of its sizes or devices
+        from sweep.models import ModelEntry
+
+        models = tuple(
+            ModelEntry(
+                spec=spec,
+                training={k: v for k, v in e.training.items() if k in ("zero_stage", "activation_checkpointing")},
+            )
+            for spec, e in zip(entries, config.models, strict=True)
+        )
+    smoke = dataclasses.replace(
+        config,
+        name=f"{config.name}-smoke",
+        data_dir=str(overlay),
+        storage=None,
+        model=entries[0],
+        models=models,
+        training=training,
+        resources=resources,
+        intermediate=stage(config.intermediate),
+        target=stage(config.target),
+        search=dataclasses.replace(config.search, grace_period=1),
+    )
+    return smoke, report
+
+
+def needed_splits(config: SweepConfig) -> list[tuple[Task, str, str]]:
+    """Every (task, language, role) split the study reads, in plan order, each once."""
+    from trainers.retrieval.evaluators import EVALUATORS, required_splits
+
+    needs: list[tuple[Task, str, str]] = []
+    for search in plan(config):
+        if search.target is None:
+            if is_mixture(config, search.intermediate):
+                for s in mixture_spec(config, search.intermediate).sources:
+                    for lang in s.languages:
+                        needs.append((get_task(s.train_task), lang, "train"))
+                        needs.append(_dev(get_task(s.task), lang, s.dev_task))
+                continue
+            train_task, languages = training_data(search.intermediate)
+            needs += [(train_task, lang, "train") for lang in languages]
+            task = get_task(search.intermediate.split("@")[0])
+            needs += [_dev(task, lang, None) for lang in selection_languages(search.intermediate)]
+            continue
+        task = get_task(search.target)
+        languages = (search.language,) if search.language else config.eval_languages(task.name)
+        if task.kind == "retrieval":
+            if task.name in EVALUATORS:
+                needs += [(task, lang, role) for lang, role in required_splits(task, languages)]
+            continue
+        if search.regime == ZERO_SHOT:
+            train_task, train_languages = training_data(task.name)
+            needs += [(train_task, lang, "train") for lang in train_languages]
+            needs += [_dev(task, lang, None) for lang in train_languages]
+        else:
+            for s in regime_sources(config, search):
+                for lang in s.languages:
+                    needs.append((get_task(s.train_task), lang, "train"))
+                    needs.append(_dev(task, lang, s.dev_task))
+        for lang in languages:
+            for role in ("dev", "test"):
+                if (where := eval_split(task, role=role, language=lang)) is not None:
+                    needs.append((where[0], lang, where[1]))
+    unique = {(t.name, lang, role): (t, lang, role) for t, lang, role in needs if t is not None}
+    return list(unique.values())
+
+
+def _dev(task: Task, language: str, dev_task: str | None) -> tuple[Any, str, str]:
+    if dev_task is not None:
+        return get_task(dev_task), language, "dev"
+    where = eval_split(task, role="dev", language=language)
+    return (where[0], language, where[1]) if where is not None else (None, language, "dev")
+
+
+def build_data(config: SweepConfig, *, source: Path, overlay: Path) -> dict[str, Any]:
+    """Lay out under ``overlay`` every split the study reads: linked from ``source`` where it has it,
+    synthetic where it has not. Returns ``{"real": [...], "synthetic": [...]}`` (``task/language/role``)."""
+    from trainers.data import mirror_source, split_paths
+    from trainers.fixtures import write_split
+
+    real, synthetic, missing = [], [], []
+    for task, language, role in needed_splits(config):
+        label = f"{task.name}/{language}/{role}"
+        try:
+            paths = split_paths(task, language=language, role=role, data_dir=source)
+        except (DataError, TaskError):
+            missing.append((task, language, role))
+            continue
+        for path in paths:
+            _link(path, overlay / path.relative_to(source))
+        if task.labels_file and not task.source.files:
+            folder = mirror_source(task, language=language, data_dir=source).mirror_for(task.train_language)
+            if (source / folder / task.labels_file).is_file():
+                _link(source / folder / task.labels_file, overlay / folder / task.labels_file)
+        real.append(label)
+    # Once every real split is in place: where a language's real files are in one schema's folder, the
+    # stand-ins go beside them in that schema, so the loader finds both in the one folder it picks.
+    for task, language, role in missing:
+        try:
+            chosen = mirror_source(task, language=language, data_dir=overlay)
+        except (DataError, TaskError):
+            chosen = None
+        write_split(task, language=language, role=role, data_dir=overlay, examples=TRAIN_EXAMPLES, source=chosen)
+        synthetic.append(f"{task.name}/{language}/{role}")
+    return {"real": real, "synthetic": synthetic}
+
+
+def _link(path: Path, to: Path) -> None:
+    to.parent.mkdir(parents=True, exist_ok=True)
+    if not to.exists():
+        os.symlink(path.resolve(), to)
+
+
+def _texts(overlay: Path, *, per_file: int = 200) -> list[str]:
+    """Some text of the run's data, for training a tokenizer where no model brings one."""
+    texts: list[str] = []
+    for path in sorted(overlay.rglob("*.jsonl")):
+        with open(path, encoding="utf-8") as f:
+            for _, line in zip(range(per_file), f, strict=False):
+                record = json.loads(line)
+                texts.extend(v for v in record.values() if isinstance(v, str) and len(v) > 3)
+    return texts
+
+
+def _tiny(model: ModelSpec, *, work: Path, tokenizer: str | None, texts: list[str]) -> ModelSpec:
+    """A tiny random model of ``model``'s family, saved under ``work``; its spec keeps the model's name."""
+    from trainers.model import load_tokenizer
+    from trainers.tiny import save_tiny_model, train_tokenizer
+
+    data = model_config_data(model)
+    model_type = data.get("model_type") or model.architecture
+    family = FAMILY_OF.get(model_type)
+    if family is None:
+        raise ConfigError(
+            [
+                f"model `{model.name}`: a smoke run builds a tiny model of its family, but family `{model_type}` is "
+                f"not one it can build ({', '.join(sorted(FAMILY_OF))}); set model.architecture to the nearest"
+            ]
+        )
+    own = None
+    if tokenizer is not None:
+        own = load_tokenizer(ModelSpec(name=model.name, tokenizer=tokenizer))
+    elif model.init == "scratch" or data:  # the model's own tokenizer, where this machine has it
+        try:
+            own = load_tokenizer(model)
+        except (DataError, OSError, ValueError):
+            own = None
+    if own is None:
+        own = train_tokenizer(family, texts, vocab_size=2000)
+    folder = work / model.name
+    if folder.exists():
+        shutil.rmtree(folder)
+    max_length = min(model.max_length, 128)
+    sizes = {**SIZES, "max_positions": max_length + 2}
+    save_tiny_model(family, folder, tokenizer=own, sizes=sizes, seed=model.seed)
+    return ModelSpec(name=model.name, init="pretrained", architecture=family, path=str(folder), max_length=max_length)
