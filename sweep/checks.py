@@ -379,14 +379,24 @@ def _check_pretrained_files(model: ModelSpec, problems: list[str]) -> None:
     hidden, heads = data.get("hidden_size"), data.get("num_attention_heads")
     if isinstance(hidden, int) and isinstance(heads, int) and heads > 0 and hidden % heads:
         problems.append(f"model.path {model.path}: hidden_size {hidden} is not divisible by {heads} attention heads")
+    usable = usable_positions(model)
+    if usable is not None and model.max_length > usable:
+        problems.append(
+            f"model.max_length {model.max_length} is longer than the {usable} positions model.path "
+            f"{model.path} ({data['model_type']}) has; set model.max_length to at most {usable}"
+        )
+
+
+def usable_positions(model: ModelSpec) -> int | None:
+    """How many tokens a sequence of the model may have, where its config can be read locally: its
+    position embeddings (for XLM-R-style families, two fewer: positions start after the pad id)."""
+    if model.init == "scratch":
+        return None  # built with max_length + 2 positions
+    data = model_config_data(model)
     positions = data.get("max_position_embeddings", data.get("n_positions"))
-    if isinstance(positions, int) and positions > 0:
-        usable = positions - 2 if data["model_type"] in _OFFSET_POSITIONS else positions
-        if model.max_length > usable:
-            problems.append(
-                f"model.max_length {model.max_length} is longer than the {usable} positions model.path "
-                f"{model.path} ({data['model_type']}) has; set model.max_length to at most {usable}"
-            )
+    if not isinstance(positions, int) or positions <= 0:
+        return None
+    return positions - 2 if data.get("model_type") in _OFFSET_POSITIONS else positions
 
 
 def _check_vocabulary(model: ModelSpec, data: dict[str, Any], problems: list[str]) -> None:

@@ -144,6 +144,11 @@ def _query(args: argparse.Namespace) -> int:
 
     if args.mixtures:
         result = query.mixture_rows(args.sweep_dir)
+        if args.columns:
+            wanted = args.columns.split(",")
+            if unknown := [c for c in wanted if result and c not in result[0]]:
+                raise query.QueryError(f"unknown column `{unknown[0]}`; columns: {', '.join(result[0])}")
+            result = [{c: row[c] for c in wanted} for row in result]
     elif args.pivot:
         result = query.transfer_matrix(args.sweep_dir, where=args.where, metric=args.metric, language=args.language)
     else:
@@ -189,7 +194,11 @@ def _validate(args: argparse.Namespace) -> int:
     elif args.address is None and not args.skip_files and (problems := local_problems(config)):
         raise ConfigError(problems, source=args.config)
     searches = plan(config)
-    trials = sum(config.stage(s.phase).num_samples for s in searches)
+    from sweep.runner import is_evaluation
+
+    trials = sum(
+        len(config.seeds) if s.rerun_of else 1 if is_evaluation(s) else config.stage_of(s).num_samples for s in searches
+    )
     print(
         f"{args.config}: valid. {len(searches)} searches, up to {trials} trials, "
         f"{config.resources.max_concurrent_trials} at a time."

@@ -17,9 +17,17 @@ from typing import Any
 
 import yaml
 
-from sweep.checks import check_choice, check_model, check_tasks, decoder_only, model_config_data, model_depth
+from sweep.checks import (
+    check_choice,
+    check_model,
+    check_tasks,
+    decoder_only,
+    model_config_data,
+    model_depth,
+    usable_positions,
+)
 from sweep.confparse import parse_dataclass
-from sweep.errors import ConfigError
+from sweep.errors import ConfigError, suggest
 from sweep.models import ModelEntry, merged
 from sweep.spaces import SearchSpace
 from trainers.errors import TaskError
@@ -37,6 +45,17 @@ class StageConfig:
     num_samples: int = 4  # configurations tried per search
     # A name under search_spaces/, or inline {extends: NAME, params: {...}}; resolved when the config is read.
     search_space: SearchSpace = field(default_factory=lambda: SearchSpace.named("tpe_default"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetOverrides:
+    """What one target's pairs do differently from the `target` section (jiant's XTREME scripts train XNLI
+    2 epochs on 256 tokens and XQuAD 2 epochs on 384 at a smaller batch, UD-POS 10 epochs...)."""
+
+    epochs: int | None = None
+    num_samples: int | None = None
+    max_length: int | None = None  # tokens per example for this target (model.max_length elsewhere)
+    search_space: SearchSpace | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +120,21 @@ class SweepConfig:
     mixtures: dict[str, Any] = field(default_factory=dict)  # name -> definition (``sweep.mixtures``)
     regimes: dict[str, Any] = field(default_factory=dict)  # target -> regimes (default [zero_shot])
     models: tuple[ModelEntry, ...] = ()  # `model:` given as a list (``sweep.models``); `model` is then the first
+    per_target: dict[str, TargetOverrides] = field(default_factory=dict)  # target -> its own epochs, length...
+
+    def stage_of(self, search: Any) -> StageConfig:
+        """The stage settings of ``search``: its phase's, with its target's ``per_target`` overrides."""
+        stage = self.stage(search.phase)
+        override = self.per_target.get(search.target) if search.target else None
+        if override is None:
+            return stage
+        changes = {k: getattr(override, k) for k in ("epochs", "num_samples", "search_space")}
+        return dataclasses.replace(stage, **{k: v for k, v in changes.items() if v is not None})
+
+    def max_length_of(self, target: str | None) -> int:
+        """Tokens per example for ``target``'s pairs (or stage one, with None)."""
+        override = self.per_target.get(target) if target else None
+        return override.max_length if override is not None and override.max_length else self.model.max_length
 
     def model_names(self) -> tuple[str, ...]:
         """The study's models, by name: one, or each of a `model:` list."""
@@ -144,6 +178,11 @@ class SweepConfig:
         for phase in PHASES:
             data[phase]["search_space"] = self.stage(phase).search_space.to_yaml()
         del data["models"]
+        for target, override in self.per_target.items():
+            entry = {k: v for k, v in dataclasses.asdict(override).items() if v is not None}
+            if override.search_space is not None:
+                entry["search_space"] = override.search_space.to_yaml()
+            data["per_target"][target] = entry
         if self.models:
             data["model"] = [entry.to_dict() for entry in self.models]
         return _lists(data)
@@ -207,9 +246,19 @@ def load_config(path: str | Path, overrides: Sequence[str] = (), *, check_data: 
     if raw.get("languages") == "all":
         raw["languages"] = _all_languages(raw.get("target_tasks"))
     models = raw.pop("models", ())
+    per_target = raw.pop("per_target", None) or {}
+    if not isinstance(per_target, dict):
+        problems.append(f"per_target must be a mapping of target -> its overrides, got {per_target!r}")
+        per_target = {}
+    overrides = {
+        target: parse_dataclass(TargetOverrides, value, where=f"per_target.{target}", problems=problems)
+        for target, value in per_target.items()
+    }
     config = parse_dataclass(SweepConfig, raw, where="", problems=problems)
     if config is not None and models:
         config = dataclasses.replace(config, model=models[0].spec, models=models)
+    if config is not None:
+        config = dataclasses.replace(config, per_target={t: o for t, o in overrides.items() if o is not None})
     if config is not None:  # also when some keys were bad: report the semantic problems too
         problems.extend(validate(config, check_data=check_data))
     if problems:
@@ -261,6 +310,22 @@ def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
                 f"layers are 0 (the embeddings) to {depth}; pick one of them or leave it out (the middle layer)"
             )
     _validate_layers(config, problems)
+    for target, override in config.per_target.items():
+        if target not in config.target_tasks:
+            problems.append(
+                f"per_target.{target}: `{target}` is not one of target_tasks{suggest(target, config.target_tasks)}"
+            )
+        for key in ("epochs", "num_samples"):
+            if (value := getattr(override, key)) is not None and value < 1:
+                problems.append(f"per_target.{target}.{key} must be at least 1, got {value}")
+        if override.max_length is not None and override.max_length < 8:
+            problems.append(f"per_target.{target}.max_length must be at least 8 tokens, got {override.max_length}")
+        elif override.max_length is not None and (usable := usable_positions(config.model)) is not None:
+            if override.max_length > usable:
+                problems.append(
+                    f"per_target.{target}.max_length {override.max_length} is longer than the {usable} positions "
+                    f"of model.path {config.model.path}; set it to at most {usable}"
+                )
     if len(set(config.seeds)) != len(config.seeds):
         problems.append(f"seeds {list(config.seeds)} names a seed twice; each seed is one re-run")
     check_tasks(config, problems, check_data=check_data)

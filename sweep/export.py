@@ -2,7 +2,8 @@
 XTREME's ``evaluate.py`` reads.
 
 ``OUT/<intermediate>/<task>/test-<lang>.<tsv|jsonl|json>`` (``trainers.predictions`` says which, per
-task): each intermediate folder (``none`` for the baseline) is a complete submission for the
+task): each intermediate folder (``none`` for the baseline; ``mnli[translate_train]`` for a regime other
+than zero-shot; under ``<model>/`` in a study of several models) is a complete submission for the
 benchmark's own evaluation script, and ``sweep score`` reads the same files back.
 """
 
@@ -12,8 +13,9 @@ import shutil
 from pathlib import Path
 
 from sweep import layout
+from sweep.config import load_config
 from sweep.errors import SweepStateError
-from sweep.plan import RETRIEVAL_TRIAL
+from sweep.plan import RETRIEVAL_TRIAL, ZERO_SHOT, plan
 from trainers.checkpoint import PREDICTIONS_DIR
 from trainers.predictions import render
 from trainers.tasks import get_task
@@ -27,12 +29,20 @@ def export_predictions(sweep_dir: str | Path, out: str | Path) -> list[Path]:
     """
     folder = layout.open_sweep(sweep_dir)
     manifest = layout.read_manifest(folder)
+    searches = {s.id: s for s in plan(load_config(folder.config, check_data=False))}
     written = []
     for search_id, entry in manifest["searches"].items():
         if entry["phase"] != "target" or entry["state"] != "done" or not entry.get("best"):
             continue
+        search = searches.get(search_id)
+        if search is None or search.rerun_of is not None:  # a seeds search re-runs a pair: not a submission
+            continue
         best = entry["best"]
-        intermediate, _, target = entry["pair"].partition("->")
+        # One submission per system: an intermediate entry and regime (and model, in a study of several);
+        # a per-language regime's searches each add their language's file to it.
+        system = search.intermediate if search.regime == ZERO_SHOT else f"{search.intermediate}[{search.regime}]"
+        intermediate = system if search.model is None else f"{search.model}/{system}"
+        target = search.target
         if best["trial_id"] == RETRIEVAL_TRIAL:  # a sweep of manifest version 1 kept no retrieval predictions
             continue
         source = folder.checkpoint(search=search_id, trial_id=best["trial_id"], step=best["step"]) / PREDICTIONS_DIR

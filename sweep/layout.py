@@ -29,7 +29,7 @@ from typing import Any
 from filelock import Timeout, UnixFileLock
 
 from sweep.errors import CheckpointError, SweepStateError
-from trainers.checkpoint import STATE_FILE, read_state, report_step
+from trainers.checkpoint import STATE_FILE, TAG, read_state, report_step
 from trainers.encoder_io import publish_encoder
 from trainers.fileio import copy_from, download, exists, filesystem, is_uri, join, upload, write_json
 
@@ -140,9 +140,11 @@ class SweepDir:
                     return local
         raise self._no_checkpoint(search, trial_id, step)
 
-    def prune_checkpoints(self, trial_ids: set[str], *, keep: tuple[str, int]) -> int:
+    def prune_checkpoints(self, trial_ids: set[str], *, keep: tuple[str, int], keep_weights: bool = True) -> int:
         """Delete every checkpoint of ``trial_ids`` but ``keep`` (trial id, step); return how many went.
-        For a finished search: Tune never reads a finished trial's checkpoints again."""
+        For a finished search: Tune never reads a finished trial's checkpoints again. Without
+        ``keep_weights`` the kept one loses its model and optimizer states too, keeping its test
+        predictions and state file (a pair's: nothing reads its weights again)."""
         import pyarrow.fs as pafs
 
         fs, base = filesystem(self.tune)
@@ -154,6 +156,8 @@ class SweepDir:
                     if not entry.path.rsplit("/", 1)[-1].startswith("checkpoint_"):
                         continue
                     if trial_id == keep[0] and self._step_of(fs, entry.path) == keep[1]:
+                        if not keep_weights:
+                            fs.delete_dir_contents(f"{entry.path}/{TAG}", missing_dir_ok=True)
                         continue
                     fs.delete_dir(entry.path)
                     removed += 1

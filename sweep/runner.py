@@ -4,6 +4,7 @@ its encoder or test scores, its row in the manifest)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from pathlib import Path
@@ -45,7 +46,7 @@ def recorder(sweep_dir: layout.SweepDir, config: SweepConfig, search: Search) ->
         search=search,
         sweep=config.name,
         model=search.model or config.model.name,
-        epochs=1 if evaluation else config.stage(search.phase).epochs,
+        epochs=1 if evaluation else config.stage_of(search).epochs,
         seed=config.seed,
         trained=not evaluation,
         regime=search.regime,
@@ -69,7 +70,7 @@ class StudyRun:
         for search in self.searches:
             evaluation = is_evaluation(search)
             fixed = evaluation or search.rerun_of is not None  # no hyperparameters to search, no early stops
-            stage = config.stage(search.phase)
+            stage = config.stage_of(search)
             states.append(
                 SearchState(
                     search=search,
@@ -137,7 +138,7 @@ class StudyRun:
         if search.id not in self.specs:
             self.specs[search.id] = trial_spec(self.config, search, self.sweep_dir)
         spec = {k: v for k, v in self.specs[search.id].to_dict().items() if k != "hparams"}
-        fixed = self.config.stage(search.phase).search_space.params
+        fixed = self.config.stage_of(search).search_space.params
         constants = {name: p.values[0] for name, p in fixed.items() if p.type == "constant"}
         hp = {**constants, **sampled}
         if search.rerun_of is not None:
@@ -167,14 +168,14 @@ class StudyRun:
         return {name: row[f"hp_{name}"] for name in HP_COLUMN_TYPES if row.get(f"hp_{name}") is not None}
 
     def _evaluation(self, search: Search) -> dict[str, Any]:
-        import dataclasses
-
         config = self.config.for_model(search.model)
 
         encoder = None if search.intermediate == NONE else self.sweep_dir.encoder_location(search.encoder_key)
         return {
             "task": search.target,
-            "model_spec": dataclasses.asdict(config.model),
+            "model_spec": dataclasses.asdict(
+                dataclasses.replace(config.model, max_length=config.max_length_of(search.target))
+            ),
             "init_encoder": encoder,
             "languages": list(config.eval_languages(search.target)),
             "data_dir": config.data_dir,
@@ -288,7 +289,10 @@ class StudyRun:
             # Disk: only the best checkpoint is ever read again (its encoder was exported above, its test
             # predictions are what `export-predictions` writes).
             trials = set(table.filter(pc.equal(table["search"], search.id)).column("trial_id").to_pylist())
-            self.sweep_dir.prune_checkpoints(trials, keep=(best["trial_id"], best["step"]))
+            # A pair's best checkpoint is read for its predictions only; stage one's for its encoder too.
+            self.sweep_dir.prune_checkpoints(
+                trials, keep=(best["trial_id"], best["step"]), keep_weights=search.phase == "intermediate"
+            )
         self.progress.search_finished(search, best=best["objective"], detail=detail)
         return "done"
 
@@ -310,6 +314,12 @@ class StudyRun:
             return self._failed(search, "every seed's run failed")
         means = [entry["test"]["mean"] for entry in seeds.values() if entry["test"]]
         set_state(self.sweep_dir, search, state="done", best=best, seeds=seeds)
+        if not self.config.for_model(search.model).resources.keep_finished_checkpoints:
+            for entry in seeds.values():  # each seed's best checkpoint (its test predictions) and no other
+                chosen = entry["best"]
+                self.sweep_dir.prune_checkpoints(
+                    {chosen["trial_id"]}, keep=(chosen["trial_id"], chosen["step"]), keep_weights=False
+                )
         spread = f" ± {statistics.stdev(means):.4f}" if len(means) > 1 else ""
         detail = f"; {len(seeds)} seeds, test mean {statistics.fmean(means):.4f}{spread}" if means else ""
         self.progress.search_finished(search, best=best["objective"], detail=detail)
@@ -347,7 +357,11 @@ def _finished_trials(table: Any) -> dict[str, set[str]]:
 def trial_spec(config: SweepConfig, search: Search, sweep_dir: layout.SweepDir) -> TrialSpec:
     """The spec every trial of ``search`` shares; each trial sets the hyperparameters its search chose."""
     config = config.for_model(search.model)
-    stage = config.stage(search.phase)
+    if search.target is not None and config.max_length_of(search.target) != config.model.max_length:
+        config = dataclasses.replace(
+            config, model=dataclasses.replace(config.model, max_length=config.max_length_of(search.target))
+        )
+    stage = config.stage_of(search)
     init_encoder = None
     if search.phase == "target" and search.intermediate != NONE:
         location = sweep_dir.encoder_location(search.encoder_key)

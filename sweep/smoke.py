@@ -33,6 +33,7 @@ from trainers.tasks import Task, eval_split, get_task, selection_languages, trai
 TRAIN_EXAMPLES = 48  # per training split (and language) of every source
 EVAL_EXAMPLES = 32  # per dev and test split
 SAMPLES, EPOCHS = 2, 1  # each search: two configurations, one epoch
+MAX_LENGTH = 128  # tokens per example, at most (the tiny models have this many positions, plus XLM-R's 2)
 SIZES = {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "intermediate_size": 128}
 #: Families whose tiny models ``trainers.tiny`` builds, by a model config's ``model_type``.
 FAMILY_OF = {
@@ -83,6 +84,8 @@ def smoke_config(
         max_concurrent_trials=2,
         max_trials_in_flight=None,
         max_searches_in_flight=None,
+        checkpoints_to_keep=1,  # hundreds of small trials: their checkpoints would fill a laptop's disk
+        keep_finished_checkpoints=False,
     )
 
     def stage(s: StageConfig) -> StageConfig:
@@ -99,9 +102,20 @@ def smoke_config(
             )
             for spec, e in zip(entries, config.models, strict=True)
         )
+    # Every sequence fits the tiny models' positions, and every search is short (per-target settings too).
+    per_target = {
+        target: dataclasses.replace(
+            o,
+            max_length=min(o.max_length, MAX_LENGTH) if o.max_length else None,
+            epochs=min(o.epochs, EPOCHS) if o.epochs else None,
+            num_samples=min(o.num_samples, SAMPLES) if o.num_samples else None,
+        )
+        for target, o in config.per_target.items()
+    }
     smoke = dataclasses.replace(
         config,
         name=f"{config.name}-smoke",
+        per_target=per_target,
         data_dir=str(overlay),
         storage=None,
         model=entries[0],
@@ -241,7 +255,7 @@ def _tiny(model: ModelSpec, *, work: Path, tokenizer: str | None, texts: list[st
     folder = work / model.name
     if folder.exists():
         shutil.rmtree(folder)
-    max_length = min(model.max_length, 128)
+    max_length = min(model.max_length, MAX_LENGTH)
     sizes = {**SIZES, "max_positions": max_length + 2}
     save_tiny_model(family, folder, tokenizer=own, sizes=sizes, seed=model.seed)
     return ModelSpec(name=model.name, init="pretrained", architecture=family, path=str(folder), max_length=max_length)

@@ -33,7 +33,11 @@ def sweep_status(sweep_dir: str | Path) -> dict[str, Any]:
     for search_id, entry in manifest["searches"].items():
         phase = entry["phase"]
         search = searches.get(search_id)
-        samples = 1 if search is not None and is_evaluation(search) else config.stage(phase).num_samples
+        samples = (
+            1
+            if search is not None and is_evaluation(search)
+            else (config.stage_of(search).num_samples if search is not None else config.stage(phase).num_samples)
+        )
         needs = search.needs if search is not None and states.get(search.needs or "") not in (None, "done") else None
         sub = table.filter(pc.equal(table["search"], search_id))
         final: dict[str, str] = {}

@@ -17,7 +17,30 @@ def run_or_fatal(config: dict[str, Any], *, reporter: Any, checkpoint: Any) -> d
         run(config, reporter=reporter, checkpoint=checkpoint)
     except (ModelError, DataError, TaskError, CheckpointError) as exc:
         return {OBJECTIVE: float("nan"), FATAL: f"{type(exc).__name__}: {exc}"}
+    finally:
+        release_memory()
     return None
+
+
+def release_memory() -> None:
+    """Give the memory a finished trial freed back to the system. Tune reuses a trial's process for the
+    next trial; without this the C heap keeps what each trial's model and optimizer freed, fragmented,
+    and a process that has run a hundred trials holds gigabytes (seen in smoke runs of the studies)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc only: elsewhere the allocator keeps its own counsel
+    except (OSError, AttributeError):
+        pass
 
 
 def run(config: dict[str, Any], *, reporter: Any, checkpoint: Any) -> None:

@@ -50,7 +50,7 @@ def search_seed(config: SweepConfig, search: Search) -> int:
 def make_searcher(config: SweepConfig, search: Search) -> Any:
     """The search's own searcher over its stage's space: Optuna with a TPE sampler, or its random
     sampler, seeded per search; None when the space searches nothing (every value is fixed)."""
-    space = config.stage(search.phase).search_space
+    space = config.stage_of(search).search_space
     if not any(p.type != "constant" for p in space.params.values()):
         return None
     import optuna

@@ -53,6 +53,11 @@ def test_a_sweep_evaluates_every_quarter_epoch_and_selects_whole_evaluations(tmp
     # Each finished search kept only its best checkpoint (disk), and that is enough for the export.
     checkpoints = list((tmp_path / "often" / "tune").glob("study/trial_*/checkpoint_*"))
     assert len(checkpoints) == len(manifest["searches"]) == 3
+    # A pair's best checkpoint keeps its test predictions, not its weights (nothing reads them again);
+    # stage one's keeps both, its encoder having come from them.
+    weights = {c: any((c / "checkpoint").rglob("*.pt")) for c in checkpoints}
+    assert sorted(weights.values()) == [False, False, True]
+    assert all((c / "predictions").is_dir() for c, has in weights.items() if not has)
     out = tmp_path / "predictions"
     assert run_sweep("export-predictions", str(tmp_path / "often"), "--out", str(out)).returncode == 0
     assert any(out.rglob("*de*"))

@@ -81,3 +81,27 @@ def test_the_transfer_matrix_has_a_column_per_regime(finished_sweep: Path) -> No
         run_sweep("query", str(finished_sweep), "--pivot", "--language", "de", "--format", "json").stdout
     )
     assert all(row["toy_paws[translate_train]"] is not None for row in german)
+
+
+def test_each_regime_exports_a_submission_of_its_own(finished_sweep: Path, tmp_path: Path) -> None:
+    out = tmp_path / "submission"
+    done = run_sweep("export-predictions", str(finished_sweep), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "none",
+        "none[multilingual]",
+        "none[translate_train]",
+        "toy_nli",
+        "toy_nli[multilingual]",
+        "toy_nli[translate_train]",
+    ]
+    # A per-language regime's searches each add their language; the others test every language.
+    assert sorted(p.name for p in (out / "toy_nli[translate_train]" / "toy_paws").iterdir()) == [
+        "test-de.tsv",
+        "test-sw.tsv",
+    ]
+    assert sorted(p.name for p in (out / "toy_nli" / "toy_paws").iterdir()) == [
+        "test-de.tsv",
+        "test-en.tsv",
+        "test-sw.tsv",
+    ]

@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.conftest import QUICKSTART, run_sweep
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # minutes of Ray Train runs: make test-all
 
 TWO_WORKERS = [
     "intermediate_tasks=[toy_nli]",

@@ -220,13 +220,14 @@ BENCHMARK_TASKS = (
                 codes={c: LANGUAGES[c].name for c in UDPOS_LANGS},
             ),
         ),
-        # UD v2.5 has test-only treebanks for Thai (PUD), Tagalog (TRG) and Yoruba (YTB).
+        # Kazakh, Thai, Tagalog and Yoruba have test sets only in XTREME's UD-POS (jiant's XTREME guide
+        # tokenizes nothing else for them).
         regimes=(
             RegimeData(
                 regime="in_language",
                 train_task="udpos",
                 dev_task="udpos",
-                languages=tuple(lang for lang in UDPOS_LANGS if lang not in ("en", "th", "tl", "yo")),
+                languages=tuple(lang for lang in UDPOS_LANGS if lang not in ("en", "kk", "th", "tl", "yo")),
             ),
         ),
         description="Universal Dependencies v2.5 part-of-speech tagging (F1 as XTREME computes it).",

@@ -137,3 +137,29 @@ def test_seeds_re_run_every_trained_pair_after_its_search() -> None:
     )
     with pytest.raises(ConfigError, match="names a seed twice"):
         load_config(QUICKSTART, ["seeds=[1, 1]"])
+
+
+def test_per_target_overrides_set_each_targets_epochs_length_and_space() -> None:
+    config = load_config(
+        QUICKSTART,
+        [
+            "per_target={toy_paws: {epochs: 2, max_length: 48, search_space: {extends: quickstart_target, "
+            "params: {micro_batch_size: 8}}}}",
+            "seeds=[1]",
+        ],
+    )
+    paws = next(s for s in plan(config) if s.id == "target-none-toy_paws")
+    order = next(s for s in plan(config) if s.id == "target-none-toy_order")
+    assert (config.stage_of(paws).epochs, config.stage_of(order).epochs) == (2, 5)
+    assert config.stage_of(paws).search_space.params["micro_batch_size"].values == (8,)
+    spec = trial_spec(config, paws, sweep_dir=None)  # type: ignore[arg-type]
+    assert (spec.epochs, spec.model.max_length) == (2, 48)
+    assert trial_spec(config, order, sweep_dir=None).model.max_length == 64  # type: ignore[arg-type]
+    rerun = next(s for s in plan(config) if s.id == "target-toy_nli-toy_paws.seeds")
+    assert config.stage_of(rerun).epochs == 2
+    saved = config.to_dict()["per_target"]["toy_paws"]
+    assert saved["epochs"] == 2 and saved["search_space"]["params"]["micro_batch_size"] == 8
+    with pytest.raises(ConfigError, match="did you mean `toy_paws`"):
+        load_config(QUICKSTART, ["per_target={toy_pawz: {epochs: 2}}"])
+    with pytest.raises(ConfigError, match="unknown key `epoch` in per_target.toy_paws"):
+        load_config(QUICKSTART, ["per_target={toy_paws: {epoch: 2}}"])

@@ -46,3 +46,47 @@ def test_kinds_trains_every_kind_from_a_qa_encoder() -> None:
     intermediate, target = (config.stage(phase).search_space.params for phase in ("intermediate", "target"))
     assert intermediate["weight_decay"].type == "constant" and intermediate["weight_decay"].values[0] > 0
     assert target["weight_decay"].type == "constant" and target["weight_decay"].values == (0.0,)
+
+
+STUDIES = sorted((ROOT / "configs" / "studies").glob("*.yaml"))
+QUESTIONS = {  # each research question of docs/studies.md has its config
+    "xstilts.yaml",
+    "alignment.yaml",
+    "reasoning.yaml",
+    "scaling.yaml",
+    "mixing.yaml",
+    "qa_retrieval.yaml",
+}
+
+
+def test_every_question_has_a_study_config() -> None:
+    assert {p.name for p in STUDIES} == QUESTIONS
+    documented = (ROOT / "docs" / "studies.md").read_text()
+    assert all(f"configs/studies/{name}" in documented for name in QUESTIONS)
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
+def test_study_config_is_valid_and_says_what_it_asks(path: Path) -> None:
+    """A study validates as a config (its data and models live on the cluster, not here: --skip-files),
+    and opens with its question, protocol, deviations and cost."""
+    config = load_config(path, check_data=False)
+    assert config.name == path.stem
+    header = path.read_text().split("\nname:")[0]
+    for part in ("Question", "Protocol", "Deviation", "Cost", "GPU-hours"):
+        assert part in header, (path.name, part)
+    assert config.model.init == "pretrained" and config.model.architecture  # --smoke builds its family
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
+def test_study_smoke_version_is_valid(path: Path, tmp_path: Path) -> None:
+    """What `sweep launch --smoke` would run: tiny models, capped data (synthetic here), short searches."""
+    from sweep.config import validate
+    from sweep.smoke import EPOCHS, smoke_config
+
+    config = load_config(path, check_data=False)
+    smoke, report = smoke_config(config, work=tmp_path)
+    assert validate(smoke) == []
+    assert report["real"] == [] and report["synthetic"]  # no data folder here: every split stands in
+    assert [s.id for s in plan(smoke)] == [s.id for s in plan(config)]  # the same study, only smaller
+    assert all(smoke.stage_of(s).epochs == EPOCHS for s in plan(smoke))
+    assert smoke.model_names() == config.model_names()

@@ -97,6 +97,7 @@ def _trial(*, micro: int, zero: int, dropout: float = 0.0, **training: Any) -> T
     )
 
 
+@pytest.mark.slow  # two-process gloo runs: make test-all
 def test_two_workers_give_the_losses_of_one_worker_with_the_same_global_batch(tmp_path: Path) -> None:
     one = run_workers(_trial(micro=16, zero=0), tmp_path / "one", world=1)
     two = run_workers(_trial(micro=8, zero=2), tmp_path / "two", world=2)
@@ -110,6 +111,7 @@ def test_two_workers_give_the_losses_of_one_worker_with_the_same_global_batch(tm
     assert shards == ["zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt"]
 
 
+@pytest.mark.slow  # two-process gloo runs: make test-all
 def test_a_two_worker_zero_3_trial_stopped_after_its_first_evaluation_resumes_to_the_same_weights(
     tmp_path: Path,
 ) -> None:
