@@ -125,6 +125,16 @@ def check_tasks(config: SweepConfig, problems: list[str], *, check_data: bool) -
                 )
         if config.search.select_on == "mean_dev":
             _validate_mean_dev(config, [t for t in targets if t.kind != "retrieval"], problems)
+    for name, mixture in mixtures.items():
+        if config.training.zero_stage == 3 and len({s.head for s in mixture.sources}) > 1:
+            from trainers.mixing import ZERO3_HEADS
+
+            problems.append(f"mixture `{name}`: {ZERO3_HEADS}")
+    for name, mixture in mixtures.items():  # the registry's part: a dev split to select each source on
+        for source in mixture.sources:
+            for lang in source.languages:
+                if source.dev_task is None and eval_split(get_task(source.task), role="dev", language=lang) is None:
+                    problems.append(f"mixture `{name}`: task `{source.task}` has no `{lang}` dev split to select on")
     data_dir = Path(config.data_dir)
     if not check_data:
         return
@@ -160,15 +170,13 @@ def check_tasks(config: SweepConfig, problems: list[str], *, check_data: bool) -
                         needs.append((where[0], lang, where[1]))
         _check_files(needs, [task], data_dir=data_dir, problems=problems)
     _check_regime_files(config, data_dir=data_dir, problems=problems)
-    for name, mixture in mixtures.items():
+    for mixture in mixtures.values():
         needs = []
         for source in mixture.sources:
             task = get_task(source.task)
             needs.extend((get_task(source.train_task), lang, "train") for lang in source.languages)
             for lang in source.languages:
-                if (dev := eval_split(task, role="dev", language=lang)) is None:
-                    problems.append(f"mixture `{name}`: task `{task.name}` has no `{lang}` dev split to select on")
-                else:
+                if (dev := eval_split(task, role="dev", language=lang)) is not None:  # else reported above
                     needs.append((dev[0], lang, dev[1]))
         _check_files(needs, [get_task(s.task) for s in mixture.sources], data_dir=data_dir, problems=problems)
 

@@ -320,6 +320,12 @@ def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
                 problems.append(f"per_target.{target}.{key} must be at least 1, got {value}")
         if override.max_length is not None and override.max_length < 8:
             problems.append(f"per_target.{target}.max_length must be at least 8 tokens, got {override.max_length}")
+        elif override.max_length is not None and config.model.init == "scratch":
+            if override.max_length > config.model.max_length:
+                problems.append(
+                    f"per_target.{target}.max_length {override.max_length} is longer than model.max_length "
+                    f"{config.model.max_length}, which sizes a scratch model's positions; raise model.max_length"
+                )
         elif override.max_length is not None and (usable := usable_positions(config.model)) is not None:
             if override.max_length > usable:
                 problems.append(

@@ -84,8 +84,11 @@ def composition(spec: MixtureSpec) -> dict[str, Any]:
     return dataclasses.asdict(spec)
 
 
-def _resolve(config: SweepConfig, name: str, problems: list[str]) -> MixtureSpec | None:
+def _resolve(
+    config: SweepConfig, name: str, problems: list[str], *, seen: tuple[str, ...] | None = None
+) -> MixtureSpec | None:
     where = f"mixtures.{name}"
+    seen = seen or (name,)
     if name in config.mixtures:
         if name in TASKS:
             problems.append(f"{where}: `{name}` is a task's name; give the mixture another")
@@ -93,7 +96,7 @@ def _resolve(config: SweepConfig, name: str, problems: list[str]) -> MixtureSpec
         definition = parse_dataclass(MixtureConfig, config.mixtures[name], where=where, problems=problems)
         if definition is None:
             return None
-        sources = _config_sources(config, definition, where=where, problems=problems, seen=(name,))
+        sources = _config_sources(config, definition, where=where, problems=problems, seen=seen)
         sampling = definition.sampling or ("weights" if definition.languages else "proportional")
         spec = MixtureSpec(
             sources=tuple(sources),
@@ -106,7 +109,7 @@ def _resolve(config: SweepConfig, name: str, problems: list[str]) -> MixtureSpec
         where = f"registered mixture {name}"
         sources = []
         for ref in registered.sources:
-            sources.extend(_expand(config, ref, where=where, problems=problems, seen=(name,), head=registered.head))
+            sources.extend(_expand(config, ref, where=where, problems=problems, seen=seen, head=registered.head))
         spec = MixtureSpec(
             sources=tuple(sources),
             sampling=registered.sampling,
@@ -190,11 +193,12 @@ def _expand(
         if weight is not None:
             problems.append(f"{where}: `{ref}` is a mixture; give its sources weights, not the mixture")
             return []
-        inner = _resolve(config, ref, problems) if ref not in seen else None
+        inner = _resolve(config, ref, problems, seen=(*seen, ref))
         if inner is None:
             return []
+        # A source's own cap stands; the outer one applies to those that have none.
         return [
-            dataclasses.replace(s, head=head or s.head, cap=cap if cap is not None else s.cap) for s in inner.sources
+            dataclasses.replace(s, head=head or s.head, cap=s.cap if s.cap is not None else cap) for s in inner.sources
         ]
     try:
         name, languages = split_ref(ref)

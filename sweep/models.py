@@ -27,6 +27,9 @@ from sweep.confparse import parse_dataclass
 from trainers.spec import ModelSpec
 
 OVERRIDES = ("training", "resources")  # the sections an entry may override
+#: What a model may set of `resources`: what one of its trials gets. The study's caps and retention
+#: (concurrency, failures, checkpoints) are the study's, one for all its models.
+PER_MODEL_RESOURCES = ("cpus_per_trial", "gpus_per_trial", "workers_per_trial", "memory_per_worker_gb")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +53,12 @@ class ModelEntry:
                 problems.append(f"{where}.{key} must be a mapping of {key} keys, got {value!r}")
                 value = {}
             overrides[key] = dict(value)
+        for key in sorted(set(overrides["resources"]) - set(PER_MODEL_RESOURCES)):
+            problems.append(
+                f"{where}.resources.{key} is the study's, not a model's; set it in the top-level resources "
+                f"(a model may set {', '.join(PER_MODEL_RESOURCES)})"
+            )
+            overrides["resources"].pop(key)
         spec = parse_dataclass(
             ModelSpec, {k: v for k, v in raw.items() if k not in OVERRIDES}, where=where, problems=problems
         )

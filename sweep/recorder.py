@@ -220,6 +220,7 @@ class Recorder:
                     "value": math.nan,
                     "wall_s": last["wall_s"] if last else 0.0,
                     "node": str(last["metrics"].get("node", "")) if last else "",
+                    "seed": int(last["metrics"].get("seed", self.seed)) if last else self.seed,
                     "started_at": last["started_at"] if last else ended_at,
                     "reported_at": ended_at,
                 }

@@ -142,9 +142,9 @@ class StudyRun:
         constants = {name: p.values[0] for name, p in fixed.items() if p.type == "constant"}
         hp = {**constants, **sampled}
         if search.rerun_of is not None:
-            # The k-th trial of a seeds search: the best configuration of the search it re-runs, seed k.
-            k = len(self.study.states[search.id].suggested) - 1
-            spec["seed"] = self.config.seeds[k]
+            # A seeds search's next trial: the best configuration of the search it re-runs, with the first
+            # seed none of its trials has (proposed, restored by Tune on resume, or in the results).
+            spec["seed"] = self._next_seed(search)
             hp = self._best_hp(search.rerun_of)
         trial = {"search": search.id, "spec": spec, "hp": hp}
         res = self.config.for_model(search.model).resources
@@ -158,6 +158,19 @@ class StudyRun:
                 "storage": join(str(self.sweep_dir.tune), TRAIN_RUNS),
             }
         return trial
+
+    def _next_seed(self, search: Search) -> int:
+        state = self.study.states[search.id]
+        used = {
+            config["spec"]["seed"]
+            for trial_id in state.suggested
+            if "spec" in (config := self.study.trial_configs.get(trial_id, {}))
+        }
+        folder = self.sweep_dir.results / search.id
+        if folder.is_dir():
+            used |= set(ResultsStore.read(folder, columns=["seed"]).column("seed").to_pylist())
+        free = [seed for seed in self.config.seeds if seed not in used]
+        return free[0] if free else self.config.seeds[(len(state.suggested) - 1) % len(self.config.seeds)]
 
     def _best_hp(self, search_id: str) -> dict[str, Any]:
         """The hyperparameters of ``search_id``'s best trial, as its results record them."""
@@ -173,9 +186,7 @@ class StudyRun:
         encoder = None if search.intermediate == NONE else self.sweep_dir.encoder_location(search.encoder_key)
         return {
             "task": search.target,
-            "model_spec": dataclasses.asdict(
-                dataclasses.replace(config.model, max_length=config.max_length_of(search.target))
-            ),
+            "model_spec": dataclasses.asdict(target_model(config, search.target)),
             "init_encoder": encoder,
             "languages": list(config.eval_languages(search.target)),
             "data_dir": config.data_dir,
@@ -358,9 +369,7 @@ def trial_spec(config: SweepConfig, search: Search, sweep_dir: layout.SweepDir) 
     """The spec every trial of ``search`` shares; each trial sets the hyperparameters its search chose."""
     config = config.for_model(search.model)
     if search.target is not None and config.max_length_of(search.target) != config.model.max_length:
-        config = dataclasses.replace(
-            config, model=dataclasses.replace(config.model, max_length=config.max_length_of(search.target))
-        )
+        config = dataclasses.replace(config, model=target_model(config, search.target))
     stage = config.stage_of(search)
     init_encoder = None
     if search.phase == "target" and search.intermediate != NONE:
@@ -435,6 +444,16 @@ def trial_spec(config: SweepConfig, search: Search, sweep_dir: layout.SweepDir) 
         training=config.training,
         init_encoder=init_encoder,
     )
+
+
+def target_model(config: SweepConfig, target: str | None) -> Any:
+    """The model spec of ``target``'s pairs: its own ``per_target`` length, on the position table of the
+    model stage one trained (a scratch model's is sized from ``model.max_length``)."""
+    model = config.model
+    length = config.max_length_of(target)
+    if length == model.max_length:
+        return model
+    return dataclasses.replace(model, max_length=length, max_positions=model.max_positions or model.max_length + 2)
 
 
 def set_state(sweep_dir: layout.SweepDir, search: Search, **fields: Any) -> None:

@@ -34,6 +34,15 @@ TRAIN_EXAMPLES = 48  # per training split (and language) of every source
 EVAL_EXAMPLES = 32  # per dev and test split
 SAMPLES, EPOCHS = 2, 1  # each search: two configurations, one epoch
 MAX_LENGTH = 128  # tokens per example, at most (the tiny models have this many positions, plus XLM-R's 2)
+#: What a smoke run changes of `training` (its size and devices; evaluation cadence and ZeRO stay).
+SMALL_TRAINING = {
+    "max_train_examples": TRAIN_EXAMPLES,
+    "max_eval_examples": EVAL_EXAMPLES,
+    "precision": "fp32",  # bf16 is slow on CPUs, fp16 unsupported
+    "offload_parameters": False,
+    "offload_optimizer": False,
+    "torch_threads": 1,
+}
 SIZES = {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "intermediate_size": 128}
 #: Families whose tiny models ``trainers.tiny`` builds, by a model config's ``model_type``.
 FAMILY_OF = {
@@ -64,17 +73,7 @@ def smoke_config(
     entries = []
     for name in config.model_names():
         entries.append(_tiny(config.for_model(name).model, work=work / "models", tokenizer=tokenizer, texts=texts))
-    training = dataclasses.replace(
-        config.training,
-        max_train_examples=TRAIN_EXAMPLES,
-        max_eval_examples=EVAL_EXAMPLES,
-        eval_every=None,
-        eval_dev_examples=None,
-        precision="fp32",  # bf16 is slow on CPUs, fp16 unsupported
-        offload_parameters=False,
-        offload_optimizer=False,
-        torch_threads=1,
-    )
+    training = dataclasses.replace(config.training, **SMALL_TRAINING)
     resources = dataclasses.replace(
         config.resources,
         cpus_per_trial=1,
@@ -96,10 +95,7 @@ def smoke_config(
         from sweep.models import ModelEntry
 
         models = tuple(
-            ModelEntry(
-                spec=spec,
-                training={k: v for k, v in e.training.items() if k in ("zero_stage", "activation_checkpointing")},
-            )
+            ModelEntry(spec=spec, training={k: v for k, v in e.training.items() if k not in SMALL_TRAINING})
             for spec, e in zip(entries, config.models, strict=True)
         )
     # Every sequence fits the tiny models' positions, and every search is short (per-target settings too).
@@ -112,10 +108,17 @@ def smoke_config(
         )
         for target, o in config.per_target.items()
     }
+    # The tiny models have SIZES["num_layers"] layers: a layer beyond them becomes the middle one.
+    depth = SIZES["num_layers"]
+    layers = config.retrieval.layers
+    if isinstance(layers, tuple):
+        layers = tuple(dict.fromkeys(min(layer, depth) for layer in layers))
+    layer = config.retrieval.layer if config.retrieval.layer is None or config.retrieval.layer <= depth else None
     smoke = dataclasses.replace(
         config,
         name=f"{config.name}-smoke",
         per_target=per_target,
+        retrieval=dataclasses.replace(config.retrieval, layer=layer, layers=layers),
         data_dir=str(overlay),
         storage=None,
         model=entries[0],
@@ -205,6 +208,23 @@ def build_data(config: SweepConfig, *, source: Path, overlay: Path) -> dict[str,
             chosen = mirror_source(task, language=language, data_dir=overlay)
         except (DataError, TaskError):
             chosen = None
+        if chosen is not None and role not in chosen.splits:
+            # The real files' schema has no such split (google/xtreme's XNLI has no train): the stand-in
+            # goes in the task's own schema, whose folder the loader then reads for every split of this
+            # language, so that language's real splits are stand-ins too, and are reported so.
+            shadowed = [label for label in real if label.startswith(f"{task.name}/{language}/")]
+            for label in shadowed:
+                real.remove(label)
+                synthetic.append(label)
+                write_split(
+                    task,
+                    language=language,
+                    role=label.rsplit("/", 1)[1],
+                    data_dir=overlay,
+                    examples=TRAIN_EXAMPLES,
+                    source=task.source,
+                )
+            chosen = task.source
         write_split(task, language=language, role=role, data_dir=overlay, examples=TRAIN_EXAMPLES, source=chosen)
         synthetic.append(f"{task.name}/{language}/{role}")
     return {"real": real, "synthetic": synthetic}
@@ -256,6 +276,6 @@ def _tiny(model: ModelSpec, *, work: Path, tokenizer: str | None, texts: list[st
     if folder.exists():
         shutil.rmtree(folder)
     max_length = min(model.max_length, MAX_LENGTH)
-    sizes = {**SIZES, "max_positions": max_length + 2}
+    sizes = {**SIZES, "max_positions": MAX_LENGTH + 2}  # room for any per-target length, capped as well
     save_tiny_model(family, folder, tokenizer=own, sizes=sizes, seed=model.seed)
     return ModelSpec(name=model.name, init="pretrained", architecture=family, path=str(folder), max_length=max_length)

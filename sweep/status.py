@@ -36,7 +36,13 @@ def sweep_status(sweep_dir: str | Path) -> dict[str, Any]:
         samples = (
             1
             if search is not None and is_evaluation(search)
-            else (config.stage_of(search).num_samples if search is not None else config.stage(phase).num_samples)
+            else (
+                len(config.seeds)
+                if search is not None and search.rerun_of
+                else config.stage_of(search).num_samples
+                if search is not None
+                else config.stage(phase).num_samples
+            )
         )
         needs = search.needs if search is not None and states.get(search.needs or "") not in (None, "done") else None
         sub = table.filter(pc.equal(table["search"], search_id))

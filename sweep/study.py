@@ -88,6 +88,7 @@ class Study:
         self.max_trials_in_flight = max_trials_in_flight
         self.max_searches_in_flight = max_searches_in_flight
         self.search_of: dict[str, str] = {}  # trial id -> search id
+        self.trial_configs: dict[str, dict[str, Any]] = {}  # trial id -> its Tune config (proposed or restored)
         # How many searches wait, directly or not, on each search: what a slot given to it unblocks.
         self.dependents = {search_id: 0 for search_id in self.states}
         for state in self.states.values():
@@ -141,7 +142,9 @@ class Study:
                 sampled = proposal.get("hp", proposal)
             state.suggested.append(trial_id)
             self.search_of[trial_id] = state.search.id
-            return self.trial_config(state.search, sampled)
+            config = self.trial_config(state.search, sampled)
+            self.trial_configs[trial_id] = config
+            return config
         return None
 
     def _settle(self) -> None:
@@ -239,6 +242,7 @@ class Study:
             known.add(trial_id)
             state = self.states[search_id]
             self.search_of[trial_id] = search_id
+            self.trial_configs[trial_id] = config
             if trial_id not in state.suggested:
                 if state.searcher is not None:
                     state.searcher.suggest(trial_id)

@@ -71,7 +71,7 @@ def make_searcher(config: SweepConfig, search: Search) -> Any:
 def make_scheduler(config: SweepConfig, search: Search, *, epochs: int) -> Any:
     """The search's own scheduler: ASHA over its trials' evaluations (one per epoch, or as
     ``training.eval_every`` sets), or None (FIFO: every trial runs to the end)."""
-    max_t = max_evaluations(config.training.eval_every, epochs=epochs)
+    max_t = max_evaluations(config.for_model(search.model).training.eval_every, epochs=epochs)
     if config.search.scheduler == "fifo" or max_t <= 1:
         return None
     return ASHAScheduler(

@@ -164,6 +164,8 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
             pad_token_id=tokenizer.pad_token_id,
         )
     else:
+        if spec.training.zero_stage == 3:
+            raise ModelError(mixing.ZERO3_HEADS)
         model = build_multihead(
             spec.model,
             heads=outputs,

@@ -157,6 +157,10 @@ def write_split(
             elif field is not None:
                 row[field] = code
         folder.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink():  # real data linked in (a smoke run's): append to a copy, never to the original
+            content = path.read_bytes()
+            path.unlink()
+            path.write_bytes(content)
         with open(path, "a", encoding="utf-8") as f:
             f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         written.append(path)

@@ -14,8 +14,16 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from trainers.errors import DataError
 from trainers.spec import MixtureSpec, SourceSpec, TrialSpec
 from trainers.tasks import get_task
+
+#: Why a mixture of several heads does not train under ZeRO-3 (checked by `sweep validate` too).
+ZERO3_HEADS = (
+    "a mixture with several task heads cannot train under ZeRO-3: DeepSpeed's stage-3 hooks do not follow an "
+    "encoder that several heads share (it trained to other losses than stage 0); use training.zero_stage=2, "
+    "which shards gradients and optimizer state, or give the sources one head"
+)
 
 
 def sources_of(spec: TrialSpec) -> tuple[SourceSpec, ...]:
@@ -58,6 +66,9 @@ def sampling_rates(sizes: Sequence[int], mixture: MixtureSpec) -> list[float]:
         raw = [size ** (1.0 / mixture.temperature) for size in capped]
     else:
         raw = [float(size) for size in capped]
+    empty = [s.label for size, s, r in zip(sizes, mixture.sources, raw, strict=True) if size == 0 and r > 0]
+    if empty:
+        raise DataError(f"mixture source(s) {', '.join(empty)} have no training examples; give them data or drop them")
     total = sum(raw)
     if total <= 0:
         raise ValueError(f"no source of the mixture can be sampled (sizes {list(sizes)}, weights {raw})")

@@ -95,7 +95,8 @@ def _scratch_model(spec: ModelSpec, *, head: str, num_labels: int, vocab_size: i
         num_hidden_layers=spec.num_layers,
         num_attention_heads=spec.num_heads,
         intermediate_size=spec.intermediate_size,
-        max_position_embeddings=spec.max_length + 2,  # XLM-R offsets positions by the pad id + 1
+        # XLM-R offsets positions by the pad id + 1; a target with its own length keeps stage one's table.
+        max_position_embeddings=spec.max_positions or spec.max_length + 2,
         type_vocab_size=1,
         pad_token_id=1,
         bos_token_id=0,

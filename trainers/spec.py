@@ -83,6 +83,7 @@ class ModelSpec:
     num_heads: int = 2
     intermediate_size: int = 128
     max_length: int = 64  # tokens per example after truncation
+    max_positions: int | None = None  # a scratch model's position table; None: max_length + 2 (XLM-R's offset)
     seed: int = 0  # initial weights of a scratch model: the same "pretrained" model for every trial
 
 

@@ -103,6 +103,7 @@ def test_a_language_ratio_trains_the_default_language_on_its_default_data() -> N
         ({"m": {"sources": ["toy_nli"], "wieght": 1}}, ["m"], "unknown key `wieght` in mixtures.m"),
         ({"m": {"sources": [{"task": "toy_nli", "cpa": 3}]}}, ["m"], "did you mean `cap`"),
         ({"m": {"sources": ["m"]}}, ["m"], "mixture `m` contains itself"),
+        ({"a": {"sources": ["b"]}, "b": {"sources": ["a"]}}, ["a"], "contains itself (a -> b -> a)"),
         ({"m": {"sources": ["toy_nli"]}}, ["toy_topic"], "mixtures.m is defined but no intermediate entry uses it"),
         ({"toy_nli": {"sources": ["toy_topic"]}}, ["toy_nli"], "is a task's name"),
         ({"m": {"task": "toy_paws", "languages": {"de": 1, "xx": 1}}}, ["m"], "unknown language `xx`"),

@@ -163,3 +163,23 @@ def test_per_target_overrides_set_each_targets_epochs_length_and_space() -> None
         load_config(QUICKSTART, ["per_target={toy_pawz: {epochs: 2}}"])
     with pytest.raises(ConfigError, match="unknown key `epoch` in per_target.toy_paws"):
         load_config(QUICKSTART, ["per_target={toy_paws: {epoch: 2}}"])
+
+
+def test_a_scratch_model_keeps_its_positions_when_a_target_is_shorter() -> None:
+    """Stage one's encoder fits the target's model: a per-target length changes truncation, not the table."""
+    from sweep.runner import target_model
+
+    config = load_config(QUICKSTART, ["per_target={toy_paws: {max_length: 48}}"])
+    model = target_model(config, "toy_paws")
+    assert (model.max_length, model.max_positions) == (48, 66)
+    assert target_model(config, "toy_order") is config.model
+    with pytest.raises(ConfigError, match="longer than model.max_length 64"):
+        load_config(QUICKSTART, ["per_target={toy_paws: {max_length: 96}}"])
+
+
+def test_a_model_sets_only_what_its_trials_get() -> None:
+    import json
+
+    models = [{"name": "a", "tokenizer": str(ROOT / "data/toy/tokenizer.json"), "resources": {"max_failures": 3}}]
+    with pytest.raises(ConfigError, match="resources.max_failures is the study's, not a model's"):
+        load_config(QUICKSTART, [f"model={json.dumps(models)}"])

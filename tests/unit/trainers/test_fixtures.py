@@ -57,3 +57,20 @@ def test_languages_sharing_one_file_each_get_their_records(tmp_path: Path) -> No
         train = load_examples(task, language=language, role="train", data_dir=tmp_path)
         dev = load_examples(task, language=language, role="dev", data_dir=tmp_path)
         assert (len(train), len(dev)) == (45, 5)  # 90% / 10% of 50
+
+
+def test_a_linked_real_file_is_copied_before_stand_ins_are_added(tmp_path: Path) -> None:
+    """A smoke run links real files into its data folder; a language they lack is added to a copy."""
+    real = tmp_path / "real" / "tydiqa"
+    real.mkdir(parents=True)
+    original = (
+        '{"id": "arabic-1", "context": "a b", "question": "q", "answers": {"text": ["a"], "answer_start": [0]}}\n'
+    )
+    (real / "train.jsonl").write_text(original)
+    overlay = tmp_path / "overlay" / "tydiqa"
+    overlay.mkdir(parents=True)
+    (overlay / "train.jsonl").symlink_to(real / "train.jsonl")
+    write_split(TASKS["tydiqa"], language="bn", role="train", data_dir=tmp_path / "overlay", examples=4)
+    assert (real / "train.jsonl").read_text() == original  # the real file is untouched
+    assert not (overlay / "train.jsonl").is_symlink()
+    assert len(load_examples(TASKS["tydiqa"], language="bn", role="train", data_dir=tmp_path / "overlay")) == 18
