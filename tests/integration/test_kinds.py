@@ -38,7 +38,8 @@ def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The launched sweep, through the Python API in this process; the Ray processes it started
     (and only those) must be gone afterwards."""
     with owned_processes() as owned:
-        root = launch(KINDS, storage=tmp_path_factory.mktemp("sweeps"))
+        # The pairs' best checkpoints keep their weights here: the test reads which encoder each started from.
+        root = launch(KINDS, ["resources.keep_finished_checkpoints=true"], storage=tmp_path_factory.mktemp("sweeps"))
         leftover = owned.wait_gone()
     assert not leftover, f"the driver left processes behind: {leftover}"
     return root
