@@ -380,24 +380,29 @@ def trial_spec(config: SweepConfig, search: Search, sweep_dir: layout.SweepDir) 
                 f"{location}, which is missing; `sweep resume {sweep_dir.remote or sweep_dir.root}` re-runs stage one"
             )
         init_encoder = location
+    # What every trial spec of the search shares, whatever it trains on.
+    common = {
+        "sweep": config.name,
+        "search": search.id,
+        "phase": search.phase,
+        "select_on": config.search.select_on,
+        "data_dir": config.data_dir,
+        "epochs": stage.epochs,
+        "seed": config.seed,
+        "model": config.model,
+        "training": config.training,
+        "init_encoder": init_encoder,
+    }
     if search.phase == "intermediate" and is_mixture(config, search.intermediate):
         # A mixture trains its sources together and is selected on their dev sets (``sweep.mixtures``).
         mixture = mixture_spec(config, search.intermediate)
         languages = tuple(dict.fromkeys(lang for source in mixture.sources for lang in source.languages))
         return TrialSpec(
-            sweep=config.name,
-            search=search.id,
-            phase=search.phase,
+            **common,
             task=search.intermediate,
             train_languages=languages,
             eval_languages=languages,
             eval_splits=("dev",),
-            select_on=config.search.select_on,
-            data_dir=config.data_dir,
-            epochs=stage.epochs,
-            seed=config.seed,
-            model=config.model,
-            training=config.training,
             mixture=mixture,
         )
     if search.phase == "target" and search.regime != ZERO_SHOT:
@@ -405,44 +410,25 @@ def trial_spec(config: SweepConfig, search: Search, sweep_dir: layout.SweepDir) 
         # target language's together (multilingual); selected on the dev sets of the languages it trains in.
         sources = regime_sources(config, search)
         return TrialSpec(
-            sweep=config.name,
-            search=search.id,
-            phase=search.phase,
+            **common,
             task=search.target,
             train_languages=tuple(lang for source in sources for lang in source.languages),
             eval_languages=(search.language,) if search.language else config.eval_languages(search.target),
             eval_splits=("dev", "test"),
-            select_on=config.search.select_on,
-            data_dir=config.data_dir,
-            epochs=stage.epochs,
-            seed=config.seed,
-            model=config.model,
-            training=config.training,
-            init_encoder=init_encoder,
             mixture=MixtureSpec(sources=sources),
         )
     # An intermediate task may train in other languages (``xnli@de+fr``); its trials are selected on
     # the dev sets of those languages. Targets train on their English training set.
     train_task, train_languages = training_data(search.task)
     task_name, _ = split_ref(search.task)
+    intermediate = search.phase == "intermediate"
     return TrialSpec(
-        sweep=config.name,
-        search=search.id,
-        phase=search.phase,
+        **common,
         task=task_name,
         train_task=train_task.name,
         train_languages=train_languages,
-        eval_languages=selection_languages(search.task)
-        if search.phase == "intermediate"
-        else config.eval_languages(search.task),
-        eval_splits=("dev",) if search.phase == "intermediate" else ("dev", "test"),
-        select_on=config.search.select_on,
-        data_dir=config.data_dir,
-        epochs=stage.epochs,
-        seed=config.seed,
-        model=config.model,
-        training=config.training,
-        init_encoder=init_encoder,
+        eval_languages=selection_languages(search.task) if intermediate else config.eval_languages(search.task),
+        eval_splits=("dev",) if intermediate else ("dev", "test"),
     )
 
 

@@ -40,6 +40,13 @@ def _langs(text: str) -> tuple[str, ...]:
     return tuple(text.split())
 
 
+def _own_data(regime: str, task: str, languages: tuple[str, ...], *, drop: tuple[str, ...] = ("en",)) -> RegimeData:
+    """A regime whose data is ``task``'s own training and dev splits in each of ``languages`` but ``drop``
+    (English: zero-shot's)."""
+    kept = tuple(lang for lang in languages if lang not in drop)
+    return RegimeData(regime=regime, train_task=task, dev_task=task, languages=kept)
+
+
 def _choices(n: int) -> tuple[str, ...]:
     return tuple(str(i) for i in range(n))
 
@@ -117,14 +124,7 @@ BENCHMARK_TASKS = (
                 splits={"dev": "validation", "test": "test"},
             ),
         ),
-        regimes=(
-            RegimeData(
-                regime="translate_train",
-                train_task="xnli",  # facebook/xnli's train split: MNLI machine-translated
-                dev_task="xnli",
-                languages=tuple(lang for lang in XNLI_LANGS if lang != "en"),
-            ),
-        ),
+        regimes=(_own_data("translate_train", "xnli", XNLI_LANGS),),  # facebook/xnli's train: MNLI translated
         description="Cross-lingual NLI; trained on English MNLI.",
     ),
     Task(
@@ -145,14 +145,7 @@ BENCHMARK_TASKS = (
                 splits=TRAIN_DEV_TEST,
             ),
         ),
-        regimes=(
-            RegimeData(
-                regime="translate_train",
-                train_task="pawsx",
-                dev_task="pawsx",
-                languages=tuple(lang for lang in PAWSX_LANGS if lang != "en"),
-            ),
-        ),
+        regimes=(_own_data("translate_train", "pawsx", PAWSX_LANGS),),
         description="Paraphrase adversaries (PAWS-X); trained on its English training set.",
     ),
     Task(
@@ -222,14 +215,7 @@ BENCHMARK_TASKS = (
         ),
         # Kazakh, Thai, Tagalog and Yoruba have test sets only in XTREME's UD-POS (jiant's XTREME guide
         # tokenizes nothing else for them).
-        regimes=(
-            RegimeData(
-                regime="in_language",
-                train_task="udpos",
-                dev_task="udpos",
-                languages=tuple(lang for lang in UDPOS_LANGS if lang not in ("en", "kk", "th", "tl", "yo")),
-            ),
-        ),
+        regimes=(_own_data("in_language", "udpos", UDPOS_LANGS, drop=("en", "kk", "th", "tl", "yo")),),
         description="Universal Dependencies v2.5 part-of-speech tagging (F1 as XTREME computes it).",
     ),
     Task(
@@ -250,14 +236,7 @@ BENCHMARK_TASKS = (
                 splits=TRAIN_DEV_TEST,
             ),
         ),
-        regimes=(
-            RegimeData(
-                regime="in_language",
-                train_task="panx",
-                dev_task="panx",
-                languages=tuple(lang for lang in PANX_LANGS if lang != "en"),
-            ),
-        ),
+        regimes=(_own_data("in_language", "panx", PANX_LANGS),),
         description="WikiANN named entities (PAN-X), span F1.",
     ),
     Task(
@@ -341,14 +320,7 @@ BENCHMARK_TASKS = (
                 splits={"train": "train[:90%]", "dev": "train[90%:]", "test": "validation"},
             ),
         ),
-        regimes=(
-            RegimeData(
-                regime="in_language",
-                train_task="tydiqa",
-                dev_task="tydiqa",
-                languages=tuple(lang for lang in TYDIQA_LANGS if lang != "en"),
-            ),
-        ),
+        regimes=(_own_data("in_language", "tydiqa", TYDIQA_LANGS),),
         description=(
             "TyDiQA-GoldP; trained on the first 90% of its English training set, selected on the last 10%; "
             "its test set is the hub's validation. Training data in all 9 languages (tydiqa@all)."
