@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sweep.errors import ConfigError, XStiltsError
 from sweep.output import FORMATS, render
@@ -174,6 +175,23 @@ def _validate_args(p: argparse.ArgumentParser) -> None:
     _smoke_args(p)
 
 
+def _store_notes(config: Any, searches: list[Any]) -> dict[str, str]:
+    """What the checkpoint store holds of each stage one: ``  [reused: KEY, trained by ...]`` or
+    ``  [trained, then stored: KEY]``."""
+    from sweep import stage_one
+    from sweep.store import CheckpointStore
+
+    store = CheckpointStore(config.checkpoint_store)
+    notes = {}
+    for search in searches:
+        if search.phase == "intermediate":
+            key = stage_one.key(stage_one.identity(config, search))
+            entry = store.entry(key)
+            by = (entry or {}).get("trained_by", {}).get("sweep", "?")
+            notes[search.id] = f"  [reused: {key}, trained by {by}]" if entry else f"  [trained, then stored: {key}]"
+    return notes
+
+
 def _validate(args: argparse.Namespace) -> int:
     from sweep.config import load_config, local_problems
     from sweep.plan import plan
@@ -207,12 +225,13 @@ def _validate(args: argparse.Namespace) -> int:
     from sweep.mixtures import describe, mixtures_of
 
     mixtures = mixtures_of(config)
+    stored = _store_notes(config, searches) if config.checkpoint_store and not (args.skip_files or args.smoke) else {}
     for s in searches:
         trains = f"  = {describe(mixtures[s.intermediate])}" if s.target is None and s.intermediate in mixtures else ""
         in_language = f" ({s.language})" if s.language else ""
         seeds = f"  re-run with seeds {', '.join(map(str, config.seeds))}" if s.rerun_of else ""
         model = f"{s.model:14} " if s.model else ""
-        print(f"  {model}{s.phase:12} {s.pair}{in_language}{trains}{seeds}")
+        print(f"  {model}{s.phase:12} {s.pair}{in_language}{trains}{seeds}{stored.get(s.id, '')}")
     for note in regime_notes(config):
         print(f"note: {note}")
     return 0
@@ -336,6 +355,37 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("location", help="the checkpoint store: a folder, or a URI such as s3://bucket/store")
+    p.add_argument("--format", choices=FORMATS[:3], default="table")
+
+
+def _store(args: argparse.Namespace) -> int:
+    import datetime
+
+    from sweep.store import CheckpointStore
+
+    store = CheckpointStore(args.location)
+    rows = [
+        {
+            "key": entry["key"],
+            "intermediate": entry.get("intermediate"),
+            "model": entry.get("model"),
+            "best": round(entry["best"]["objective"], 4),
+            "trained_by": entry.get("trained_by", {}).get("sweep"),
+            "created": datetime.datetime.fromtimestamp(entry["created_at"], datetime.UTC).strftime("%Y-%m-%d %H:%M"),
+        }
+        for entry in store.entries()
+    ]
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    elif rows:
+        print(render(rows, fmt=args.format))
+    else:
+        print(f"{store.location} holds no complete entries", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
     "launch": (_launch_args, _launch, "start a sweep"),
     "resume": (_resume_args, _resume, "continue a sweep whose driver stopped"),
@@ -343,6 +393,7 @@ COMMANDS = {
     "query": (_query_args, _query, "read the results table"),
     "validate": (_validate_args, _validate, "check a config completely, without starting Ray"),
     "tasks": (_tasks_args, _tasks, "list the known tasks, or show one"),
+    "store": (_store_args, _store, "list a checkpoint store's stage-one entries (what later studies reuse)"),
     "data": (_data_args, _data, "inspect a task's data as xstilts converts it"),
     "export-predictions": (_export_args, _export, "write the best trials' test predictions as evaluate.py reads them"),
     "score": (_score_args, _score, "score a predictions file (as evaluate.py reads it) against gold labels"),

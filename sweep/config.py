@@ -110,6 +110,7 @@ class SweepConfig:
     seeds: tuple[int, ...] = ()  # re-run each pair's best configuration with these training seeds
     baseline: bool = True  # also train each target straight from the pretrained model
     storage: str | None = None  # where sweeps live: a folder, or shared storage (s3://bucket/prefix); default ./sweeps
+    checkpoint_store: str | None = None  # stage-one results shared by studies (``sweep.store``); None: no reuse
     model: ModelSpec = ModelSpec()
     training: TrainingSpec = TrainingSpec()
     intermediate: StageConfig = field(default_factory=StageConfig)  # built when used: it reads tpe_default.yaml
@@ -228,7 +229,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = (), *, check_data: 
         _set_dotted(raw, dotted, value)
         overridden.add(dotted)
     # Paths in the file are relative to the file; paths given on the command line, to the shell's folder.
-    for key in ("data_dir", "model.tokenizer", "model.path", "storage"):
+    for key in ("data_dir", "model.tokenizer", "model.path", "storage", "checkpoint_store"):
         _resolve_path(raw, key, base=Path.cwd() if key in overridden else path.parent)
     problems: list[str] = []
     if isinstance(raw.get("model"), list):  # several models (``sweep.models``)
@@ -294,6 +295,10 @@ def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
     if config.search.grace_period < 1 or config.search.reduction_factor < 2:
         problems.append("search.grace_period must be >= 1 and search.reduction_factor >= 2")
     _validate_resources(config.resources, problems)
+    if config.checkpoint_store is not None:
+        from sweep.store import location_problems
+
+        problems += location_problems(config.checkpoint_store, check_files=check_data)
     check_choice(problems, "retrieval.pooling", config.retrieval.pooling, POOLINGS)
     if config.retrieval.pooling == "cls" and (data := model_config_data(config.model)) and decoder_only(data):
         problems.append(

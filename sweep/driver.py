@@ -125,7 +125,7 @@ def resume(sweep_dir: str | Path, *, address: str | None = None) -> Path | str:
 
 def _run(sweep_dir: layout.SweepDir, config: SweepConfig, *, address: str | None) -> None:
     from cluster import ray_session
-    from sweep.runner import StudyRun, failure_message, recorder
+    from sweep.runner import StudyRun, failure_message, recorder, unpublished
 
     with layout.driver_lock(sweep_dir):
         try:
@@ -134,7 +134,9 @@ def _run(sweep_dir: layout.SweepDir, config: SweepConfig, *, address: str | None
                     print(f"rebuilt {path} from the trial journal", flush=True)
             manifest = layout.read_manifest(sweep_dir)
             failed = []
-            if any(entry["state"] != "done" for entry in manifest["searches"].values()):
+            if any(entry["state"] != "done" for entry in manifest["searches"].values()) or unpublished(
+                manifest, config
+            ):
                 _connect(config, address)
                 from sweep.trainable import xstilts_trial
 

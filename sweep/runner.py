@@ -17,13 +17,13 @@ from sweep.config import SweepConfig
 from sweep.errors import CheckpointError, SweepStateError
 from sweep.journal import TrialJournal
 from sweep.mixtures import is_mixture, mixture_spec
-from sweep.plan import NONE, ZERO_SHOT, Search, plan, regime_sources
+from sweep.plan import NONE, ZERO_SHOT, Search, plan, regime_sources, stage_one_id
 from sweep.progress import Progress
 from sweep.recorder import HP_COLUMN_TYPES, Recorder
 from sweep.results import ResultsStore
 from sweep.select import best_trial, test_summary
 from sweep.study import SearchState, Study
-from trainers.fileio import exists, join, remove_tree, write_json
+from trainers.fileio import download, exists, join, remove_tree, write_json
 from trainers.spec import MixtureSpec, TrialSpec
 from trainers.tasks import get_task, selection_languages, split_ref, training_data
 
@@ -87,6 +87,7 @@ class StudyRun:
             trial_config=self.trial_config,
             finalize=self.finalize,
             skip=self.skip,
+            claim=self.claim,
             max_concurrent_trials=config.resources.max_concurrent_trials,
             max_trials_in_flight=config.resources.max_trials_in_flight,
             max_searches_in_flight=config.resources.max_searches_in_flight,
@@ -98,17 +99,37 @@ class StudyRun:
         self._announced: set[str] = set()
         self._ended: set[str] = set()  # trials whose end this driver recorded
         self._resources_noted = 0.0
+        self.reuse = None  # stage one shared with other studies (``sweep.reuse``)
+        if config.checkpoint_store:
+            from sweep.reuse import StageOneReuse
+
+            self.reuse = StageOneReuse(
+                location=config.checkpoint_store,
+                config=config,
+                sweep=str(sweep_dir.remote or sweep_dir.root),
+                note=self.progress.note,
+            )
 
     # ------------------------------------------------------------------------------------ running
 
     def run(self, *, trainable: Any) -> list[Search]:
         """Run every search that is not done; return those that failed."""
-        from sweep import tuning
-
         kept = [s.search for s in self.study.states.values() if s.state == "done"]
         if kept:
             self.progress.note(f"{len(kept)} searches already finished, kept: {', '.join(s.pair for s in kept)}")
-        self.study.finalize_finished()
+        try:
+            if self.reuse is not None:
+                self._reuse_at_start()
+            self.study.finalize_finished()
+            self._run_study(trainable)
+        finally:
+            if self.reuse is not None:
+                self.reuse.release_all()
+        return [s.search for s in self.study.states.values() if s.state == "failed"]
+
+    def _run_study(self, trainable: Any) -> None:
+        from sweep import tuning
+
         if self.study.done < len(self.searches):
             resources = {"cpu": self.config.resources.cpus_per_trial, "gpu": self.config.resources.gpus_per_trial}
             grid = tuning.run_study(
@@ -119,7 +140,6 @@ class StudyRun:
             remove_tree(join(str(self.sweep_dir.tune), TRAIN_RUNS))
             self._reconcile(grid)
             self.study.finalize_finished()
-        return [s.search for s in self.study.states.values() if s.state == "failed"]
 
     def trial_config(self, search: Search, sampled: dict[str, Any]) -> dict[str, Any]:
         """The Tune config of a new trial of ``search`` (called when its search proposes it)."""
@@ -183,7 +203,7 @@ class StudyRun:
     def _evaluation(self, search: Search) -> dict[str, Any]:
         config = self.config.for_model(search.model)
 
-        encoder = None if search.intermediate == NONE else self.sweep_dir.encoder_location(search.encoder_key)
+        encoder = None if search.intermediate == NONE else encoder_location(self.sweep_dir, search)
         return {
             "task": search.target,
             "model_spec": dataclasses.asdict(target_model(config, search.target)),
@@ -288,6 +308,7 @@ class StudyRun:
             except Exception as exc:  # the pairs that need this encoder fail; the rest of the study goes on
                 return self._failed(search, f"exporting the best encoder failed: {type(exc).__name__}: {exc}")
             detail = f"{where}; encoder saved"
+            record["origin"] = "trained"
         else:
             metric = get_task(search.target).metric if is_evaluation(search) else None
             summary = test_summary(table, best=best, metric=metric)
@@ -296,6 +317,8 @@ class StudyRun:
                 (f"{where if not is_evaluation(search) else ''}; test mean {summary['mean']:.4f}") if summary else ""
             )
         set_state(self.sweep_dir, search, state="done", **record)
+        if search.phase == "intermediate" and self.reuse is not None:
+            self._publish(search, best)
         if not self.config.for_model(search.model).resources.keep_finished_checkpoints:
             # Disk: only the best checkpoint is ever read again (its encoder was exported above, its test
             # predictions are what `export-predictions` writes).
@@ -336,11 +359,88 @@ class StudyRun:
         self.progress.search_finished(search, best=best["objective"], detail=detail)
         return "done"
 
+    # ------------------------------------------------------------------------- checkpoint store
+
+    def claim(self, search: Search) -> bool:
+        """Whether ``search`` may start: always, but for a stage one that another sweep trains for the
+        checkpoint store (it waits), or that the store holds now (it is reused and done)."""
+        from sweep.reuse import REUSED, TRAIN
+
+        if self.reuse is None or search.phase != "intermediate":
+            return True
+        outcome = self.reuse.claim(search)
+        if outcome == REUSED:
+            self._adopt(search, self.reuse.entry(search))
+        return outcome == TRAIN
+
+    def _reuse_at_start(self) -> None:
+        """Reuse every stage one the store holds that has not started here; hold the lease of those that
+        run on after a resume; publish those a driver finished without publishing (it died in between)."""
+        assert self.reuse is not None
+        self.reuse.store.check()
+        searches = layout.read_manifest(self.sweep_dir)["searches"]
+        for state in self.study.states.values():
+            search, record = state.search, searches[state.search.id]
+            if search.phase != "intermediate":
+                continue
+            if record["state"] == "pending" and (entry := self.reuse.entry(search)) is not None:
+                self._adopt(search, entry)
+            elif record["state"] == "running":
+                self.reuse.hold(search)
+            elif record["state"] == "done" and record.get("origin") == "trained" and not record.get("store"):
+                self._publish(search, record["best"])
+
+    def _adopt(self, search: Search, entry: dict[str, Any] | None) -> None:
+        """Make the store's entry ``search``'s result: its rows in this study's results, marked reused."""
+        assert self.reuse is not None and entry is not None
+        model = search.model or self.config.model.name
+        results = self.recorders[search.id].store
+        for trial_id, attempt, rows in self.reuse.reused_rows(search, sweep_name=self.config.name, model=model):
+            results.write_attempt(rows, search=search.id, trial_id=trial_id, attempt=attempt)
+        key = self.reuse.key(search)
+        trained_by = entry.get("trained_by", {}).get("sweep", "?")
+        set_state(
+            self.sweep_dir,
+            search,
+            state="done",
+            best=entry["best"],
+            encoder=self.reuse.store.encoder_location(key),
+            origin="reused",
+            store={"key": key, "location": self.reuse.store.location, "trained_by": entry.get("trained_by")},
+        )
+        self.study.states[search.id].state = "done"
+        detail = f"; reused from the checkpoint store ({key}, trained by {trained_by})"
+        self.progress.search_finished(search, best=entry["best"]["objective"], detail=detail)
+
+    def _publish(self, search: Search, best: dict[str, Any]) -> None:
+        """Add a stage one trained here to the checkpoint store; a failure is noted, and the study goes on."""
+        assert self.reuse is not None
+        encoder = self.sweep_dir.encoder(search.encoder_key)
+        try:
+            if not encoder.is_dir():  # a resumed sweep on shared storage: its local copy lacks encoders
+                download(self.sweep_dir.encoder_location(search.encoder_key), encoder)
+            table = ResultsStore.read(self.sweep_dir.results / search.id)
+            model = search.model or self.config.model.name
+            wrote = self.reuse.publish(search, best=best, encoder=encoder, table=table, model=model)
+        except Exception as exc:  # the store is a convenience: this sweep's own result stands
+            self.reuse.release(search)
+            self.progress.note(
+                f"{search.pair}: adding it to the checkpoint store {self.reuse.store.location} failed "
+                f"({type(exc).__name__}: {exc}); this sweep goes on, and `sweep resume` tries again"
+            )
+            return
+        key = self.reuse.key(search)
+        set_state(self.sweep_dir, search, store={"key": key, "location": self.reuse.store.location, "published": wrote})
+        if wrote:
+            self.progress.note(f"{search.pair}: added to the checkpoint store as {key}")
+
     def skip(self, search: Search, needed: str) -> None:
         """``search`` can never run: the search it needs failed."""
         self._failed(search, f"it needs {needed}, which failed")
 
     def _failed(self, search: Search, reason: str) -> str:
+        if self.reuse is not None and search.phase == "intermediate":
+            self.reuse.release(search)  # another sweep may train it
         set_state(self.sweep_dir, search, state="failed", error=reason)
         self.progress.search_failed(search, reason)
         return "failed"
@@ -373,11 +473,12 @@ def trial_spec(config: SweepConfig, search: Search, sweep_dir: layout.SweepDir) 
     stage = config.stage_of(search)
     init_encoder = None
     if search.phase == "target" and search.intermediate != NONE:
-        location = sweep_dir.encoder_location(search.encoder_key)
+        location = encoder_location(sweep_dir, search)
         if not exists(location):
             raise CheckpointError(
                 f"{search.id} needs the encoder of intermediate task {search.intermediate} at "
                 f"{location}, which is missing; `sweep resume {sweep_dir.remote or sweep_dir.root}` re-runs stage one"
+                " (a checkpoint store's entry that was deleted: launch the study again, and it trains stage one anew)"
             )
         init_encoder = location
     # What every trial spec of the search shares, whatever it trains on.
@@ -432,6 +533,15 @@ def trial_spec(config: SweepConfig, search: Search, sweep_dir: layout.SweepDir) 
     )
 
 
+def encoder_location(sweep_dir: layout.SweepDir, search: Search) -> str:
+    """Where ``search``'s pairs read the encoder of its intermediate entry: the checkpoint store's entry it
+    reused, or the one this sweep exported."""
+    record = layout.read_manifest(sweep_dir)["searches"].get(stage_one_id(search.intermediate, model=search.model))
+    if record and record.get("origin") == "reused":
+        return record["encoder"]
+    return sweep_dir.encoder_location(search.encoder_key)
+
+
 def target_model(config: SweepConfig, target: str | None) -> Any:
     """The model spec of ``target``'s pairs: its own ``per_target`` length, on the position table of the
     model stage one trained (a scratch model's is sized from ``model.max_length``)."""
@@ -448,6 +558,16 @@ def set_state(sweep_dir: layout.SweepDir, search: Search, **fields: Any) -> None
     manifest["searches"][search.id].update(fields)
     write_json(sweep_dir.manifest, manifest)
     sweep_dir.publish(sweep_dir.manifest)
+
+
+def unpublished(manifest: dict[str, Any], config: SweepConfig) -> bool:
+    """Whether a stage one trained here is missing from the config's checkpoint store (its driver died
+    between the search's end and publishing it): resuming the sweep publishes it."""
+    return bool(config.checkpoint_store) and any(
+        entry["phase"] == "intermediate" and entry.get("origin") == "trained" and not entry.get("store")
+        for entry in manifest["searches"].values()
+        if entry["state"] == "done"
+    )
 
 
 def failure_message(sweep_dir: layout.SweepDir, failed: list[Search]) -> SweepStateError:

@@ -21,14 +21,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from sweep import stage_one
 from sweep.checks import model_config_data
 from sweep.config import StageConfig, SweepConfig
 from sweep.errors import ConfigError
-from sweep.mixtures import is_mixture, mixture_spec
 from sweep.plan import ZERO_SHOT, plan, regime_sources
 from trainers.errors import DataError, TaskError
 from trainers.spec import ModelSpec
-from trainers.tasks import Task, eval_split, get_task, selection_languages, training_data
+from trainers.tasks import Task, eval_split, get_task, training_data
 
 TRAIN_EXAMPLES = 48  # per training split (and language) of every source
 EVAL_EXAMPLES = 32  # per dev and test split
@@ -128,6 +128,8 @@ def smoke_config(
         intermediate=stage(config.intermediate),
         target=stage(config.target),
         search=dataclasses.replace(config.search, grace_period=1),
+        # Its own store: tiny models' stage ones are no one else's to reuse.
+        checkpoint_store=str(work / "checkpoint_store") if config.checkpoint_store else None,
     )
     return smoke, report
 
@@ -139,16 +141,7 @@ def needed_splits(config: SweepConfig) -> list[tuple[Task, str, str]]:
     needs: list[tuple[Task, str, str]] = []
     for search in plan(config):
         if search.target is None:
-            if is_mixture(config, search.intermediate):
-                for s in mixture_spec(config, search.intermediate).sources:
-                    for lang in s.languages:
-                        needs.append((get_task(s.train_task), lang, "train"))
-                        needs.append(_dev(get_task(s.task), lang, s.dev_task))
-                continue
-            train_task, languages = training_data(search.intermediate)
-            needs += [(train_task, lang, "train") for lang in languages]
-            task = get_task(search.intermediate.split("@")[0])
-            needs += [_dev(task, lang, None) for lang in selection_languages(search.intermediate)]
+            needs += stage_one.splits(config.for_model(search.model), search.intermediate)
             continue
         task = get_task(search.target)
         languages = (search.language,) if search.language else config.eval_languages(task.name)
@@ -159,25 +152,18 @@ def needed_splits(config: SweepConfig) -> list[tuple[Task, str, str]]:
         if search.regime == ZERO_SHOT:
             train_task, train_languages = training_data(task.name)
             needs += [(train_task, lang, "train") for lang in train_languages]
-            needs += [_dev(task, lang, None) for lang in train_languages]
+            needs += [stage_one.dev_split(task, lang, None) for lang in train_languages]
         else:
             for s in regime_sources(config, search):
                 for lang in s.languages:
                     needs.append((get_task(s.train_task), lang, "train"))
-                    needs.append(_dev(task, lang, s.dev_task))
+                    needs.append(stage_one.dev_split(task, lang, s.dev_task))
         for lang in languages:
             for role in ("dev", "test"):
                 if (where := eval_split(task, role=role, language=lang)) is not None:
                     needs.append((where[0], lang, where[1]))
     unique = {(t.name, lang, role): (t, lang, role) for t, lang, role in needs if t is not None}
     return list(unique.values())
-
-
-def _dev(task: Task, language: str, dev_task: str | None) -> tuple[Any, str, str]:
-    if dev_task is not None:
-        return get_task(dev_task), language, "dev"
-    where = eval_split(task, role="dev", language=language)
-    return (where[0], language, where[1]) if where is not None else (None, language, "dev")
 
 
 def build_data(config: SweepConfig, *, source: Path, overlay: Path) -> dict[str, Any]:

@@ -59,7 +59,8 @@ def sweep_status(sweep_dir: str | Path) -> dict[str, Any]:
             {
                 "search": search_id,
                 "pair": entry["pair"],
-                "state": entry["state"],
+                # A stage one taken from a checkpoint store: done, and trained by another sweep.
+                "state": "reused" if entry.get("origin") == "reused" else entry["state"],
                 "needs": needs,
                 "finished": finished,
                 "running": running,

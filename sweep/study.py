@@ -67,7 +67,9 @@ class Study:
     ``trial_config(search, sampled)`` builds a trial's Tune config from the values its searcher chose;
     ``finalize(search)`` runs when a search's last trial has ended and returns the search's new state
     (``done`` or ``failed``); ``skip(search, needed)`` when a search can never run because the search it
-    needs failed. They come from the driver, which knows encoders, specs and the manifest.
+    needs failed; ``claim(search)``, before a search that is ready starts, says whether it may start now
+    (False: it waits, e.g. for another sweep that trains the same stage one; the driver may have marked it
+    done meanwhile). They come from the driver, which knows encoders, specs and the manifest.
     """
 
     def __init__(
@@ -77,13 +79,14 @@ class Study:
         trial_config: Callable[[Search, dict[str, Any]], dict[str, Any]],
         finalize: Callable[[Search], str],
         skip: Callable[[Search, str], None] = lambda search, needed: None,
+        claim: Callable[[Search], bool] = lambda search: True,
         max_concurrent_trials: int,
         max_trials_in_flight: int | None = None,
         max_searches_in_flight: int | None = None,
     ) -> None:
         self.states = {s.search.id: s for s in states}
         self.trial_config = trial_config
-        self.finalize, self.skip = finalize, skip
+        self.finalize, self.skip, self.claim = finalize, skip, claim
         self.max_concurrent_trials = max_concurrent_trials
         self.max_trials_in_flight = max_trials_in_flight
         self.max_searches_in_flight = max_searches_in_flight
@@ -101,13 +104,13 @@ class Study:
     # --------------------------------------------------------------------------------- proposing
 
     def ready(self, state: SearchState) -> bool:
-        """Whether ``state``'s search may propose trials: what it needs is done, and it has some left."""
+        """Whether ``state``'s search may propose trials: what it needs is done, it has some left, and (before
+        it starts) the driver's ``claim`` lets it."""
         if state.exhausted:
             return False
-        if state.needs is None:
-            return True
-        needed = self.states[state.needs]
-        return needed.state == "done"
+        if state.needs is not None and self.states[state.needs].state != "done":
+            return False
+        return state.state != "waiting" or self.claim(state.search)
 
     def priority(self, state: SearchState) -> tuple[int, int]:
         """Which ready search gets the next slot (smaller first): a search others wait on, then the one

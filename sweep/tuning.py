@@ -43,8 +43,11 @@ def study_key(config: SweepConfig) -> str:
 
 
 def search_seed(config: SweepConfig, search: Search) -> int:
-    """A per-search sampler seed: stable across runs and machines, different between searches."""
-    return (config.search.seed * 1_000_003 + zlib.crc32(search.id.encode())) % (2**31)
+    """A per-search sampler seed: stable across runs and machines, different between searches. The models of
+    a study of several share their searches' seeds (each model's searches try the same values), which also
+    lets a stage one be reused between a study of one model and one of several (``sweep.stage_one``)."""
+    own_id = search.id.removeprefix(f"{search.model}.") if search.model else search.id
+    return (config.search.seed * 1_000_003 + zlib.crc32(own_id.encode())) % (2**31)
 
 
 def make_searcher(config: SweepConfig, search: Search) -> Any:

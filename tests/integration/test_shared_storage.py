@@ -159,3 +159,62 @@ def test_launch_kill_resume_and_query_through_s3(s3: dict[str, str], tmp_path: P
         "test-en.tsv",
         "test-sw.tsv",
     ]
+
+
+def test_a_checkpoint_store_on_s3_keeps_whole_entries_and_one_lease_holder(
+    s3: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's contract where there are no locks: an entry is read only once its record is there,
+    and of two drivers wanting one entry's lease only one gets it until it releases it or its note lapses."""
+    import pyarrow as pa
+    import torch
+
+    from sweep import store as store_module
+    from sweep.store import CheckpointStore
+    from trainers.encoder_io import read_encoder, write_encoder
+
+    monkeypatch.setattr(store_module, "LEASE_SETTLE_S", 0.2)
+    store = CheckpointStore(f"s3://{BUCKET}/store")
+    store.check()
+    first, second = store.lease("k", holder={"sweep": "a"}), store.lease("k", holder={"sweep": "b"})
+    assert first.acquire() and not second.acquire()
+    assert store.holder("k").startswith("sweep a (process ")
+    first.release()
+    assert second.acquire() and not first.acquire()
+    second._stop.set()  # its driver died: the note is no longer renewed ...
+    note = json.loads(_objects("store/locks")["store/locks/k.json"])
+    note["noted_at"] -= store_module.LEASE_S + 1  # ... and lapses
+    with _fs().open_output_stream(f"{BUCKET}/store/locks/k.json") as out:
+        out.write(json.dumps(note).encode())
+    assert first.acquire()
+
+    write_encoder({"w": torch.arange(4.0)}, tmp_path / "encoder", sizes={"w": 16})
+    rows = pa.table({"search": ["s"], "value": [0.25]})
+    with _fs().open_output_stream(f"{BUCKET}/store/entries/k/encoder/model.safetensors") as out:
+        out.write(b"what a killed publisher left")
+    assert store.entry("k") is None
+    assert store.publish("k", encoder=tmp_path / "encoder", rows=rows, record={"best": {"objective": 0.25}})
+    assert store.entry("k")["best"] == {"objective": 0.25} and store.rows("k").equals(rows)
+    assert torch.equal(read_encoder(store.encoder_location("k"))["w"], torch.arange(4.0))
+    assert [e["key"] for e in store.entries()] == ["k"]
+    first.release()
+
+
+@pytest.mark.slow
+def test_studies_share_stage_one_through_a_store_on_s3(s3: dict[str, str], tmp_path: Path) -> None:
+    small = ["intermediate.num_samples=1", "target.num_samples=1", "target.epochs=1", "baseline=false"]
+    store = f"checkpoint_store=s3://{BUCKET}/shared-store"
+    outputs = []
+    for name, target in (("trains", "toy_order"), ("reuses", "toy_paws")):
+        done = run_sweep(
+            "launch", str(QUICKSTART), *MINI, *small, store, f"target_tasks=[{target}]", "--name", name,
+            "--storage", str(tmp_path), env=s3,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        outputs.append(done.stdout)
+    assert "added to the checkpoint store as toy_nli-" in outputs[0]
+    assert "reused from the checkpoint store (toy_nli-" in outputs[1]
+    encoder = json.loads((tmp_path / "reuses" / "manifest.json").read_text())["searches"]["intermediate-toy_nli"]
+    assert encoder["encoder"].startswith(f"s3://{BUCKET}/shared-store/entries/toy_nli-")
+    pair = json.loads((tmp_path / "reuses" / "manifest.json").read_text())["searches"]["target-toy_nli-toy_paws"]
+    assert pair["state"] == "done"

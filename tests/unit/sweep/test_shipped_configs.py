@@ -90,3 +90,26 @@ def test_study_smoke_version_is_valid(path: Path, tmp_path: Path) -> None:
     assert [s.id for s in plan(smoke)] == [s.id for s in plan(config)]  # the same study, only smaller
     assert all(smoke.stage_of(s).epochs == EPOCHS for s in plan(smoke))
     assert smoke.model_names() == config.model_names()
+    assert smoke.checkpoint_store == str(tmp_path / "checkpoint_store")  # not the real runs' store
+
+
+def test_the_studies_share_the_stage_ones_docs_studies_md_says_they_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one data mirror (its content stands in here), the stage ones whose settings agree have one
+    checkpoint-store key, so whichever study runs first trains them for the others."""
+    from collections import defaultdict
+
+    from sweep import stage_one
+
+    monkeypatch.setattr(stage_one, "data_identity", lambda config, intermediate: "one mirror")
+    shared = defaultdict(set)
+    for path in STUDIES:
+        config = load_config(path, check_data=False)
+        assert config.checkpoint_store == str((ROOT / "checkpoint_store").resolve())
+        for search in plan(config):
+            if search.phase == "intermediate":
+                shared[stage_one.key(stage_one.identity(config, search))].add(f"{path.stem}:{search.id}")
+    assert sorted(sorted(studies) for studies in shared.values() if len(studies) > 1) == [
+        ["alignment:intermediate-mnli", "mixing:intermediate-mnli", "scaling:xlm-roberta-large.intermediate-mnli"],
+        ["reasoning:intermediate-commonsense_qa", "xstilts:intermediate-commonsense_qa"],
+        ["reasoning:intermediate-mnli", "xstilts:intermediate-mnli"],
+    ]

@@ -106,6 +106,28 @@ def test_when_stage_one_fails_its_pairs_are_skipped_and_the_study_still_finishes
     assert skipped == [(PAIR.id, NLI.id)] and s.states[PAIR.id].state == "failed"
 
 
+def test_a_stage_one_the_driver_does_not_claim_waits_and_one_it_marks_reused_releases_its_pairs() -> None:
+    """``claim``: False keeps a search waiting (another sweep trains it for the checkpoint store); a driver
+    that reused the entry meanwhile marks it done, and its pair proposes at once."""
+    answers = iter(["wait", "wait", "reused"])
+    states = [SearchState(search=x, samples=1, needs=x.needs) for x in (NLI, PAIR)]
+    s: Study
+
+    def claim(search: Search) -> bool:
+        if search is not NLI:
+            return True
+        answer = next(answers)
+        if answer == "reused":
+            s.states[search.id].state = "done"
+        return answer == "train"
+
+    s = Study(states, trial_config=lambda x, hp: {"search": x.id}, finalize=lambda x: "done", claim=claim,
+              max_concurrent_trials=1)  # fmt: skip
+    assert s.suggest("a") is None and s.suggest("b") is None  # waiting: neither it nor its pair proposes
+    assert s.suggest("c")["search"] == PAIR.id and s.states[NLI.id].suggested == []
+    assert s.suggest("d") is FINISHED
+
+
 def test_searcher_and_scheduler_state_survive_a_resume() -> None:
     """TPE continues its sequence and ASHA keeps its rungs, as after `sweep resume`."""
     from ray.tune.schedulers import ASHAScheduler, TrialScheduler
