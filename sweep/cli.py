@@ -361,7 +361,7 @@ def _store_args(p: argparse.ArgumentParser) -> None:
 
 
 def _store(args: argparse.Namespace) -> int:
-    import datetime
+    from datetime import datetime, timezone
 
     from sweep.store import CheckpointStore
 
@@ -373,7 +373,7 @@ def _store(args: argparse.Namespace) -> int:
             "model": entry.get("model"),
             "best": round(entry["best"]["objective"], 4),
             "trained_by": entry.get("trained_by", {}).get("sweep"),
-            "created": datetime.datetime.fromtimestamp(entry["created_at"], datetime.UTC).strftime("%Y-%m-%d %H:%M"),
+            "created": datetime.fromtimestamp(entry["created_at"], timezone.utc).strftime("%Y-%m-%d %H:%M"),
         }
         for entry in store.entries()
     ]
@@ -383,6 +383,12 @@ def _store(args: argparse.Namespace) -> int:
         print(render(rows, fmt=args.format))
     else:
         print(f"{store.location} holds no complete entries", file=sys.stderr)
+    if left := store.unreferenced():
+        print(
+            "data folders no record names (left by interrupted publishes, never read; delete them while no "
+            "sweep publishes those entries):\n" + "\n".join(f"  {path}" for path in left),
+            file=sys.stderr,
+        )
     return 0
 
 

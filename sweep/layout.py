@@ -253,6 +253,14 @@ def read_manifest(sweep_dir: SweepDir, *, to_run: bool = False) -> dict[str, Any
     return data
 
 
+def set_state(sweep_dir: SweepDir, search: Any, **fields: Any) -> None:
+    """Update ``search``'s row in the manifest (and publish it to shared storage)."""
+    manifest = read_manifest(sweep_dir)
+    manifest["searches"][search.id].update(fields)
+    write_json(sweep_dir.manifest, manifest)
+    sweep_dir.publish(sweep_dir.manifest)
+
+
 def code_version() -> dict[str, str]:
     """The xstilts version and, when run from a git checkout, its commit and whether it had local edits."""
     from importlib.metadata import PackageNotFoundError, version

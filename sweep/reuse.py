@@ -4,8 +4,9 @@ trains, or waits for.
 * A stage-one search that has not started and whose entry the store holds is reused: its rows are copied
   into the study's results (``origin`` = ``reused``), its manifest row names the entry and its encoder,
   and its pairs start from that encoder where the store keeps it.
-* One whose entry is missing is trained here once this driver holds the entry's lease; it is published
-  when its search ends (rows ``origin`` = ``trained``), and the lease is released.
+* One whose entry is missing is trained here once this driver holds the entry's lease (asked when the
+  study would start it, so a search held back by the study's caps takes no lease); it is published when
+  its search ends (rows ``origin`` = ``trained``), and the lease is released.
 * One whose lease another sweep holds waits, looking again every ``LOOK_EVERY_S``; when the holder
   publishes, it is reused; when the holder dies without publishing, this sweep takes the lease and trains.
 * A search already running when its sweep resumes finishes here (its restored trials run regardless);
@@ -15,28 +16,33 @@ trains, or waits for.
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
 
-from sweep import stage_one
+from sweep import layout, stage_one
+from sweep.errors import SweepStateError
 from sweep.plan import Search
+from sweep.results import ResultsStore
 from sweep.store import CheckpointStore, Lease
+from trainers.fileio import download
+
+if TYPE_CHECKING:
+    from sweep.runner import StudyRun
 
 LOOK_EVERY_S = 5.0  # how often a waiting search looks at the store again
-TRAIN, WAIT, REUSED = "train", "wait", "reused"
+TRAIN, WAIT, REUSED = "train", "wait", "reused"  # what a stage one does (``claim``)
+WRITTEN, EXISTS, HELD = "written", "exists", "held"  # what publishing it did (``publish_entry``)
 
 
 class StageOneReuse:
-    """The checkpoint store as one study's driver uses it."""
+    """The checkpoint store as one study's driver (``run``) uses it."""
 
-    def __init__(self, *, location: str, config: Any, sweep: str, note: Any) -> None:
-        self.store = CheckpointStore(location)
-        self.config = config
-        self.sweep = sweep  # where this sweep lives: what the store's notes and records name
-        self.note = note  # prints a line about the study (``Progress.note``)
+    def __init__(self, run: StudyRun) -> None:
+        self.run = run
+        self.config = run.config
+        self.store = CheckpointStore(run.config.checkpoint_store)
+        self.sweep = str(run.sweep_dir.remote or run.sweep_dir.root)  # what the store's notes and records name
         self.keys: dict[str, str] = {}
         self.identities: dict[str, dict[str, Any]] = {}
         self.leases: dict[str, Lease] = {}
@@ -54,32 +60,116 @@ class StageOneReuse:
         """The complete store entry of ``search``, if some sweep published it."""
         return self.store.entry(self.key(search))
 
-    def claim(self, search: Search) -> str:
+    # ------------------------------------------------------------------------------- the study's side
+
+    def at_start(self) -> None:
+        """Reuse every stage one the store holds that has not started here; hold the lease of those that
+        run on after a resume; publish those a driver finished without publishing (it died in between, or
+        another sweep held the lease and never published)."""
+        self.store.check()
+        searches = layout.read_manifest(self.run.sweep_dir)["searches"]
+        for state in self.run.study.states.values():
+            search, record = state.search, searches[state.search.id]
+            if search.phase != "intermediate":
+                continue
+            if record["state"] == "pending" and (entry := self.entry(search)) is not None:
+                self.adopt(search, entry)
+            elif record["state"] == "running":
+                self.hold(search)
+            elif record["state"] == "done" and record.get("origin") == "trained" and not record.get("store"):
+                self.publish(search, record["best"])
+
+    def may_start(self, search: Search) -> bool:
+        """Whether stage one ``search`` may start now: it trains here (this driver holds its lease); or not,
+        because another sweep trains it (it waits), the store holds it (it is reused, and done), its entry
+        is damaged (it fails, saying what to delete) or the store cannot be read for now (it waits)."""
+        try:
+            outcome, entry = self.claim(search)
+            if outcome == REUSED:
+                self.adopt(search, entry)
+        except OSError as exc:
+            self.run.progress.note(f"{search.pair}: cannot read the checkpoint store ({exc}); looking again shortly")
+            return False
+        except SweepStateError as exc:
+            self.run.study.states[search.id].state = self.run.failed(search, str(exc))
+            return False
+        return outcome == TRAIN
+
+    def adopt(self, search: Search, entry: dict[str, Any] | None) -> None:
+        """Make the store's entry ``search``'s result: its rows in this study's results, marked reused."""
+        assert entry is not None
+        model = search.model or self.config.model.name
+        results = self.run.recorders[search.id].store
+        for trial_id, attempt, rows in self.reused_rows(entry, search=search, sweep_name=self.config.name, model=model):
+            results.write_attempt(rows, search=search.id, trial_id=trial_id, attempt=attempt)
+        layout.set_state(
+            self.run.sweep_dir,
+            search,
+            state="done",
+            best=entry["best"],
+            encoder=self.store.encoder_location(entry),
+            origin="reused",
+            store={"key": entry["key"], "location": self.store.location, "trained_by": entry.get("trained_by")},
+        )
+        self.run.study.states[search.id].state = "done"
+        by = entry.get("trained_by", {}).get("sweep", "?")
+        detail = f"; reused from the checkpoint store ({entry['key']}, trained by {by})"
+        self.run.progress.search_finished(search, best=entry["best"]["objective"], detail=detail)
+
+    def publish(self, search: Search, best: dict[str, Any]) -> None:
+        """Add a stage one trained here to the store; a failure is noted and the study goes on (`sweep
+        resume` tries again)."""
+        sweep_dir, note = self.run.sweep_dir, self.run.progress.note
+        encoder = sweep_dir.encoder(search.encoder_key)
+        try:
+            if not encoder.is_dir():  # a resumed sweep on shared storage: its local copy lacks encoders
+                download(sweep_dir.encoder_location(search.encoder_key), encoder)
+            table = ResultsStore.read(sweep_dir.results / search.id)
+            outcome = self.publish_entry(search, best=best, encoder=encoder, table=table)
+        except Exception as exc:  # the store is a convenience: this sweep's own result stands
+            self.release(search)
+            note(
+                f"{search.pair}: adding it to the checkpoint store {self.store.location} failed "
+                f"({type(exc).__name__}: {exc}); this sweep goes on, and `sweep resume` tries again"
+            )
+            return
+        key = self.key(search)
+        if outcome == HELD:
+            note(f"{search.pair}: another sweep holds the lease of {key}; `sweep resume` tries again")
+            return
+        record = {"key": key, "location": self.store.location, "published": outcome == WRITTEN}
+        layout.set_state(sweep_dir, search, store=record)
+        if outcome == WRITTEN:
+            note(f"{search.pair}: added to the checkpoint store as {key}")
+
+    # ------------------------------------------------------------------------------- the store's side
+
+    def claim(self, search: Search) -> tuple[str, dict[str, Any] | None]:
         """Whether ``search`` trains here (TRAIN: this driver holds its lease), waits for another sweep
-        that trains it (WAIT), or may be reused now (REUSED: its entry is complete)."""
+        that trains it (WAIT), or may be reused now (REUSED, with the entry's record)."""
         if search.id in self.leases:
-            return TRAIN
+            return TRAIN, None
         now = time.monotonic()
         if now - self._looked.get(search.id, -LOOK_EVERY_S) < LOOK_EVERY_S:
-            return WAIT
+            return WAIT, None
         self._looked[search.id] = now
         key = self.key(search)
-        if self.store.entry(key) is not None:
-            return REUSED
+        if (entry := self.store.entry(key)) is not None:
+            return REUSED, entry
         lease = self.store.lease(key, holder={"sweep": self.sweep, "search": search.id})
         if lease.acquire():
-            if self.store.entry(key) is not None:  # published between the look and the lease
+            if (entry := self.store.entry(key)) is not None:  # published between the look and the lease
                 lease.release()
-                return REUSED
+                return REUSED, entry
             self.leases[search.id] = lease
-            return TRAIN
+            return TRAIN, None
         if search.id not in self._told:
             self._told.add(search.id)
-            self.note(
+            self.run.progress.note(
                 f"{search.pair}: {self.store.holder(key)} is training the same stage one (store entry {key}); "
                 "waiting to reuse it"
             )
-        return WAIT
+        return WAIT, None
 
     def hold(self, search: Search) -> None:
         """Take ``search``'s lease if no one holds it (a resumed search that trains on regardless)."""
@@ -88,10 +178,12 @@ class StageOneReuse:
             if lease.acquire():
                 self.leases[search.id] = lease
 
-    def reused_rows(self, search: Search, *, sweep_name: str, model: str) -> list[tuple[str, int, list[dict]]]:
+    def reused_rows(
+        self, entry: dict[str, Any], *, search: Search, sweep_name: str, model: str
+    ) -> list[tuple[str, int, list[dict]]]:
         """The entry's rows as this study's: ``(trial id, attempt, rows)`` for each attempt, each row with
         this study's sweep, search id and model name, and ``origin`` reused."""
-        table = self.store.rows(self.key(search))
+        table = self.store.rows(entry)
         hp_names = [n for n in table.column_names if n.startswith("hp_")]
         attempts: dict[tuple[str, int], list[dict]] = {}
         for row in table.to_pylist():
@@ -101,23 +193,25 @@ class StageOneReuse:
             attempts.setdefault((row["trial_id"], row["attempt"]), []).append(row)
         return [(trial, attempt, rows) for (trial, attempt), rows in sorted(attempts.items())]
 
-    def publish(self, search: Search, *, best: dict[str, Any], encoder: Path, table: pa.Table, model: str) -> bool:
-        """Add ``search``'s result to the store (this driver holds its lease, or no one does); return whether
-        this call wrote the entry (False: it was complete already)."""
+    def publish_entry(self, search: Search, *, best: dict[str, Any], encoder: Any, table: Any) -> str:
+        """Add ``search``'s result to the store, holding its lease: WRITTEN; EXISTS when the entry was
+        complete already; HELD when another sweep holds the lease (it trains the entry and publishes its
+        own; `sweep resume` tries again if it never does)."""
         rows = table.filter(pc.equal(table["search"], search.id))
         record = {
             "identity": self.identities.get(search.id) or stage_one.identity(self.config, search),
             "intermediate": search.intermediate,
-            "model": model,
+            "model": search.model or self.config.model.name,
             "best": best,
             "trained_by": {"sweep": self.sweep, "search": search.id},
         }
         key = self.key(search)
         self.hold(search)
-        if search.id not in self.leases:  # another sweep trains this entry now, and publishes its own
-            return False
+        if search.id not in self.leases:
+            return EXISTS if self.store.entry(key) is not None else HELD
         try:
-            return self.store.publish(key, encoder=encoder, rows=rows, record=record)
+            wrote = self.store.publish(key, encoder=encoder, rows=rows, record=record, lease=self.leases[search.id])
+            return WRITTEN if wrote else EXISTS
         finally:
             self.release(search)
 

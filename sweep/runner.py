@@ -23,7 +23,7 @@ from sweep.recorder import HP_COLUMN_TYPES, Recorder
 from sweep.results import ResultsStore
 from sweep.select import best_trial, test_summary
 from sweep.study import SearchState, Study
-from trainers.fileio import download, exists, join, remove_tree, write_json
+from trainers.fileio import exists, join, remove_tree
 from trainers.spec import MixtureSpec, TrialSpec
 from trainers.tasks import get_task, selection_languages, split_ref, training_data
 
@@ -103,12 +103,7 @@ class StudyRun:
         if config.checkpoint_store:
             from sweep.reuse import StageOneReuse
 
-            self.reuse = StageOneReuse(
-                location=config.checkpoint_store,
-                config=config,
-                sweep=str(sweep_dir.remote or sweep_dir.root),
-                note=self.progress.note,
-            )
+            self.reuse = StageOneReuse(self)
 
     # ------------------------------------------------------------------------------------ running
 
@@ -119,7 +114,7 @@ class StudyRun:
             self.progress.note(f"{len(kept)} searches already finished, kept: {', '.join(s.pair for s in kept)}")
         try:
             if self.reuse is not None:
-                self._reuse_at_start()
+                self.reuse.at_start()
             self.study.finalize_finished()
             self._run_study(trainable)
         finally:
@@ -147,7 +142,7 @@ class StudyRun:
             self._announced.add(search.id)
             state = self.study.states[search.id]
             resumed = layout.read_manifest(self.sweep_dir)["searches"][search.id]["state"] != "pending"
-            set_state(self.sweep_dir, search, state="running")
+            layout.set_state(self.sweep_dir, search, state="running")
             self.progress.search_started(
                 search, samples=state.samples, evaluation=is_evaluation(search), resumed=resumed
             )
@@ -297,7 +292,7 @@ class StudyRun:
                 f"every trial failed; see the errors with "
                 f"`sweep query {self.sweep_dir.root} --where search={search.id} --where metric=error`"
             )
-            return self._failed(search, reason)
+            return self.failed(search, reason)
         record: dict[str, Any] = {"best": best}
         where = f" (trial {best['trial_id']}, epoch {best['step']})"
         if search.rerun_of is not None:
@@ -306,7 +301,7 @@ class StudyRun:
             try:
                 record["encoder"] = str(self._export(search, best))
             except Exception as exc:  # the pairs that need this encoder fail; the rest of the study goes on
-                return self._failed(search, f"exporting the best encoder failed: {type(exc).__name__}: {exc}")
+                return self.failed(search, f"exporting the best encoder failed: {type(exc).__name__}: {exc}")
             detail = f"{where}; encoder saved"
             record["origin"] = "trained"
         else:
@@ -316,9 +311,9 @@ class StudyRun:
             detail = (
                 (f"{where if not is_evaluation(search) else ''}; test mean {summary['mean']:.4f}") if summary else ""
             )
-        set_state(self.sweep_dir, search, state="done", **record)
+        layout.set_state(self.sweep_dir, search, state="done", **record)
         if search.phase == "intermediate" and self.reuse is not None:
-            self._publish(search, best)
+            self.reuse.publish(search, best)
         if not self.config.for_model(search.model).resources.keep_finished_checkpoints:
             # Disk: only the best checkpoint is ever read again (its encoder was exported above, its test
             # predictions are what `export-predictions` writes).
@@ -345,9 +340,9 @@ class StudyRun:
             seed = own.column("seed")[0].as_py()
             seeds[str(seed)] = {"best": chosen, "test": test_summary(own, best=chosen)}
         if not seeds:
-            return self._failed(search, "every seed's run failed")
+            return self.failed(search, "every seed's run failed")
         means = [entry["test"]["mean"] for entry in seeds.values() if entry["test"]]
-        set_state(self.sweep_dir, search, state="done", best=best, seeds=seeds)
+        layout.set_state(self.sweep_dir, search, state="done", best=best, seeds=seeds)
         if not self.config.for_model(search.model).resources.keep_finished_checkpoints:
             for entry in seeds.values():  # each seed's best checkpoint (its test predictions) and no other
                 chosen = entry["best"]
@@ -362,86 +357,17 @@ class StudyRun:
     # ------------------------------------------------------------------------- checkpoint store
 
     def claim(self, search: Search) -> bool:
-        """Whether ``search`` may start: always, but for a stage one that another sweep trains for the
-        checkpoint store (it waits), or that the store holds now (it is reused and done)."""
-        from sweep.reuse import REUSED, TRAIN
-
-        if self.reuse is None or search.phase != "intermediate":
-            return True
-        outcome = self.reuse.claim(search)
-        if outcome == REUSED:
-            self._adopt(search, self.reuse.entry(search))
-        return outcome == TRAIN
-
-    def _reuse_at_start(self) -> None:
-        """Reuse every stage one the store holds that has not started here; hold the lease of those that
-        run on after a resume; publish those a driver finished without publishing (it died in between)."""
-        assert self.reuse is not None
-        self.reuse.store.check()
-        searches = layout.read_manifest(self.sweep_dir)["searches"]
-        for state in self.study.states.values():
-            search, record = state.search, searches[state.search.id]
-            if search.phase != "intermediate":
-                continue
-            if record["state"] == "pending" and (entry := self.reuse.entry(search)) is not None:
-                self._adopt(search, entry)
-            elif record["state"] == "running":
-                self.reuse.hold(search)
-            elif record["state"] == "done" and record.get("origin") == "trained" and not record.get("store"):
-                self._publish(search, record["best"])
-
-    def _adopt(self, search: Search, entry: dict[str, Any] | None) -> None:
-        """Make the store's entry ``search``'s result: its rows in this study's results, marked reused."""
-        assert self.reuse is not None and entry is not None
-        model = search.model or self.config.model.name
-        results = self.recorders[search.id].store
-        for trial_id, attempt, rows in self.reuse.reused_rows(search, sweep_name=self.config.name, model=model):
-            results.write_attempt(rows, search=search.id, trial_id=trial_id, attempt=attempt)
-        key = self.reuse.key(search)
-        trained_by = entry.get("trained_by", {}).get("sweep", "?")
-        set_state(
-            self.sweep_dir,
-            search,
-            state="done",
-            best=entry["best"],
-            encoder=self.reuse.store.encoder_location(key),
-            origin="reused",
-            store={"key": key, "location": self.reuse.store.location, "trained_by": entry.get("trained_by")},
-        )
-        self.study.states[search.id].state = "done"
-        detail = f"; reused from the checkpoint store ({key}, trained by {trained_by})"
-        self.progress.search_finished(search, best=entry["best"]["objective"], detail=detail)
-
-    def _publish(self, search: Search, best: dict[str, Any]) -> None:
-        """Add a stage one trained here to the checkpoint store; a failure is noted, and the study goes on."""
-        assert self.reuse is not None
-        encoder = self.sweep_dir.encoder(search.encoder_key)
-        try:
-            if not encoder.is_dir():  # a resumed sweep on shared storage: its local copy lacks encoders
-                download(self.sweep_dir.encoder_location(search.encoder_key), encoder)
-            table = ResultsStore.read(self.sweep_dir.results / search.id)
-            model = search.model or self.config.model.name
-            wrote = self.reuse.publish(search, best=best, encoder=encoder, table=table, model=model)
-        except Exception as exc:  # the store is a convenience: this sweep's own result stands
-            self.reuse.release(search)
-            self.progress.note(
-                f"{search.pair}: adding it to the checkpoint store {self.reuse.store.location} failed "
-                f"({type(exc).__name__}: {exc}); this sweep goes on, and `sweep resume` tries again"
-            )
-            return
-        key = self.reuse.key(search)
-        set_state(self.sweep_dir, search, store={"key": key, "location": self.reuse.store.location, "published": wrote})
-        if wrote:
-            self.progress.note(f"{search.pair}: added to the checkpoint store as {key}")
+        """Whether ``search`` may start now (``Study``'s hook; ``sweep.reuse`` for stage ones with a store)."""
+        return self.reuse is None or search.phase != "intermediate" or self.reuse.may_start(search)
 
     def skip(self, search: Search, needed: str) -> None:
         """``search`` can never run: the search it needs failed."""
-        self._failed(search, f"it needs {needed}, which failed")
+        self.failed(search, f"it needs {needed}, which failed")
 
-    def _failed(self, search: Search, reason: str) -> str:
+    def failed(self, search: Search, reason: str) -> str:
         if self.reuse is not None and search.phase == "intermediate":
             self.reuse.release(search)  # another sweep may train it
-        set_state(self.sweep_dir, search, state="failed", error=reason)
+        layout.set_state(self.sweep_dir, search, state="failed", error=reason)
         self.progress.search_failed(search, reason)
         return "failed"
 
@@ -550,14 +476,6 @@ def target_model(config: SweepConfig, target: str | None) -> Any:
     if length == model.max_length:
         return model
     return dataclasses.replace(model, max_length=length, max_positions=model.max_positions or model.max_length + 2)
-
-
-def set_state(sweep_dir: layout.SweepDir, search: Search, **fields: Any) -> None:
-    """Update ``search``'s row in the manifest."""
-    manifest = layout.read_manifest(sweep_dir)
-    manifest["searches"][search.id].update(fields)
-    write_json(sweep_dir.manifest, manifest)
-    sweep_dir.publish(sweep_dir.manifest)
 
 
 def unpublished(manifest: dict[str, Any], config: SweepConfig) -> bool:

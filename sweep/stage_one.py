@@ -7,16 +7,23 @@ decides it; the key a checkpoint store files it under (``sweep.store``) is that 
 * ``entry``: the intermediate entry's name (it seeds the search's sampler) and what it trains: a task
   reference with its training and selection languages, or a mixture's whole composition;
 * ``model``: the model spec (its display name aside), the tokenizer's files by content, and a pretrained
-  model's ``config.json`` by content with its weight files' names and sizes;
-* ``training``: every training setting that can change a result (threads and the feature cache cannot),
-  and the workers per trial;
-* ``search``: the stage's epochs, number of trials and search space, the searcher and scheduler settings
-  (the samplers' seed among them) and the study's training seed;
+  model's files (a local folder, or the hub cache's snapshot of a hub id): ``config.json`` by content and
+  each weight file by its size and sampled content (its first megabyte, where safetensors keeps the tensor
+  table, and 16 blocks spread over the rest: hashing a 30B model whole would take minutes per launch);
+* ``training``: every training setting that can change a result, and the workers per trial (the global
+  batch). Settings that only trade memory for speed (offloading, activation checkpointing, the
+  evaluation batch, threads, the feature cache) are left out, so studies on GPUs of different sizes
+  share a stage one; the ZeRO stage is in (its results agree to about 1e-4, not bit for bit);
+* ``search``: the stage's epochs, number of trials and search space (in its order, which the samplers
+  follow), the searcher and scheduler settings (the samplers' seed among them) and the training seed;
 * ``data``: each split stage one reads (training and selection), by the content of its files;
-* ``code``: the ``trainers`` package's source, by content, and the xstilts version.
+* ``code``: the source of the ``trainers`` package and of the driver modules that build a trial and choose
+  the best one, by content, and the versions of torch, transformers, DeepSpeed, Optuna and Ray.
 
-Anything not listed (targets, regimes, languages evaluated, resources other than workers, the study's
-name) does not change a stage-one result, so studies that differ only there share it.
+Anything not listed (targets, regimes, languages evaluated, resources other than workers, trials run at
+once, the study's name) does not change a stage-one result, so studies that differ only there share it.
+(How many trials run at once changes what TPE has seen when it proposes, but so does the order in which
+they happen to finish: a search with concurrency is not reproducible to that level anyway.)
 """
 
 from __future__ import annotations
@@ -36,7 +43,19 @@ if TYPE_CHECKING:
     from sweep.plan import Search
 
 IDENTITY_VERSION = 1  # bump when the identity's fields change meaning: older entries are then never matched
-_NOT_RESULTS = ("torch_threads", "feature_cache")  # training settings that change speed or disk, not results
+# Training settings that change speed, memory or disk, not results.
+_NOT_RESULTS = (
+    "torch_threads",
+    "feature_cache",
+    "offload_optimizer",
+    "offload_parameters",
+    "activation_checkpointing",
+    "eval_batch_size",
+)
+# Driver modules that decide what a trial trains and which trial's encoder is kept (beside ``trainers``).
+_DRIVER_CODE = ("runner.py", "select.py", "spaces.py", "trainable.py", "trial_run.py", "tuning.py", "workers.py")
+_LIBRARIES = ("torch", "transformers", "deepspeed", "optuna", "ray")
+_SAMPLES, _BLOCK, _HEAD = 16, 1 << 16, 1 << 20
 
 
 def splits(config: SweepConfig, intermediate: str) -> list[tuple[Task, str, str]]:
@@ -90,7 +109,7 @@ def identity(config: SweepConfig, search: Search) -> dict[str, Any]:
         "search": {
             "epochs": stage.epochs,
             "num_samples": stage.num_samples,
-            "space": stage.search_space.to_yaml(),
+            "space": [[name, param] for name, param in stage.search_space.to_yaml()["params"].items()],
             **dataclasses.asdict(config.search),  # its `seed` seeds the samplers
             "training_seed": config.seed,
         },
@@ -119,20 +138,37 @@ def model_identity(model: Any) -> dict[str, Any]:
 
 
 def _model_files(path: str) -> dict[str, Any]:
-    """A pretrained model folder's config by content and its weights by name and size (hashing tens of
-    gigabytes of weights at every launch would cost minutes); a hub id as written."""
+    """A pretrained model's files: its config by content, each weight file by size and sampled content; a
+    hub id is read from the hub cache's snapshot (as written where the cache lacks it)."""
+    from sweep.checks import _hub_cache_file
+
     folder = Path(path)
     if not folder.is_dir():
-        return {"hub": path}
+        cached = _hub_cache_file(path, "config.json")
+        if cached is None:
+            return {"hub": path}
+        folder = Path(cached).parent
     config = folder / "config.json"
     return {
         "config": hashlib.sha256(config.read_bytes()).hexdigest() if config.is_file() else None,
         "weights": sorted(
-            [p.name, p.stat().st_size]
+            [p.name, p.stat().st_size, _sampled_hash(p)]
             for p in folder.iterdir()
             if p.is_file() and p.suffix in (".safetensors", ".bin", ".pt", ".pth")
         ),
     }
+
+
+def _sampled_hash(path: Path) -> str:
+    """sha256 of a file's first megabyte and ``_SAMPLES`` blocks spread evenly over the rest."""
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        digest.update(f.read(_HEAD))
+        for i in range(_SAMPLES):
+            f.seek(_HEAD + (size - _HEAD) * i // _SAMPLES if size > _HEAD else size)
+            digest.update(f.read(_BLOCK))
+    return digest.hexdigest()
 
 
 def data_identity(config: SweepConfig, intermediate: str) -> list[list[Any]]:
@@ -163,19 +199,22 @@ def _content_hash(path: str, size: int, mtime_ns: int) -> str:
 
 @functools.cache
 def code_identity() -> dict[str, str]:
-    """The trainers' source by content (any change there may change what training produces) and the
-    xstilts version."""
+    """The source that decides what a stage one trains and keeps, by content (``trainers`` whole, and the
+    driver's modules that build trials and select), and the versions of the libraries that train."""
     from importlib.metadata import PackageNotFoundError, version
 
     import trainers
 
     root = Path(trainers.__file__).resolve().parent
+    files = [*sorted(root.rglob("*.py")), *(Path(__file__).resolve().parent / name for name in _DRIVER_CODE)]
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode())
+    for path in files:
+        digest.update(f"{path.parent.name}/{path.name}".encode())
         digest.update(path.read_bytes())
-    try:
-        xstilts = version("xstilts")
-    except PackageNotFoundError:
-        xstilts = "unknown"
-    return {"trainers": digest.hexdigest(), "xstilts": xstilts}
+    out = {"source": digest.hexdigest()}
+    for name in _LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out

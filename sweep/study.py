@@ -67,7 +67,7 @@ class Study:
     ``trial_config(search, sampled)`` builds a trial's Tune config from the values its searcher chose;
     ``finalize(search)`` runs when a search's last trial has ended and returns the search's new state
     (``done`` or ``failed``); ``skip(search, needed)`` when a search can never run because the search it
-    needs failed; ``claim(search)``, before a search that is ready starts, says whether it may start now
+    needs failed; ``claim(search)``, when a ready search would start within the caps, says whether it may
     (False: it waits, e.g. for another sweep that trains the same stage one; the driver may have marked it
     done meanwhile). They come from the driver, which knows encoders, specs and the manifest.
     """
@@ -104,13 +104,10 @@ class Study:
     # --------------------------------------------------------------------------------- proposing
 
     def ready(self, state: SearchState) -> bool:
-        """Whether ``state``'s search may propose trials: what it needs is done, it has some left, and (before
-        it starts) the driver's ``claim`` lets it."""
+        """Whether ``state``'s search may propose trials: what it needs is done, and it has some left."""
         if state.exhausted:
             return False
-        if state.needs is not None and self.states[state.needs].state != "done":
-            return False
-        return state.state != "waiting" or self.claim(state.search)
+        return state.needs is None or self.states[state.needs].state == "done"
 
     def priority(self, state: SearchState) -> tuple[int, int]:
         """Which ready search gets the next slot (smaller first): a search others wait on, then the one
@@ -135,6 +132,8 @@ class Study:
                 continue
             if state.state == "waiting":
                 if self.max_searches_in_flight is not None and active >= self.max_searches_in_flight:
+                    continue
+                if not self.claim(state.search):  # asked only of a search about to start (it may take a lease)
                     continue
                 state.state = "running"
             sampled: dict[str, Any] = {}

@@ -92,9 +92,9 @@ def test_a_later_study_reuses_stage_one_and_says_so(two_sweeps: dict) -> None:
     record = json.loads((storage / "second" / "manifest.json").read_text())["searches"][SEARCH]
     first = json.loads((storage / "first" / "manifest.json").read_text())["searches"][SEARCH]
     assert record["origin"] == "reused" and record["best"] == first["best"]
-    assert record["encoder"] == str(store / "entries" / key / "encoder")
-    assert first["origin"] == "trained" and first["store"] == {"key": key, "location": str(store), "published": True}
     entry = json.loads((store / "entries" / key / "entry.json").read_text())
+    assert record["encoder"] == str(store / "entries" / key / entry["data"] / "encoder")
+    assert first["origin"] == "trained" and first["store"] == {"key": key, "location": str(store), "published": True}
     assert entry["trained_by"]["sweep"] == str(storage / "first") and entry["best"] == first["best"]
 
     status = run_sweep("status", str(storage / "second"))
@@ -135,16 +135,19 @@ def test_the_reusing_study_s_pairs_start_from_the_store_s_encoder(two_sweeps: di
 def test_a_half_written_entry_is_trained_again_not_reused(two_sweeps: dict, tmp_path: Path) -> None:
     store = tmp_path / "store"
     key = stage_one_key(store)
-    # What a publisher killed mid-copy leaves: the encoder and rows, no entry.json.
+    # What a publisher killed mid-copy leaves: its data folder (encoder cut short), no entry.json.
     shutil.copytree(two_sweeps["store"] / "entries" / key, store / "entries" / key)
     (store / "entries" / key / "entry.json").unlink()
-    (store / "entries" / key / "encoder" / "model.safetensors").write_bytes(b"cut short")
+    (half,) = (store / "entries" / key).iterdir()
+    (half / "encoder" / "model.safetensors").write_bytes(b"cut short")
     done = launch("third", tmp_path / "sweeps", store, "target_tasks=[toy_paws]")
     assert "starting intermediate toy_nli: 2 trials" in done.stdout
     assert f"added to the checkpoint store as {key}" in done.stdout
     entry = json.loads((store / "entries" / key / "entry.json").read_text())
-    assert entry["trained_by"]["sweep"] == str(tmp_path / "sweeps" / "third")
-    encoder_rows(store / "entries" / key / "encoder")  # a whole encoder again
+    assert entry["trained_by"]["sweep"] == str(tmp_path / "sweeps" / "third") and entry["data"] != half.name
+    encoder_rows(store / "entries" / key / entry["data"] / "encoder")  # a whole encoder
+    listed = run_sweep("store", str(store))
+    assert "data folders no record names" in listed.stderr and str(half) in listed.stderr
 
 
 def _hold_lease(store: Path, key: str) -> subprocess.Popen[str]:
@@ -239,13 +242,13 @@ def test_resuming_a_sweep_that_died_before_publishing_publishes_it(two_sweeps: d
     sweep, store = tmp_path / "first", tmp_path / "store"
     shutil.copytree(two_sweeps["storage"] / "first", sweep)
     config = yaml.safe_load((sweep / "config.yaml").read_text())
-    (sweep / "config.yaml").write_text(yaml.safe_dump({**config, "checkpoint_store": str(store)}))
+    (sweep / "config.yaml").write_text(yaml.safe_dump({**config, "checkpoint_store": str(store)}, sort_keys=False))
     manifest = json.loads((sweep / "manifest.json").read_text())
     del manifest["searches"][SEARCH]["store"]  # its driver died after the search ended, before publishing
     (sweep / "manifest.json").write_text(json.dumps(manifest))
     done = run_sweep("resume", str(sweep))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     key = stage_one_key(store)
-    assert f"added to the checkpoint store as {key}" in done.stdout
+    assert f"added to the checkpoint store as {key}" in done.stdout, done.stdout
     entry = json.loads((store / "entries" / key / "entry.json").read_text())
     assert entry["best"] == manifest["searches"][SEARCH]["best"]

@@ -161,6 +161,15 @@ def test_launch_kill_resume_and_query_through_s3(s3: dict[str, str], tmp_path: P
     ]
 
 
+def _encoder_dir(tmp_path: Path) -> Path:
+    import torch
+
+    from trainers.encoder_io import write_encoder
+
+    write_encoder({"w": torch.zeros(2)}, tmp_path / "lost", sizes={"w": 8})
+    return tmp_path / "lost"
+
+
 def test_a_checkpoint_store_on_s3_keeps_whole_entries_and_one_lease_holder(
     s3: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -170,6 +179,7 @@ def test_a_checkpoint_store_on_s3_keeps_whole_entries_and_one_lease_holder(
     import torch
 
     from sweep import store as store_module
+    from sweep.errors import SweepStateError
     from sweep.store import CheckpointStore
     from trainers.encoder_io import read_encoder, write_encoder
 
@@ -186,17 +196,26 @@ def test_a_checkpoint_store_on_s3_keeps_whole_entries_and_one_lease_holder(
     note["noted_at"] -= store_module.LEASE_S + 1  # ... and lapses
     with _fs().open_output_stream(f"{BUCKET}/store/locks/k.json") as out:
         out.write(json.dumps(note).encode())
-    assert first.acquire()
+    assert first.acquire() and not second.valid()
+    second.held = True  # as a stalled driver that never saw its renewal fail would think
+    with pytest.raises(SweepStateError, match="taken over while publishing"):
+        store.publish("k", encoder=_encoder_dir(tmp_path), rows=pa.table({"v": [1]}), record={}, lease=second)
+    assert store.entry("k") is None
 
     write_encoder({"w": torch.arange(4.0)}, tmp_path / "encoder", sizes={"w": 16})
     rows = pa.table({"search": ["s"], "value": [0.25]})
-    with _fs().open_output_stream(f"{BUCKET}/store/entries/k/encoder/model.safetensors") as out:
+    with _fs().open_output_stream(f"{BUCKET}/store/entries/k/0badc0ffee/encoder/model.safetensors") as out:
         out.write(b"what a killed publisher left")
     assert store.entry("k") is None
-    assert store.publish("k", encoder=tmp_path / "encoder", rows=rows, record={"best": {"objective": 0.25}})
-    assert store.entry("k")["best"] == {"objective": 0.25} and store.rows("k").equals(rows)
-    assert torch.equal(read_encoder(store.encoder_location("k"))["w"], torch.arange(4.0))
+    assert store.publish(
+        "k", encoder=tmp_path / "encoder", rows=rows, record={"best": {"objective": 0.25}}, lease=first
+    )
+    entry = store.entry("k")
+    assert entry["best"] == {"objective": 0.25} and store.rows(entry).equals(rows)
+    assert torch.equal(read_encoder(store.encoder_location(entry))["w"], torch.arange(4.0))
     assert [e["key"] for e in store.entries()] == ["k"]
+    assert store.unreferenced() == [f"s3://{BUCKET}/store/entries/k/0badc0ffee"]
+    assert not store.publish("k", encoder=tmp_path / "encoder", rows=rows, record={}, lease=first)  # the first wins
     first.release()
 
 

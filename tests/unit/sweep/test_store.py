@@ -15,7 +15,7 @@ import yaml
 
 from sweep import stage_one
 from sweep.config import load_config
-from sweep.errors import ConfigError
+from sweep.errors import ConfigError, SweepStateError
 from sweep.plan import plan
 from sweep.store import CheckpointStore, location_problems
 from trainers.encoder_io import write_encoder
@@ -113,26 +113,33 @@ def _encoder(folder: Path) -> Path:
 ROWS = pa.table({"search": ["intermediate-x"], "trial_id": ["t1"], "value": [0.5]})
 
 
-def test_an_entry_is_complete_or_absent_and_never_changes(tmp_path: Path) -> None:
+def test_an_entry_is_complete_or_absent_and_never_changes(tmp_path: Path, monkeypatch) -> None:
     store = CheckpointStore(tmp_path / "store")
     store.check()
     encoder = _encoder(tmp_path / "encoder")
     key = "x-0123"
-    # What a publisher killed mid-copy leaves: files, no entry.json. Never read; the next publisher clears it.
-    half = Path(store.entry_location(key))
+    # What a publisher killed mid-copy leaves: a data folder, no record. Never read.
+    half = Path(store.entry_location(key)) / "0badc0ffee"
     (half / "encoder").mkdir(parents=True)
     (half / "encoder" / "stray.bin").write_bytes(b"cut short")
     assert store.entry(key) is None and store.entries() == []
     assert store.publish(key, encoder=encoder, rows=ROWS, record={"best": {"objective": 0.5}})
-    assert not (half / "encoder" / "stray.bin").exists()
     entry = store.entry(key)
     assert entry["key"] == key and entry["best"] == {"objective": 0.5} and store.entries() == [entry]
-    assert store.rows(key).equals(ROWS)
+    assert entry["data"] != "0badc0ffee" and store.rows(entry).equals(ROWS)
+    assert store.encoder_location(entry) == f"{store.entry_location(key)}/{entry['data']}/encoder"
+    assert store.unreferenced() == [str(half)]
     assert not store.publish(key, encoder=encoder, rows=ROWS.slice(0, 0), record={"best": {}})  # the first wins
-    assert store.entry(key) == entry and store.rows(key).equals(ROWS)
-    # A damaged record is no entry (a later sweep trains it again and replaces the folder).
-    (half / "entry.json").write_text("{not json")
-    assert store.entry(key) is None
+    # Even a publisher that missed the record (it looked before the record was there) cannot replace it:
+    # the record is linked into place, which fails if one exists, and its data is deleted.
+    monkeypatch.setattr(store, "entry", lambda k: None)
+    assert not store.publish(key, encoder=encoder, rows=ROWS.slice(0, 0), record={"best": {}})
+    monkeypatch.undo()
+    assert store.entry(key) == entry and store.rows(entry).equals(ROWS) and store.unreferenced() == [str(half)]
+    # A damaged record is an error naming what to delete (a sweep never reuses or overwrites it).
+    (Path(store.entry_location(key)) / "entry.json").write_text("{not json")
+    with pytest.raises(SweepStateError, match=f"delete the folder {store.entry_location(key)}"):
+        store.entry(key)
 
 
 def _hold(store: Path, key: str) -> subprocess.Popen[str]:

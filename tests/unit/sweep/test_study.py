@@ -128,6 +128,26 @@ def test_a_stage_one_the_driver_does_not_claim_waits_and_one_it_marks_reused_rel
     assert s.suggest("d") is FINISHED
 
 
+def test_claim_is_asked_only_of_a_search_about_to_start() -> None:
+    """A search kept back by ``max_searches_in_flight`` is not claimed: it would take a store lease that
+    another sweep could use meanwhile."""
+    other = Search(id="intermediate-qa", phase="intermediate", intermediate="qa", target=None)
+    asked: list[str] = []
+    states = [SearchState(search=x, samples=1, needs=None) for x in (NLI, other)]
+    s = Study(
+        states,
+        trial_config=lambda x, hp: {"search": x.id},
+        finalize=lambda x: "done",
+        claim=lambda x: asked.append(x.id) or True,
+        max_concurrent_trials=1,
+        max_searches_in_flight=1,
+    )
+    assert s.suggest("a")["search"] == NLI.id and s.suggest("b") is None
+    assert asked == [NLI.id]
+    s.trial_finished("a")
+    assert s.suggest("b")["search"] == other.id and asked == [NLI.id, other.id]
+
+
 def test_searcher_and_scheduler_state_survive_a_resume() -> None:
     """TPE continues its sequence and ASHA keeps its rungs, as after `sweep resume`."""
     from ray.tune.schedulers import ASHAScheduler, TrialScheduler
