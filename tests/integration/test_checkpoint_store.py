@@ -184,6 +184,7 @@ def _wait_for(lines: list[str], text: str, *, timeout: float = 180) -> None:
         time.sleep(0.5)
 
 
+@pytest.mark.slow
 def test_a_sweep_waits_for_the_one_training_the_entry_and_reuses_it(two_sweeps: dict, tmp_path: Path) -> None:
     store = tmp_path / "store"
     key = stage_one_key(store)
