@@ -45,6 +45,9 @@ def test_what_does_not_decide_stage_one_keeps_its_key() -> None:
         "resources.max_concurrent_trials=1",
         "target.num_samples=9",
         "regimes={toy_order: [zero_shot, in_language]}",
+        "training.offload_optimizer=true",  # memory for speed: studies on GPUs of different sizes share
+        "training.activation_checkpointing=true",
+        "training.eval_batch_size=7",
     )
 
 
