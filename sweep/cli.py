@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sweep.errors import ConfigError, XStiltsError
-from sweep.output import FORMATS, render
+from sweep.output import FORMATS, TEXT_FORMATS, render
 
 SPLIT_HELP = (
     "a role, train, dev or test (default: test), or the hub's name of the split it reads. For most tasks dev "
@@ -86,7 +86,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 def _status_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("sweep_dir")
-    p.add_argument("--format", choices=FORMATS[:3], default="table")
+    p.add_argument("--format", choices=TEXT_FORMATS, default="table")
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -240,7 +240,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _tasks_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     p.add_argument("name", nargs="?")
-    p.add_argument("--format", choices=FORMATS[:3], default="table")
+    p.add_argument("--format", choices=TEXT_FORMATS, default="table")
 
 
 def _tasks(args: argparse.Namespace) -> int:
@@ -275,7 +275,7 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="test", help=SPLIT_HELP)
     p.add_argument("--data-dir", help="a local mirror (<config>/<split>.jsonl); default: the hub")
     p.add_argument("--limit", type=int, default=3, help="how many examples to show")
-    p.add_argument("--format", choices=FORMATS[:3], default="json")
+    p.add_argument("--format", choices=TEXT_FORMATS, default="json")
 
 
 def _data(args: argparse.Namespace) -> int:
@@ -357,7 +357,7 @@ def _score(args: argparse.Namespace) -> int:
 
 def _store_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("location", help="the checkpoint store: a folder, or a URI such as s3://bucket/store")
-    p.add_argument("--format", choices=FORMATS[:3], default="table")
+    p.add_argument("--format", choices=TEXT_FORMATS, default="table")
 
 
 def _store(args: argparse.Namespace) -> int:

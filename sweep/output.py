@@ -1,4 +1,4 @@
-"""Printing lists of dicts as an aligned table, CSV, JSON or Parquet."""
+"""Printing lists of dicts as an aligned table, CSV, JSON, Markdown or Parquet."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 
 from sweep.errors import XStiltsError
 
-FORMATS = ("table", "csv", "json", "parquet")
+TEXT_FORMATS = ("table", "csv", "json", "markdown")  # printed; Parquet is written to a file
+FORMATS = (*TEXT_FORMATS, "parquet")
 
 
 def render(rows: Sequence[dict[str, Any]], *, fmt: str, out: str | None = None) -> str:
@@ -25,7 +26,7 @@ def render(rows: Sequence[dict[str, Any]], *, fmt: str, out: str | None = None) 
 
         pq.write_table(pa.Table.from_pylist(list(rows)), out)
         return f"wrote {len(rows)} rows to {Path(out).resolve()}"
-    text = {"table": _table, "csv": _csv, "json": _json}[fmt](rows)
+    text = {"table": _table, "csv": _csv, "json": _json, "markdown": _markdown}[fmt](rows)
     if out:
         Path(out).write_text(text)
         return f"wrote {len(rows)} rows to {Path(out).resolve()}"
@@ -66,3 +67,17 @@ def _csv(rows: Sequence[dict[str, Any]]) -> str:
 
 def _json(rows: Sequence[dict[str, Any]]) -> str:
     return json.dumps(list(rows), indent=2, default=str, ensure_ascii=False)
+
+
+def _markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """A GitHub-flavoured Markdown table (numbers right-aligned), to paste into a paper's notes or a README."""
+    if not rows:
+        return "(no rows)"
+    headers = list(rows[0])
+    numeric = [all(isinstance(r.get(h), (int, float)) or r.get(h) is None for r in rows) for h in headers]
+
+    def line(values: list[str]) -> str:
+        return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
+
+    rule = "|" + "|".join("---:" if num else "---" for num in numeric) + "|"
+    return "\n".join([line(headers), rule, *(line([_cell(r.get(h)) for h in headers]) for r in rows)])
