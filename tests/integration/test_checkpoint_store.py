@@ -5,13 +5,14 @@ entry waits and reuses it; if that one dies without publishing, it trains the en
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -19,6 +20,7 @@ import pytest
 
 from tests.integration.conftest import QUICKSTART, ROOT, run_sweep, sweep_cmd
 from tests.integration.encoders import checkpoint_rows, encoder_rows, unseen_rows
+from tests.leases import lease_held
 
 pytestmark = pytest.mark.integration
 
@@ -150,21 +152,6 @@ def test_a_half_written_entry_is_trained_again_not_reused(two_sweeps: dict, tmp_
     assert "data folders no record names" in listed.stderr and str(half) in listed.stderr
 
 
-def _hold_lease(store: Path, key: str) -> subprocess.Popen[str]:
-    """A process that holds ``key``'s lease as a training sweep's driver would, until it is killed."""
-    code = (
-        "import sys, time\n"
-        "from sweep.store import CheckpointStore\n"
-        f"lease = CheckpointStore({str(store)!r}).lease({key!r}, holder={{'sweep': 'elsewhere'}})\n"
-        "assert lease.acquire()\n"
-        "print('held', flush=True)\n"
-        "time.sleep(600)\n"
-    )
-    holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    return holder
-
-
 def _start(name: str, storage: Path, store: Path) -> tuple[subprocess.Popen[str], list[str]]:
     args = [*STAGE_ONE, *PAIRS, f"checkpoint_store={store}", "target_tasks=[toy_paws]"]
     driver = subprocess.Popen(
@@ -184,24 +171,28 @@ def _wait_for(lines: list[str], text: str, *, timeout: float = 180) -> None:
         time.sleep(0.5)
 
 
-@pytest.mark.slow
-def test_a_sweep_waits_for_the_one_training_the_entry_and_reuses_it(two_sweeps: dict, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def waiting_sweep(name: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[str], Path, str]]:
+    """A sweep launched while another process holds its stage one's lease, once it says it waits: the
+    driver, its output lines so far, the store and the key. The holder is killed as the block ends."""
     store = tmp_path / "store"
     key = stage_one_key(store)
-    holder = _hold_lease(store, key)
-    try:
-        driver, lines = _start("fourth", tmp_path / "sweeps", store)
+    with lease_held(store, key, sweep="elsewhere"):
+        driver, lines = _start(name, tmp_path / "sweeps", store)
         _wait_for(lines, "waiting to reuse it")
         assert any("sweep elsewhere" in line for line in lines)
+        yield driver, lines, store, key
+    assert driver.wait(timeout=300) == 0, "".join(lines)[-3000:]
+
+
+@pytest.mark.slow
+def test_a_sweep_waits_for_the_one_training_the_entry_and_reuses_it(two_sweeps: dict, tmp_path: Path) -> None:
+    with waiting_sweep("fourth", tmp_path) as (_, lines, store, key):
         time.sleep(6)  # it keeps waiting while the lease is held and no entry is complete
         assert not any("starting intermediate" in line for line in lines)
         # The holder publishes (the first store's complete entry, the same key; renamed into place whole), then ends.
         shutil.copytree(two_sweeps["store"] / "entries" / key, store / "entries" / f".{key}")
         (store / "entries" / f".{key}").rename(store / "entries" / key)
-    finally:
-        holder.kill()
-        holder.wait()
-    assert driver.wait(timeout=300) == 0, "".join(lines)[-3000:]
     assert any("reused from the checkpoint store" in line for line in lines)
     assert not any("starting intermediate" in line for line in lines)
     assert {r["origin"] for r in rows(tmp_path / "sweeps" / "fourth")} == {"reused"}
@@ -209,16 +200,8 @@ def test_a_sweep_waits_for_the_one_training_the_entry_and_reuses_it(two_sweeps: 
 
 @pytest.mark.slow
 def test_a_sweep_trains_the_entry_when_its_trainer_dies_without_publishing(tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    key = stage_one_key(store)
-    holder = _hold_lease(store, key)
-    try:
-        driver, lines = _start("fifth", tmp_path / "sweeps", store)
-        _wait_for(lines, "waiting to reuse it")
-    finally:
-        holder.kill()  # kill -9: the operating system drops its lock
-        holder.wait()
-    assert driver.wait(timeout=300) == 0, "".join(lines)[-3000:]
+    with waiting_sweep("fifth", tmp_path) as (_, lines, _, key):
+        pass  # the holder is killed (SIGKILL): the operating system drops its lock, and nothing is published
     assert any("starting intermediate toy_nli" in line for line in lines)
     assert any(f"added to the checkpoint store as {key}" in line for line in lines)
     assert {r["origin"] for r in rows(tmp_path / "sweeps" / "fifth")} == {"trained"}

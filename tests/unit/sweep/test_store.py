@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,6 +16,7 @@ from sweep.config import load_config
 from sweep.errors import ConfigError, SweepStateError
 from sweep.plan import plan
 from sweep.store import CheckpointStore, location_problems
+from tests.leases import lease_held
 from trainers.encoder_io import write_encoder
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -145,28 +144,14 @@ def test_an_entry_is_complete_or_absent_and_never_changes(tmp_path: Path, monkey
         store.entry(key)
 
 
-def _hold(store: Path, key: str) -> subprocess.Popen[str]:
-    code = (
-        "import time\nfrom sweep.store import CheckpointStore\n"
-        f"lease = CheckpointStore({str(store)!r}).lease({key!r}, holder={{'sweep': 'sweep-a'}})\n"
-        "assert lease.acquire()\nprint('held', flush=True)\ntime.sleep(120)\n"
-    )
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    return holder
-
-
 def test_a_file_lease_is_one_holder_s_and_dies_with_its_process(tmp_path: Path) -> None:
     store = CheckpointStore(tmp_path / "store")
-    holder = _hold(tmp_path / "store", "k")
-    try:
+    with lease_held(tmp_path / "store", "k", sweep="sweep-a") as holder:
         lease = store.lease("k", holder={"sweep": "sweep-b"})
         assert not lease.acquire()
         assert store.holder("k").startswith(f"sweep sweep-a (process {holder.pid} on ")
         assert store.lease("other", holder={}).acquire()  # another entry's lease is free
-    finally:
-        holder.kill()  # kill -9: no chance to release it
-        holder.wait()
+    # Killed with SIGKILL: it had no chance to release the lease.
     assert lease.acquire() and lease.acquire()  # the operating system dropped the dead holder's lock
     assert store.holder("k").startswith("sweep sweep-b")
     lease.release()
