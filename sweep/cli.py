@@ -16,6 +16,9 @@ from typing import Any
 from sweep.errors import ConfigError, XStiltsError
 from sweep.output import FORMATS, TEXT_FORMATS, render
 
+GROUPINGS = ("language", "family", "genus", "script")  # sweep.analyses.GROUPINGS, without importing it
+BENCHMARKS = ("xtreme", "xtreme-r")  # sweep.benchmark.VERSIONS
+
 SPLIT_HELP = (
     "a role, train, dev or test (default: test), or the hub's name of the split it reads. For most tasks dev "
     "reads the hub's `validation` and test its `test`; where the benchmark's test set is the hub's validation "
@@ -115,7 +118,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _query_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("sweep_dir")
+    p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="one or more sweep folders or URIs")
     p.add_argument(
         "--where",
         action="append",
@@ -123,38 +126,78 @@ def _query_args(p: argparse.ArgumentParser) -> None:
         metavar="COL=VALUE",
         help="filter rows (repeatable; OP is one of = != < <= > >=; a|b matches either)",
     )
-    p.add_argument("--metric", help="only this metric (e.g. accuracy)")
+    p.add_argument("--metric", help="only this metric (e.g. accuracy); with an analysis, instead of the headline")
     p.add_argument("--columns", help="comma-separated columns to show")
-    p.add_argument(
+    what = p.add_mutually_exclusive_group()
+    what.add_argument(
         "--pivot",
         action="store_true",
-        help="intermediate x target matrix: best trial's test score and its gain over the baseline",
+        help="intermediate x target matrix: the protocol's test score and its gain over the baseline",
     )
-    p.add_argument("--language", help="with --pivot: one language instead of the mean over languages")
-    p.add_argument(
+    what.add_argument(
+        "--by",
+        choices=GROUPINGS,
+        help="each pair's score and gain per language, or per language family, genus or script",
+    )
+    what.add_argument("--stats", action="store_true", help="mean, sd and 95%% t-interval over seeds, and of the gain")
+    what.add_argument(
+        "--progress",
+        action="store_true",
+        help="each search's trials in order: dev score, best so far, trial-seconds, expected best of k trials",
+    )
+    what.add_argument(
+        "--benchmark",
+        choices=BENCHMARKS,
+        help="XTREME or XTREME-R task, group and overall scores as google-research/xtreme evaluate.py computes them",
+    )
+    what.add_argument(
+        "--sql",
+        metavar="QUERY",
+        help="SQL over the views rows, trials, selected, best, searches, sweeps, languages and tasks (DuckDB)",
+    )
+    what.add_argument(
         "--mixtures",
         action="store_true",
         help="each mixture's sources: task, languages, head, weight, cap, and the sampling rate they got",
     )
+    p.add_argument("--language", help="with --pivot, --by or --stats: one language instead of the mean")
+    p.add_argument("--skip-bad", action="store_true", help="leave damaged results files out, with a warning")
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--out", help="write to this file (required for parquet)")
 
 
 def _query(args: argparse.Namespace) -> int:
-    from sweep import query
+    from sweep import analyses, query
+    from sweep.tables import Results
 
     if args.mixtures:
-        result = query.mixture_rows(args.sweep_dir)
-        if args.columns:
-            wanted = args.columns.split(",")
-            if unknown := [c for c in wanted if result and c not in result[0]]:
-                raise query.QueryError(f"unknown column `{unknown[0]}`; columns: {', '.join(result[0])}")
-            result = [{c: row[c] for c in wanted} for row in result]
-    elif args.pivot:
-        result = query.transfer_matrix(args.sweep_dir, where=args.where, metric=args.metric, language=args.language)
+        result = query.mixture_rows(args.sweep_dirs)
     else:
-        columns = args.columns.split(",") if args.columns else None
-        result = query.rows(args.sweep_dir, where=args.where, metric=args.metric, columns=columns)
+        results = Results(args.sweep_dirs, skip_bad=args.skip_bad)
+        common = {"where": args.where, "metric": args.metric, "language": args.language}
+        if args.sql:
+            if args.where or args.metric or args.language:
+                raise XStiltsError("--sql takes its filters in its WHERE clause, not --where, --metric or --language")
+            result = results.sql(args.sql).to_pylist()
+        elif args.pivot:
+            result = analyses.matrix(results, **common)
+        elif args.by:
+            result = analyses.pair_scores(results, by=args.by, **common)
+        elif args.stats:
+            result = analyses.pair_stats(results, **common)
+        elif args.progress:
+            result = analyses.search_progress(results, where=args.where)
+        elif args.benchmark:
+            result = analyses.benchmark_table(results, version=args.benchmark, where=args.where)
+        else:
+            columns = args.columns.split(",") if args.columns else None
+            result = query.rows(results, where=args.where, metric=args.metric, columns=columns)
+            args.columns = None
+    if args.columns:
+        wanted = args.columns.split(",")
+        if unknown := [c for c in wanted if result and c not in result[0]]:
+            raise query.QueryError(f"unknown column `{unknown[0]}`; columns: {', '.join(result[0])}")
+        result = [{c: row[c] for c in wanted} for row in result]
     print(render(result, fmt=args.format, out=args.out))
     return 0
 
@@ -396,7 +439,7 @@ COMMANDS = {
     "launch": (_launch_args, _launch, "start a sweep"),
     "resume": (_resume_args, _resume, "continue a sweep whose driver stopped"),
     "status": (_status_args, _status, "trials finished/running/errored/pending and best score per search"),
-    "query": (_query_args, _query, "read the results table"),
+    "query": (_query_args, _query, "read and analyse the results of one or more sweeps"),
     "validate": (_validate_args, _validate, "check a config completely, without starting Ray"),
     "tasks": (_tasks_args, _tasks, "list the known tasks, or show one"),
     "store": (_store_args, _store, "list a checkpoint store's stage-one entries (what later studies reuse)"),

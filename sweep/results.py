@@ -247,13 +247,8 @@ class ResultsStore:
 
         Example: ``ResultsStore.read(sweep_dir / "results", columns=["metric", "value"])``.
         """
-        root = Path(root)
-        files = sorted(
-            p
-            for p in root.rglob("*.parquet")
-            if p.is_file() and not any(part[0] in "._" for part in p.relative_to(root).parts)
-        )
-        schemas = [_checked_schema(p) for p in files]
+        files = result_files(root)
+        schemas = [checked_schema(p) for p in files]
         if schemas:
             try:
                 # The base columns first, always: files of older versions lack some.
@@ -277,8 +272,19 @@ class ResultsStore:
                 f"unknown columns {unknown} in {root} ({len(files)} result files); available are {unified.names}"
             )
         target = pa.schema([unified.field(c) for c in wanted], metadata=metadata)
-        tables = [_read_file(p, s, target) for p, s in zip(files, schemas, strict=True)]
+        tables = [read_file(p, s, target) for p, s in zip(files, schemas, strict=True)]
         return pa.concat_tables(tables) if tables else target.empty_table()
+
+
+def result_files(root: Path) -> list[Path]:
+    """Every results file under ``root``, sorted; names starting with "." or "_" (a file being written) are
+    not results."""
+    root = Path(root)
+    return sorted(
+        p
+        for p in root.rglob("*.parquet")
+        if p.is_file() and not any(part[0] in "._" for part in p.relative_to(root).parts)
+    )
 
 
 def read_results(root: Path, *, columns: Sequence[str] | None = None) -> pa.Table:
@@ -294,7 +300,7 @@ def _damaged(path: Path, exc: BaseException) -> ResultsError:
     )
 
 
-def _checked_schema(path: Path) -> pa.Schema:
+def checked_schema(path: Path) -> pa.Schema:
     try:
         schema = pq.read_schema(path)
     except (pa.ArrowException, OSError) as exc:
@@ -314,7 +320,7 @@ def _checked_schema(path: Path) -> pa.Schema:
     return schema
 
 
-def _read_file(path: Path, schema: pa.Schema, target: pa.Schema) -> pa.Table:
+def read_file(path: Path, schema: pa.Schema, target: pa.Schema) -> pa.Table:
     present = [f.name for f in target if f.name in schema.names]
     version_1 = (schema.metadata or {}).get(VERSION_KEY) == b"1"
     # A version-1 file lacks the columns version 2 added; what they would hold follows from three others.
