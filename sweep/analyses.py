@@ -165,10 +165,20 @@ def pair_stats(
     where: Sequence[str] = (),
     metric: str | None = None,
     language: str | None = None,
+    replicates: int = 1000,
+    seed: int = 0,
 ) -> list[dict[str, Any]]:
     """One row per pair (and group): its runs' mean, standard deviation and t-interval, every seed's score,
-    and its gain over the baseline with Welch's t-interval (``sweep.stats`` says why these)."""
+    and its gain over the baseline with Welch's t-interval (``sweep.stats`` says why these); a pair and
+    baseline run once get the paired bootstrap interval over test examples instead (``sweep.bootstrap``;
+    ``replicates=0`` skips it)."""
     pairs, metrics = _pair_runs(results, by=by, where=where, metric=metric, language=language)
+    resampled = {}
+    if replicates and by is None and metric is None:  # the bootstrap resamples the headline metric's examples
+        from sweep.bootstrap import pair_intervals
+
+        where_all = [*where, *([f"language={language}"] if language else [])]
+        resampled = pair_intervals(results, where=where_all, replicates=replicates, seed=seed)
     out = []
     for key, runs in pairs.items():
         sweep, model, intermediate, target, regime, group = key
@@ -179,6 +189,16 @@ def pair_stats(
         is_base = intermediate == BASELINE
         gain = None if base is None or is_base else mean - sum(base.values()) / len(base)
         gain_interval = None if base is None or is_base else stats.welch_interval(values, list(base.values()))
+        method = _method(len(values), None if base is None or is_base else len(base))
+        boot = resampled.get(key[:5])
+        if boot and "error" in boot:
+            method += f"; no bootstrap: {boot['error']}"
+        elif boot:
+            gain_interval = (boot["low"], boot["high"])
+            method = (
+                f"one run: gain by paired bootstrap over {boot['examples']} test examples "
+                f"({boot['replicates']} resamples)"
+            )
         out.append(
             {
                 "sweep": sweep,
@@ -197,7 +217,7 @@ def pair_stats(
                 "gain": gain,
                 "gain_low": gain_interval[0] if gain_interval else None,
                 "gain_high": gain_interval[1] if gain_interval else None,
-                "method": _method(len(values), None if base is None or is_base else len(base)),
+                "method": method,
             }
         )
     return sorted(out, key=_order)
@@ -205,7 +225,7 @@ def pair_stats(
 
 def _method(runs: int, base_runs: int | None) -> str:
     if runs < 2:
-        return "one run: no interval over seeds (give the study seeds:)"
+        return "one run: no interval (give the study seeds:)"
     text = f"t-interval, {runs} seeds"
     if base_runs is not None:
         text += "; gain: Welch t-interval" if base_runs >= 2 else "; gain: baseline has one run, no interval"

@@ -161,6 +161,12 @@ def _query_args(p: argparse.ArgumentParser) -> None:
         help="each mixture's sources: task, languages, head, weight, cap, and the sampling rate they got",
     )
     p.add_argument("--language", help="with --pivot, --by or --stats: one language instead of the mean")
+    p.add_argument(
+        "--replicates",
+        type=int,
+        default=1000,
+        help="with --stats: resamples of the paired bootstrap for pairs run once (0: none)",
+    )
     p.add_argument("--skip-bad", action="store_true", help="leave damaged results files out, with a warning")
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--out", help="write to this file (required for parquet)")
@@ -184,7 +190,7 @@ def _query(args: argparse.Namespace) -> int:
         elif args.by:
             result = analyses.pair_scores(results, by=args.by, **common)
         elif args.stats:
-            result = analyses.pair_stats(results, **common)
+            result = analyses.pair_stats(results, replicates=args.replicates, **common)
         elif args.progress:
             result = analyses.search_progress(results, where=args.where)
         elif args.benchmark:
@@ -199,6 +205,22 @@ def _query(args: argparse.Namespace) -> int:
             raise query.QueryError(f"unknown column `{unknown[0]}`; columns: {', '.join(result[0])}")
         result = [{c: row[c] for c in wanted} for row in result]
     print(render(result, fmt=args.format, out=args.out))
+    return 0
+
+
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="one or more sweep folders or URIs")
+    p.add_argument("--out", required=True, help="folder for index.html and the figures (PNG and SVG)")
+    p.add_argument("--target", help="the target of the per-language figure (default: the one with most languages)")
+    p.add_argument("--title", help="the page's title")
+    p.add_argument("--skip-bad", action="store_true", help="leave damaged results files out, with a warning")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from sweep.report import write_report
+
+    index = write_report(args.sweep_dirs, out=args.out, target=args.target, title=args.title, skip_bad=args.skip_bad)
+    print(f"report: {index} (figures as PNG and SVG beside it)")
     return 0
 
 
@@ -440,6 +462,7 @@ COMMANDS = {
     "resume": (_resume_args, _resume, "continue a sweep whose driver stopped"),
     "status": (_status_args, _status, "trials finished/running/errored/pending and best score per search"),
     "query": (_query_args, _query, "read and analyse the results of one or more sweeps"),
+    "report": (_report_args, _report, "an HTML report with figures of one or more sweeps"),
     "validate": (_validate_args, _validate, "check a config completely, without starting Ray"),
     "tasks": (_tasks_args, _tasks, "list the known tasks, or show one"),
     "store": (_store_args, _store, "list a checkpoint store's stage-one entries (what later studies reuse)"),

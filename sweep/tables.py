@@ -51,6 +51,7 @@ class SweepInfo:
     root: Path
     manifest: dict[str, Any]
     config: dict[str, Any]
+    folder: Any = None  # its sweep.layout.SweepDir (checkpoints, for the bootstrap's predictions)
 
 
 def _duckdb() -> Any:
@@ -85,7 +86,9 @@ def open_sweeps(locations: Sequence[str | Path]) -> list[SweepInfo]:
             )
         seen[name] = location
         config = yaml.safe_load(folder.config.read_text()) if folder.config.is_file() else {}
-        out.append(SweepInfo(name=name, location=location, root=folder.root, manifest=manifest, config=config))
+        out.append(
+            SweepInfo(name=name, location=location, root=folder.root, manifest=manifest, config=config, folder=folder)
+        )
     return out
 
 

@@ -99,6 +99,7 @@ class SweepWriter:
 
     def finish(self) -> Path:
         """Write the manifest and the config; return the sweep folder."""
+        self.root.mkdir(parents=True, exist_ok=True)
         manifest = {
             "version": 2,
             "name": self.name,
