@@ -224,6 +224,22 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compact_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep_dir")
+
+
+def _compact(args: argparse.Namespace) -> int:
+    from sweep.compaction import compact_sweep
+
+    written = compact_sweep(args.sweep_dir)
+    print(
+        f"compacted {len(written)} finished searches' results into one file each"
+        if written
+        else "nothing to compact: every finished search's results are one file already"
+    )
+    return 0
+
+
 def _validate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config")
     p.add_argument("overrides", nargs="*", metavar="key=value")
@@ -463,6 +479,7 @@ COMMANDS = {
     "status": (_status_args, _status, "trials finished/running/errored/pending and best score per search"),
     "query": (_query_args, _query, "read and analyse the results of one or more sweeps"),
     "report": (_report_args, _report, "an HTML report with figures of one or more sweeps"),
+    "compact": (_compact_args, _compact, "merge each finished search's results files into one (done as each ends)"),
     "validate": (_validate_args, _validate, "check a config completely, without starting Ray"),
     "tasks": (_tasks_args, _tasks, "list the known tasks, or show one"),
     "store": (_store_args, _store, "list a checkpoint store's stage-one entries (what later studies reuse)"),

@@ -31,7 +31,7 @@ from filelock import Timeout, UnixFileLock
 from sweep.errors import CheckpointError, SweepStateError
 from trainers.checkpoint import STATE_FILE, TAG, read_state, report_step
 from trainers.encoder_io import publish_encoder
-from trainers.fileio import copy_from, download, exists, filesystem, is_uri, join, upload, write_json
+from trainers.fileio import copy_from, download, exists, filesystem, is_uri, join, remove_file, upload, write_json
 
 ENCODER = "encoder"  # the folder of an exported encoder, under encoders/<task>/
 OLD_ENCODER = "encoder.pt"  # the single file earlier versions exported
@@ -104,6 +104,11 @@ class SweepDir:
         """Copy a file written in the local copy to the same place on shared storage (no-op without)."""
         if self.remote:
             upload(path, join(self.remote, *Path(path).relative_to(self.root).parts))
+
+    def unpublish(self, path: Path) -> None:
+        """Delete the copy on shared storage of a file deleted from the local copy (no-op without)."""
+        if self.remote:
+            remove_file(join(self.remote, *Path(path).relative_to(self.root).parts))
 
     def checkpoint(self, *, search: str, trial_id: str, step: int) -> Path:
         """A local folder holding a trial's checkpoint at ``step`` (its evaluation, or epoch), as Tune kept

@@ -15,8 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from sweep.journal import TrialJournal
 from sweep.plan import Search
 from sweep.results import ResultsStore
@@ -65,8 +63,8 @@ class Recorder:
     def finished(self, trial_id: str) -> bool:
         """Whether some attempt of the trial already ended in ``completed`` or ``stopped``."""
         for k in range(self.attempt(trial_id)):
-            path = self.store.attempt_path(search=self.search.id, trial_id=trial_id, attempt=k)
-            statuses = set(pq.read_table(path, columns=["status"]).column("status").to_pylist())
+            table = self.store.attempt_table(search=self.search.id, trial_id=trial_id, attempt=k, columns=["status"])
+            statuses = set(table.column("status").to_pylist())
             if statuses & {"completed", "stopped"}:
                 return True
         return False

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sweep.compaction import covered, search_files
 from sweep.errors import ResultsError
 from trainers.fileio import fsync_dir, write_atomic
 
@@ -188,8 +190,19 @@ class ResultsStore:
         )
 
     def has_attempt(self, *, search: str, trial_id: str, attempt: int) -> bool:
-        """Tell whether the rows of this attempt are already stored."""
-        return self.attempt_path(search=search, trial_id=trial_id, attempt=attempt).exists()
+        """Tell whether the rows of this attempt are already stored (in its own file, or compacted)."""
+        path = self.attempt_path(search=search, trial_id=trial_id, attempt=attempt)
+        return path.exists() or path.name in covered(path.parent)[1]
+
+    def attempt_table(self, *, search: str, trial_id: str, attempt: int, columns: Sequence[str]) -> pa.Table:
+        """The stored rows of one attempt (from its own file, or from its search's compacted file)."""
+        path = self.attempt_path(search=search, trial_id=trial_id, attempt=attempt)
+        if path.exists():
+            return pq.read_table(path, columns=list(columns))
+        newest, _ = covered(path.parent)
+        table = pq.read_table(newest, columns=[*columns, "trial_id", "attempt"])
+        mask = pc.and_(pc.equal(table["trial_id"], trial_id), pc.equal(table["attempt"], attempt))
+        return table.filter(mask).select(list(columns))
 
     def write_attempt(
         self, rows: Sequence[Mapping[str, Any]], *, search: str, trial_id: str, attempt: int
@@ -198,7 +211,7 @@ class ResultsStore:
         final = self.attempt_path(search=search, trial_id=trial_id, attempt=attempt)
         # Rows are checked even when the attempt is stored already, so bad rows never pass.
         table = self._table(rows, search=search, trial_id=trial_id, attempt=attempt)
-        if final.exists():
+        if final.exists() or final.name in covered(final.parent)[1]:
             return None
         new_dir = not final.parent.exists()
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -277,14 +290,15 @@ class ResultsStore:
 
 
 def result_files(root: Path) -> list[Path]:
-    """Every results file under ``root``, sorted; names starting with "." or "_" (a file being written) are
-    not results."""
+    """Every results file under ``root`` that a reader reads, sorted: names starting with "." or "_" (a file
+    being written) are not results, and in a compacted search folder the attempt files its compacted file
+    covers are not read again (``sweep.compaction``)."""
     root = Path(root)
-    return sorted(
-        p
-        for p in root.rglob("*.parquet")
-        if p.is_file() and not any(part[0] in "._" for part in p.relative_to(root).parts)
-    )
+    by_folder: dict[Path, list[Path]] = {}
+    for p in root.rglob("*.parquet"):
+        if p.is_file() and not any(part[0] in "._" for part in p.relative_to(root).parts):
+            by_folder.setdefault(p.parent, []).append(p)
+    return sorted(p for folder, names in by_folder.items() for p in search_files(folder, names))
 
 
 def read_results(root: Path, *, columns: Sequence[str] | None = None) -> pa.Table:

@@ -14,14 +14,14 @@ import pyarrow.compute as pc
 
 from sweep import layout
 from sweep.config import SweepConfig
-from sweep.errors import CheckpointError, SweepStateError
+from sweep.errors import CheckpointError, SweepStateError, XStiltsError
 from sweep.journal import TrialJournal
 from sweep.mixtures import is_mixture, mixture_spec
 from sweep.plan import NONE, ZERO_SHOT, Search, plan, regime_sources, stage_one_id
 from sweep.progress import Progress
 from sweep.recorder import HP_COLUMN_TYPES, Recorder
 from sweep.results import ResultsStore
-from sweep.select import best_trial, test_summary
+from sweep.select import best_trial, test_summary, trial_counts
 from sweep.study import SearchState, Study
 from trainers.fileio import exists, join, remove_tree
 from trainers.spec import MixtureSpec, TrialSpec
@@ -30,6 +30,7 @@ from trainers.tasks import get_task, selection_languages, split_ref, training_da
 TRAIN_RUNS = "train"  # under the sweep's tune/ folder: the transient Ray Train runs of multi-worker trials
 
 _RESOURCES_EVERY_S = 5.0  # how often the driver notes the cluster's resources in use for `sweep status`
+COMPACT_EVERY = 256  # attempts a running search writes before they are merged into its compacted file
 
 
 def is_evaluation(search: Search) -> bool:
@@ -62,6 +63,7 @@ class StudyRun:
         self.sweep_dir, self.config = sweep_dir, config
         self.searches = plan(config)
         self.recorders = {s.id: recorder(sweep_dir, config, s) for s in self.searches}
+        self._uncompacted: dict[str, int] = {}  # attempts ended per search since its files were last merged
         self.specs: dict[str, TrialSpec] = {}
         manifest = layout.read_manifest(sweep_dir)
         table = ResultsStore.read(sweep_dir.results)
@@ -227,6 +229,10 @@ class StudyRun:
         search = state.search
         self._ended.add(trial_id)
         self.recorders[search.id].on_end(trial_id, error=error, hp=config.get("hp", {}))
+        self._uncompacted[search.id] = self._uncompacted.get(search.id, 0) + 1
+        if self._uncompacted[search.id] >= COMPACT_EVERY:  # a long search: its finished attempts, merged
+            self._uncompacted[search.id] = 0
+            self.compact(search)
         epochs = self.recorders[search.id].epochs
         eval_every = self.config.for_model(search.model).training.eval_every
         unit = "evaluations" if eval_every and not is_evaluation(search) else "epochs"
@@ -311,7 +317,9 @@ class StudyRun:
             detail = (
                 (f"{where if not is_evaluation(search) else ''}; test mean {summary['mean']:.4f}") if summary else ""
             )
+        record["trials"] = trial_counts(table, search.id)
         layout.set_state(self.sweep_dir, search, state="done", **record)
+        self.compact(search)
         if search.phase == "intermediate" and self.reuse is not None:
             self.reuse.publish(search, best)
         if not self.config.for_model(search.model).resources.keep_finished_checkpoints:
@@ -342,7 +350,10 @@ class StudyRun:
         if not seeds:
             return self.failed(search, "every seed's run failed")
         means = [entry["test"]["mean"] for entry in seeds.values() if entry["test"]]
-        layout.set_state(self.sweep_dir, search, state="done", best=best, seeds=seeds)
+        layout.set_state(
+            self.sweep_dir, search, state="done", best=best, seeds=seeds, trials=trial_counts(table, search.id)
+        )
+        self.compact(search)
         if not self.config.for_model(search.model).resources.keep_finished_checkpoints:
             for entry in seeds.values():  # each seed's best checkpoint (its test predictions) and no other
                 chosen = entry["best"]
@@ -363,6 +374,20 @@ class StudyRun:
     def skip(self, search: Search, needed: str) -> None:
         """``search`` can never run: the search it needs failed."""
         self.failed(search, f"it needs {needed}, which failed")
+
+    def compact(self, search: Search) -> None:
+        """Merge a search's results files into one (``sweep.compaction``): as it finishes, and every
+        ``COMPACT_EVERY`` attempts of a long one, so queries open a few files per search instead of one per
+        attempt. Attempts written meanwhile stay in their own files, read as before; compaction that fails
+        leaves the files as they were, all still read."""
+        from sweep.compaction import compact_search
+
+        folder = self.sweep_dir.results / search.id
+        try:
+            if folder.is_dir():
+                compact_search(folder, publish=self.sweep_dir.publish, remove=self.sweep_dir.unpublish)
+        except (OSError, XStiltsError) as exc:
+            self.progress.note(f"{search.pair}: results not compacted ({exc}); its files are read as they are")
 
     def failed(self, search: Search, reason: str) -> str:
         if self.reuse is not None and search.phase == "intermediate":

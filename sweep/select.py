@@ -54,3 +54,17 @@ def test_summary(
         return {}
     per_language = {r["language"]: r["value"] for r in rows}
     return {"metric": metric, "languages": per_language, "mean": sum(per_language.values()) / len(per_language)}
+
+
+def trial_counts(table: Any, search_id: str) -> dict[str, int]:
+    """How many trials of a search finished (completed or stopped) and how many errored, from its rows: a
+    trial counts by its best outcome over its attempts."""
+    sub = table.filter(pc.equal(table["search"], search_id)).select(["trial_id", "status"])
+    final: dict[str, str] = {}
+    for trial_id, status in zip(sub["trial_id"].to_pylist(), sub["status"].to_pylist(), strict=True):
+        if final.get(trial_id) not in ("completed", "stopped"):
+            final[trial_id] = status
+    return {
+        "finished": sum(s in ("completed", "stopped") for s in final.values()),
+        "errored": sum(s == "errored" for s in final.values()),
+    }

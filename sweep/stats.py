@@ -69,13 +69,17 @@ def expected_max(values: Sequence[float]) -> list[tuple[float, float]]:
 
     Example: ``expected_max([0.5, 0.7])`` is ``[(0.6, 0.1), (0.65, ...)]``.
     """
-    ordered = sorted(values)
+    import numpy as np
+
+    ordered = np.sort(np.asarray(values, dtype=float))
     n = len(ordered)
-    out = []
-    for k in range(1, n + 1):
-        # P(max of k draws is the i-th smallest) = (i/n)^k - ((i-1)/n)^k
-        weights = [((i + 1) / n) ** k - (i / n) ** k for i in range(n)]
-        mean = sum(w * v for w, v in zip(weights, ordered, strict=True))
-        second = sum(w * v * v for w, v in zip(weights, ordered, strict=True))
-        out.append((mean, math.sqrt(max(second - mean * mean, 0.0))))
-    return out
+    if n == 0:
+        return []
+    k = np.arange(1, n + 1)[:, None]
+    cdf = (np.arange(1, n + 1) / n)[None, :]
+    # P(the best of k draws is the i-th smallest) = (i/n)^k - ((i-1)/n)^k
+    weights = cdf**k - (cdf - 1 / n).clip(min=0) ** k
+    mean = weights @ ordered
+    second = weights @ (ordered * ordered)
+    spread = np.sqrt(np.clip(second - mean * mean, 0.0, None))
+    return [(float(m), float(s)) for m, s in zip(mean, spread, strict=True)]

@@ -35,6 +35,7 @@ from sweep.results import KNOWN_VERSIONS, VERSION_KEY, checked_schema, read_file
 from trainers.languages import LANGUAGES
 from trainers.tasks import TASKS
 
+MATERIALIZE_FILES = 1000  # more files than this are read into memory once instead of at every query
 VIEWS = ("rows", "trials", "selected", "best", "searches", "sweeps", "languages", "tasks")
 
 
@@ -189,10 +190,15 @@ class Results:
 
         base = results_schema(sweep="-", hp_types={})
         parts = []
-        if current:
-            # union_by_name: sweeps declare different hyperparameters; no column depends on file order.
-            listed = ", ".join("'" + path.replace("'", "''") + "'" for path in current)
-            parts.append(f"SELECT * FROM read_parquet([{listed}], union_by_name = true)")
+        by_sweep: dict[Path, list[str]] = {}
+        for path in current:
+            by_sweep.setdefault(next(s.root for s in self.sweeps if path.startswith(f"{s.root}/")), []).append(path)
+        for paths in by_sweep.values():
+            # Every file of one sweep has the same schema (the store's contract), so DuckDB binds each sweep
+            # from one file's footer; sweeps declare different hyperparameters and are unioned by column name,
+            # so no column depends on the order of files.
+            listed = ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
+            parts.append(f"SELECT * FROM read_parquet([{listed}])")
         for i, path in enumerate(older):  # an older version lacks columns; what they hold follows from others
             table = read_file(path, checked_schema(path), _older_target(path, base))
             self.con.register(f"_older_{i}", table)
@@ -200,7 +206,22 @@ class Results:
         self.con.register("_empty", base.empty_table())
         parts.append("SELECT * FROM _empty")
         query = " UNION ALL BY NAME ".join(parts)
-        self.con.execute(f"CREATE VIEW _raw AS {query}")
+        # Many small files (searches still running, or a sweep not yet compacted): opening each costs more than
+        # its rows, so they are read once into memory; a compacted study is queried in place.
+        kind = "TABLE" if len(current) > MATERIALIZE_FILES else "VIEW"
+        if kind == "TABLE":
+            self._warn(
+                f"{len(current)} results files: reading them takes seconds; `sweep compact SWEEP_DIR` merges each "
+                "finished search's files into one (the driver does so as searches end) and queries take well "
+                "under a second"
+            )
+        try:
+            self.con.execute(f"CREATE {kind} _raw AS {query}")
+        except _duckdb().Error as exc:
+            raise ResultsError(
+                f"the results files could not be read together ({_first_line(exc)}); within one sweep every "
+                "file has the same columns: move a file written by something else out of the results folder"
+            ) from None
         names = [row[0] for row in self.con.execute("DESCRIBE _raw").fetchall()]
         return sorted(n for n in names if n.startswith("hp_"))
 

@@ -149,6 +149,20 @@ def remove_tree(location: str) -> None:
         fs.delete_dir(path)
 
 
+def remove_file(location: str) -> None:
+    """Delete the file at ``location`` (a path or a URI); nothing when there is none."""
+    import pyarrow.fs as pafs
+
+    fs, path = filesystem(location)
+    try:
+        fs.delete_file(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        if fs.get_file_info(path).type != pafs.FileType.NotFound:
+            raise
+
+
 def upload(local: Path, location: str) -> None:
     """Copy a local file to ``location`` (a URI). An object store writes an object whole or not at all,
     so a reader there never sees half a file either."""

@@ -121,7 +121,7 @@ def test_expected_best_of_k_trials() -> None:
     curve = stats.expected_max([0.5, 0.7])
     assert curve[0] == pytest.approx((0.6, 0.1))
     assert curve[1][0] == pytest.approx(0.5 * 0.25 + 0.7 * 0.75)  # max of two draws is 0.5 only if both are
-    assert stats.expected_max([0.3, 0.3, 0.3]) == [pytest.approx((0.3, 0.0))] * 3
+    assert stats.expected_max([0.3, 0.3, 0.3]) == [pytest.approx((0.3, 0.0), abs=1e-6)] * 3
 
 
 def test_search_progress_orders_trials_and_adds_up_their_time(tmp_path: Path) -> None:
