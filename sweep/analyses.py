@@ -145,17 +145,26 @@ def pair_scores(
 def _pair_runs(
     results: Results, *, by: str | None, where: Sequence[str], metric: str | None, language: str | None
 ) -> tuple[dict[tuple, dict[int, float]], dict[tuple, str]]:
-    """Each pair's (and group's) runs: ``{key: {seed: mean over the group's languages}}``, and its metric."""
+    """Each pair's (and group's) runs: ``{key: {(seed, trial or None): mean over the group's languages}}``, and
+    its metric."""
     if by is not None and by not in GROUPINGS:
         raise QueryError(f"unknown grouping `{by}`{suggest(by, GROUPINGS)}; group by one of {', '.join(GROUPINGS)}")
     table = scores(results, where=[*where, *([f"language={language}"] if language else [])], metric=metric)
-    runs: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    rows = table.to_pylist()
+    searches: dict[tuple, set[str]] = defaultdict(set)
+    for row in rows:
+        searches[tuple(row[c] for c in _KEY)].add(row["search"])
+    runs: dict[tuple, dict[Any, list[float]]] = defaultdict(lambda: defaultdict(list))
     metrics: dict[tuple, str] = {}
-    for row in table.to_pylist():
-        key = (*(row[c] for c in _KEY), row[by] if by else None)
-        runs[key][row["seed"]].append(row["value"])
+    for row in rows:
+        pair = tuple(row[c] for c in _KEY)
+        key = (*pair, row[by] if by else None)
+        # A run is a seed's training; a pair of one search tells its runs apart by trial (a seed is reused
+        # only when the runner has no other), a per-language pair (a search per language) by seed.
+        run = (row["seed"], row["trial_id"] if len(searches[pair]) == 1 else None)
+        runs[key][run].append(row["value"])
         metrics[key] = row["metric"]
-    return {key: {seed: sum(v) / len(v) for seed, v in by_seed.items()} for key, by_seed in runs.items()}, metrics
+    return {key: {run: sum(v) / len(v) for run, v in by_run.items()} for key, by_run in runs.items()}, metrics
 
 
 def pair_stats(
@@ -178,7 +187,7 @@ def pair_stats(
         from sweep.bootstrap import pair_intervals
 
         where_all = [*where, *([f"language={language}"] if language else [])]
-        resampled = pair_intervals(results, where=where_all, replicates=replicates, seed=seed)
+        resampled = pair_intervals(results, scores(results, where=where_all), replicates=replicates, seed=seed)
     out = []
     for key, runs in pairs.items():
         sweep, model, intermediate, target, regime, group = key
@@ -194,7 +203,7 @@ def pair_stats(
         if boot and "error" in boot:
             method += f"; no bootstrap: {boot['error']}"
         elif boot:
-            gain_interval = (boot["low"], boot["high"])
+            gain, gain_interval = boot["gain"], (boot["low"], boot["high"])  # over the languages both scored
             method = (
                 f"one run: gain by paired bootstrap over {boot['examples']} test examples "
                 f"({boot['replicates']} resamples)"
@@ -213,7 +222,7 @@ def pair_stats(
                 "sd": sd,
                 "ci_low": interval[0] if interval else None,
                 "ci_high": interval[1] if interval else None,
-                "per_seed": " ".join(f"{seed}:{value:.4f}" for seed, value in sorted(runs.items())),
+                "per_seed": " ".join(f"{seed}:{value:.4f}" for (seed, _), value in sorted(runs.items(), key=str)),
                 "gain": gain,
                 "gain_low": gain_interval[0] if gain_interval else None,
                 "gain_high": gain_interval[1] if gain_interval else None,
@@ -238,7 +247,8 @@ def search_progress(results: Results, *, where: Sequence[str] = ()) -> list[dict
     (Dodge et al. 2019) with its standard deviation."""
     condition, params = where_sql(results, where, view="trials")
     table = results.sql(
-        f"""SELECT sweep, search, any_value(pair) AS pair, trial_id, max(best_objective) AS objective,
+        f"""SELECT sweep, search, any_value(pair) AS pair, any_value(model) AS model, trial_id,
+                   max(best_objective) AS objective,
                    sum(wall_s) AS trial_s, min(started_at) AS started_at
             FROM trials WHERE {condition} AND NOT ends_with(search, '.seeds')
             GROUP BY sweep, search, trial_id HAVING max(best_objective) IS NOT NULL
@@ -260,6 +270,7 @@ def search_progress(results: Results, *, where: Sequence[str] = ()) -> list[dict
                     "sweep": sweep,
                     "search": search,
                     "pair": trial["pair"],
+                    "model": trial["model"],
                     "trials": index,
                     "trial_id": trial["trial_id"],
                     "objective": trial["objective"],
@@ -272,7 +283,7 @@ def search_progress(results: Results, *, where: Sequence[str] = ()) -> list[dict
     return out
 
 
-def _baseline(pairs: dict[tuple, dict[int, float]], key: tuple) -> dict[int, float] | None:
+def _baseline(pairs: dict[tuple, dict[Any, float]], key: tuple) -> dict[Any, float] | None:
     """The baseline's run scores for ``key``: from the same sweep, else from the one other sweep that has it."""
     sweep, model, _, target, regime, group = key
     own = pairs.get((sweep, model, BASELINE, target, regime, group))

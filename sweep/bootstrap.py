@@ -116,6 +116,16 @@ def paired_interval(
     return {"gain": observed / len(languages), "low": float(low), "high": float(high), "replicates": replicates}
 
 
+def _eval_limit(config: dict[str, Any], model: str | None) -> int | None:
+    """``training.max_eval_examples`` as the model's trials had it (a model of a list may override it)."""
+    limit = (config.get("training") or {}).get("max_eval_examples")
+    models = config.get("model")
+    for entry in models if isinstance(models, list) else []:
+        if (entry or {}).get("name") == model and "max_eval_examples" in (entry.get("training") or {}):
+            limit = entry["training"]["max_eval_examples"]
+    return limit
+
+
 class PredictionReader:
     """Per-example parts of a selected run's test predictions, read from its checkpoint and scored against the
     gold data its sweep read (cached per task and language)."""
@@ -123,7 +133,9 @@ class PredictionReader:
     def __init__(self) -> None:
         self._gold: dict[tuple[str, str, str], list[Any]] = {}
 
-    def parts(self, sweep: Any, *, search: str, trial_id: str, step: int, target: str, language: str) -> Parts:
+    def parts(
+        self, sweep: Any, *, search: str, trial_id: str, step: int, target: str, language: str, model: str | None
+    ) -> Parts:
         """The parts of one language's predictions of ``trial_id`` at ``step``."""
         from trainers.checkpoint import PREDICTIONS_DIR
         from trainers.data import load_examples
@@ -132,10 +144,12 @@ class PredictionReader:
 
         task = get_task(target)
         data_dir = sweep.config.get("data_dir")
-        key = (str(data_dir), target, language)
+        # A trained trial scores the first max_eval_examples, if capped; a retrieval evaluation the whole split.
+        limit = None if task.kind == "retrieval" else _eval_limit(sweep.config, model)
+        key = (str(data_dir), target, language, limit)
         if key not in self._gold:
             self._gold[key] = load_examples(
-                task, language=language, role="test", data_dir=Path(data_dir) if data_dir else None
+                task, language=language, role="test", data_dir=Path(data_dir) if data_dir else None, limit=limit
             )
         gold = self._gold[key]
         folder = sweep.folder.checkpoint(search=search, trial_id=trial_id, step=step) / PREDICTIONS_DIR
@@ -144,30 +158,33 @@ class PredictionReader:
 
 
 def pair_intervals(
-    results: Any, *, where: Sequence[str] = (), replicates: int = REPLICATES, seed: int = 0
+    results: Any, scores: Any, *, replicates: int = REPLICATES, seed: int = 0
 ) -> dict[tuple, dict[str, Any]]:
     """For each pair run once whose baseline was run once: its gain and the paired bootstrap interval, keyed
-    by (sweep, model, intermediate, target, regime); a pair that cannot be resampled gets ``{"error": why}``."""
+    by (sweep, model, intermediate, target, regime); ``scores`` is ``sweep.analyses.scores``'s table. A pair
+    that cannot be resampled gets ``{"error": why}``."""
     from collections import defaultdict
 
-    from sweep.analyses import scores
     from sweep.catalog import BASELINE
 
     runs: dict[tuple, dict[str, dict[str, Any]]] = defaultdict(dict)
-    counts: dict[tuple, set] = defaultdict(set)
-    for row in scores(results, where=where).to_pylist():
+    seeded: dict[tuple, bool] = defaultdict(bool)  # represented by seed runs: their t-intervals apply
+    for row in scores.to_pylist():
         key = (row["sweep"], row["model"], row["intermediate"], row["target"], row["regime"])
         runs[key][row["language"]] = row
-        counts[key].add(row["seed"])
+        seeded[key] |= bool(row["seeds_run"])
     sweeps = {s.name: s for s in results.sweeps}
     reader = PredictionReader()
     out: dict[tuple, dict[str, Any]] = {}
     for key, languages in runs.items():
         sweep, model, intermediate, target, regime = key
         base_key = (sweep, model, BASELINE, target, regime)
-        if intermediate == BASELINE or base_key not in runs or len(counts[key]) > 1 or len(counts[base_key]) > 1:
+        if intermediate == BASELINE or base_key not in runs or seeded[key] or seeded[base_key]:
             continue
         common = sorted(set(languages) & set(runs[base_key]))
+        if not common:
+            out[key] = {"error": "the pair and its baseline were scored on no common language"}
+            continue
         try:
             paired = []
             for language in common:
@@ -180,6 +197,7 @@ def pair_intervals(
                         step=row["step"],
                         target=target,
                         language=language,
+                        model=model,
                     )
                     if abs(float(parts.metric()) - row["value"]) > 1e-6:
                         raise XStiltsError(

@@ -17,50 +17,14 @@ at every instant:
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-COMPACTED = re.compile(r"^search\.c(\d+)\.parquet$")
-COVERS_KEY = b"xstilts.covers"
+from sweep.results import COMPACTED, COVERS_KEY, ResultsStore, compacted_files, covers
 
-
-def compacted_files(folder: Path) -> list[tuple[int, Path]]:
-    """A search folder's compacted files by generation, oldest first."""
-    found = []
-    for path in Path(folder).glob("search.c*.parquet"):
-        if match := COMPACTED.match(path.name):
-            found.append((int(match.group(1)), path))
-    return sorted(found)
-
-
-@lru_cache(maxsize=4096)
-def _covers(path: Path, mtime_ns: int, size: int) -> frozenset[str]:
-    metadata = pq.read_schema(path).metadata or {}
-    return frozenset(json.loads(metadata.get(COVERS_KEY, b"[]")))
-
-
-def covered(folder: Path) -> tuple[Path | None, frozenset[str]]:
-    """The newest compacted file of a search folder (or None), and the attempt file names it covers."""
-    files = compacted_files(folder)
-    if not files:
-        return None, frozenset()
-    newest = files[-1][1]
-    stat = newest.stat()
-    return newest, _covers(newest, stat.st_mtime_ns, stat.st_size)
-
-
-def search_files(folder: Path, names: list[Path]) -> list[Path]:
-    """Of ``names`` (the Parquet files in one search folder), those a reader reads: the newest compacted file
-    and the attempt files it does not cover."""
-    newest, covers = covered(folder)
-    if newest is None:
-        return names
-    return [p for p in names if p == newest or (not COMPACTED.match(p.name) and p.name not in covers)]
+__all__ = ["COMPACTED", "COVERS_KEY", "compact_search", "compact_sweep"]
 
 
 def compact_search(
@@ -69,40 +33,47 @@ def compact_search(
     publish: Callable[[Path], None] | None = None,
     remove: Callable[[Path], None] | None = None,
 ) -> Path | None:
-    """Merge a finished search's files into its next compacted file; return it, or None when there was
-    nothing new to merge. Files covered by the newest compacted file are deleted (``remove`` deletes their
-    copies on shared storage too)."""
-    from sweep.results import ResultsStore
+    """Merge a search's files into its next compacted file; return it, or None when there was nothing new to
+    merge (or another process merged them first). Files the newest compacted file covers are deleted
+    (``remove`` deletes their copies on shared storage too, after ``publish`` has put the compacted file
+    there)."""
+    import json
+
     from trainers.fileio import fsync_dir, write_atomic
 
     folder = Path(folder)
-    newest, covers = covered(folder)
-    generations = compacted_files(folder)
-    # Every attempt file there, read or not: those already covered are deleted below.
-    attempts = sorted(p for p in folder.glob("*.parquet") if p.name[0] not in "._" and not COMPACTED.match(p.name))
-    fresh = [p for p in attempts if p.name not in covers]
-    written = None
+    listing = sorted(p for p in folder.glob("*.parquet") if p.name[0] not in "._")
+    generations = compacted_files(listing)
+    newest = generations[-1][1] if generations else None
+    held = covers(newest) if newest is not None else frozenset()
+    attempts = [p for p in listing if not COMPACTED.match(p.name)]
+    fresh = [p for p in attempts if p.name not in held]
     if fresh:
-        table = ResultsStore.read(folder)  # the newest compacted file and the fresh attempts, checked
-        table = table.sort_by(
-            [(c, "ascending") for c in ("trial_id", "attempt", "step", "split", "language", "metric")]
-        )
-        names = sorted(covers | {p.name for p in fresh})
-        # ResultsStore.read's metadata: the current schema version (older files were read into it) and the sweep.
+        # Exactly the newest compacted file and the fresh attempts listed: an attempt written since is neither
+        # merged nor covered, and is read from its own file.
+        table = ResultsStore.read_files([*([newest] if newest else []), *fresh], where=folder)
+        order = ("trial_id", "attempt", "step", "split", "language", "metric")
+        table = table.sort_by([(c, "ascending") for c in order])
+        names = sorted(held | {p.name for p in fresh})
+        # ResultsStore.read's metadata: the current schema version (older files were read into it), the sweep.
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), COVERS_KEY: json.dumps(names).encode()})
-        generation = generations[-1][0] + 1 if generations else 1
-        written = folder / f"search.c{generation}.parquet"
-        write_atomic(written, lambda f: pq.write_table(table, f, row_group_size=1 << 17), overwrite=False)
+        written = folder / f"search.c{(generations[-1][0] if generations else 0) + 1}.parquet"
+        if not write_atomic(written, lambda f: pq.write_table(table, f, row_group_size=1 << 17), overwrite=False):
+            return None  # another compaction got there first: its file, not this one's names, says what is covered
         fsync_dir(folder)
-        if publish is not None:
-            publish(written)
-        covers = frozenset(names)
+        newest, held = written, frozenset(names)
+    else:
+        written = None
+    if newest is None:
+        return None
+    stale = [p for p in attempts if p.name in held] + [p for _, p in generations if p != newest]
+    if stale and publish is not None:
+        publish(newest)  # on shared storage before anything it covers is deleted there (idempotent)
     # Only now is anything deleted: every row is in the newest compacted file.
-    for path in [*attempts, *(p for _, p in generations)]:
-        if (path.name in covers or COMPACTED.match(path.name)) and path != (written or newest):
-            path.unlink(missing_ok=True)
-            if remove is not None:
-                remove(path)
+    for path in stale:
+        path.unlink(missing_ok=True)
+        if remove is not None:
+            remove(path)
     return written
 
 

@@ -15,7 +15,7 @@ import yaml
 
 from sweep import layout
 from sweep.config import SweepConfig, load_config, local_problems
-from sweep.errors import ConfigError, SweepStateError
+from sweep.errors import ConfigError, SweepStateError, XStiltsError
 from sweep.mixtures import composition, mixtures_of
 from sweep.plan import plan
 from trainers.fileio import exists, is_uri, join, write_atomic, write_json
@@ -129,9 +129,18 @@ def _run(sweep_dir: layout.SweepDir, config: SweepConfig, *, address: str | None
 
     with layout.driver_lock(sweep_dir):
         try:
+            manifest = layout.read_manifest(sweep_dir)
             for search in plan(config):
-                for path in recorder(sweep_dir, config, search).rebuild_missing():
+                rebuilt = recorder(sweep_dir, config, search).rebuild_missing()
+                for path in rebuilt:
                     print(f"rebuilt {path} from the trial journal", flush=True)
+                if rebuilt and manifest["searches"].get(search.id, {}).get("state") == "done":
+                    from sweep.compaction import compact_search
+
+                    try:  # merged again; if that fails, the rebuilt files are read as they are
+                        compact_search(path.parent, publish=sweep_dir.publish, remove=sweep_dir.unpublish)
+                    except (OSError, XStiltsError) as exc:
+                        print(f"{search.pair}: results not compacted ({exc})", flush=True)
             manifest = layout.read_manifest(sweep_dir)
             failed = []
             if any(entry["state"] != "done" for entry in manifest["searches"].values()) or unpublished(

@@ -151,10 +151,14 @@ def search_progress(rows: Sequence[Mapping[str, Any]], *, against: str, title: s
     spent (``"trial_s"``)."""
     plt = _pyplot()
     searches: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    models = len({row.get("model") for row in rows}) > 1
     for row in rows:
         stage_one = row["search"].split(".")[-1].startswith("intermediate-")
         name = (
-            row["pair"] + (" (stage one)" if stage_one else "") + (f" [{row['sweep']}]" if row.get("several") else "")
+            row["pair"]
+            + (" (stage one)" if stage_one else "")
+            + (f", {row['model']}" if models else "")
+            + (f" [{row['sweep']}]" if row.get("several") else "")
         )
         searches[name].append(row)
     searches = {k: v for k, v in searches.items() if len(v) > 1}
@@ -191,7 +195,7 @@ def search_progress(rows: Sequence[Mapping[str, Any]], *, against: str, title: s
         axes.set_visible(False)
     grid.flat[0].legend(fontsize=7)
     figure.suptitle(title)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.35 / figure.get_figheight()))  # room for the title
     return figure
 
 

@@ -7,7 +7,7 @@ SWEEP_DIR/driver.json      who holds the lock (pid, host, start), and what it ru
 SWEEP_DIR/tune/study/      the study's Ray Tune run: trial checkpoints, searcher and scheduler state
 SWEEP_DIR/tune/train/      transient Ray Train runs of multi-worker trials (cleared as they end)
 SWEEP_DIR/journal/<search>/<trial>.jsonl   every reported result, as it arrived
-SWEEP_DIR/results/<search>/<trial>.a<k>.parquet   the results table
+SWEEP_DIR/results/<search>/<trial>.a<k>.parquet   the results table (search.c<n>.parquet once merged)
 SWEEP_DIR/encoders/<task>/encoder/         the best intermediate encoder of each task (safetensors shards)
 """
 

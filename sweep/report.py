@@ -123,7 +123,12 @@ def _matrix_section(results: Results, stats_rows: list[dict], out: Path, *, seve
         name = "heatmap" if i == 0 else f"heatmap-{i + 1}"
         caption = f"Gain of each intermediate task over the baseline, per target ({label}); brackets: 95% interval"
         figs.append(
-            _figure(figures.gain_heatmap(cells, title=f"Intermediate-task gains ({label})"), out, name, caption)
+            _figure(
+                figures.gain_heatmap(cells, title=f"Gain over the baseline ({label}), [95% interval]"),
+                out,
+                name,
+                caption,
+            )
         )
     matrix = analyses.matrix(results)
     stats_table = [

@@ -1,23 +1,26 @@
-"""Results store: one Parquet file per (search, trial, attempt) under ``SWEEP_DIR/results``.
+"""Results store: one Parquet file per (search, trial, attempt) under ``SWEEP_DIR/results``, merged into one
+file per search once it ends (``sweep.compaction``).
 
 Every file of one sweep has the same Arrow schema (the base columns, then the sweep's
 ``hp_*`` columns), so ``pyarrow.dataset.dataset(SWEEP_DIR / "results")`` reads a whole
-sweep without any xstilts code.
+sweep without any xstilts code (but for the files a crash during compaction left behind, which the next
+``sweep compact`` deletes and xstilts' readers skip).
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sweep.compaction import covered, search_files
 from sweep.errors import ResultsError
 from trainers.fileio import fsync_dir, write_atomic
 
@@ -199,10 +202,13 @@ class ResultsStore:
         path = self.attempt_path(search=search, trial_id=trial_id, attempt=attempt)
         if path.exists():
             return pq.read_table(path, columns=list(columns))
-        newest, _ = covered(path.parent)
-        table = pq.read_table(newest, columns=[*columns, "trial_id", "attempt"])
-        mask = pc.and_(pc.equal(table["trial_id"], trial_id), pc.equal(table["attempt"], attempt))
-        return table.filter(mask).select(list(columns))
+        newest, held = covered(path.parent)
+        if newest is None or path.name not in held:
+            raise ResultsError(f"no stored rows for {search!r} trial {trial_id!r} attempt {attempt}")
+        # Row filters on the two columns: only the row groups holding this attempt are decoded.
+        return pq.read_table(
+            newest, columns=list(columns), filters=[("trial_id", "=", trial_id), ("attempt", "=", attempt)]
+        )
 
     def write_attempt(
         self, rows: Sequence[Mapping[str, Any]], *, search: str, trial_id: str, attempt: int
@@ -260,7 +266,17 @@ class ResultsStore:
 
         Example: ``ResultsStore.read(sweep_dir / "results", columns=["metric", "value"])``.
         """
-        files = result_files(root)
+        try:
+            return ResultsStore.read_files(result_files(root), columns=columns, where=root)
+        except FileNotFoundError:  # a compaction deleted what it merged while this listed: list again
+            return ResultsStore.read_files(result_files(root), columns=columns, where=root)
+
+    @staticmethod
+    def read_files(
+        files: Sequence[Path], *, columns: Sequence[str] | None = None, where: Path | None = None
+    ) -> pa.Table:
+        """Read exactly ``files`` (results files of one or more sweeps) into one table, checking each first."""
+        root = where if where is not None else (Path(files[0]).parent if files else Path("."))
         schemas = [checked_schema(p) for p in files]
         if schemas:
             try:
@@ -289,16 +305,74 @@ class ResultsStore:
         return pa.concat_tables(tables) if tables else target.empty_table()
 
 
-def result_files(root: Path) -> list[Path]:
+COMPACTED = re.compile(r"^search\.c(\d+)\.parquet$")  # a search's merged results (sweep.compaction)
+COVERS_KEY = b"xstilts.covers"  # in a merged file's footer: the attempt files it holds the rows of
+
+
+def compacted_files(names: Sequence[Path]) -> list[tuple[int, Path]]:
+    """The compacted files among ``names`` (one search folder's files), by generation, oldest first."""
+    return sorted((int(m.group(1)), p) for p in names if (m := COMPACTED.match(Path(p).name)))
+
+
+@lru_cache(maxsize=4096)
+def _covers(path: Path, mtime_ns: int, size: int) -> frozenset[str]:
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+        return frozenset(json.loads(metadata.get(COVERS_KEY, b"[]")))
+    except (pa.ArrowException, ValueError) as exc:  # not a transient error: the file is damaged
+        raise _damaged(path, exc) from exc
+
+
+def covers(path: Path) -> frozenset[str]:
+    """The attempt file names a compacted file covers (read once per version of the file)."""
+    stat = Path(path).stat()
+    return _covers(Path(path), stat.st_mtime_ns, stat.st_size)
+
+
+def covered(folder: Path) -> tuple[Path | None, frozenset[str]]:
+    """A search folder's newest compacted file (or None), and the attempt file names it covers."""
+    files = compacted_files(list(Path(folder).glob("search.c*.parquet")))
+    if not files:
+        return None, frozenset()
+    return files[-1][1], covers(files[-1][1])
+
+
+def search_files(names: Sequence[Path]) -> list[Path]:
+    """Of ``names`` (one listing of a search folder's files), those a reader reads: the newest compacted file
+    among them and the attempt files it does not cover. Taking the newest from the listing itself keeps the
+    answer whole while the driver writes a newer one: a file deleted meanwhile fails to open, and the
+    reader lists again (``ResultsStore.read``)."""
+    generations = compacted_files(names)
+    if not generations:
+        return list(names)
+    newest = generations[-1][1]
+    held = covers(newest)
+    return [p for p in names if p == newest or (not COMPACTED.match(p.name) and p.name not in held)]
+
+
+def result_files(root: Path, *, on_damaged: Callable[[Path, ResultsError], None] | None = None) -> list[Path]:
     """Every results file under ``root`` that a reader reads, sorted: names starting with "." or "_" (a file
     being written) are not results, and in a compacted search folder the attempt files its compacted file
-    covers are not read again (``sweep.compaction``)."""
+    covers are not read again (``sweep.compaction``). A damaged compacted file raises, or with ``on_damaged``
+    is reported there and left out (the files it covered, if still there, are read instead)."""
     root = Path(root)
     by_folder: dict[Path, list[Path]] = {}
     for p in root.rglob("*.parquet"):
         if p.is_file() and not any(part[0] in "._" for part in p.relative_to(root).parts):
             by_folder.setdefault(p.parent, []).append(p)
-    return sorted(p for folder, names in by_folder.items() for p in search_files(folder, names))
+    out = []
+    for names in by_folder.values():
+        while True:
+            try:
+                out += search_files(names)
+                break
+            except ResultsError as exc:
+                if on_damaged is None:
+                    raise
+                bad = compacted_files(names)[-1][1]
+                on_damaged(bad, exc)
+                names = [p for p in names if p != bad]
+    return sorted(out)
 
 
 def read_results(root: Path, *, columns: Sequence[str] | None = None) -> pa.Table:
@@ -317,6 +391,8 @@ def _damaged(path: Path, exc: BaseException) -> ResultsError:
 def checked_schema(path: Path) -> pa.Schema:
     try:
         schema = pq.read_schema(path)
+    except FileNotFoundError:
+        raise  # gone since it was listed (a compaction merged it): the reader lists again
     except (pa.ArrowException, OSError) as exc:
         raise _damaged(path, exc) from exc
     raw = (schema.metadata or {}).get(VERSION_KEY)
@@ -350,6 +426,8 @@ def read_file(path: Path, schema: pa.Schema, target: pa.Schema) -> pa.Table:
             else (pa.array(fills[f.name], type=f.type) if f.name in fills else pa.nulls(table.num_rows, f.type))
             for f in target
         ]
+    except FileNotFoundError:
+        raise
     except (pa.ArrowException, OSError) as exc:
         raise _damaged(path, exc) from exc
     return pa.Table.from_arrays(arrays, schema=target)

@@ -73,13 +73,16 @@ def expected_max(values: Sequence[float]) -> list[tuple[float, float]]:
 
     ordered = np.sort(np.asarray(values, dtype=float))
     n = len(ordered)
-    if n == 0:
-        return []
-    k = np.arange(1, n + 1)[:, None]
-    cdf = (np.arange(1, n + 1) / n)[None, :]
-    # P(the best of k draws is the i-th smallest) = (i/n)^k - ((i-1)/n)^k
-    weights = cdf**k - (cdf - 1 / n).clip(min=0) ** k
-    mean = weights @ ordered
-    second = weights @ (ordered * ordered)
-    spread = np.sqrt(np.clip(second - mean * mean, 0.0, None))
-    return [(float(m), float(s)) for m, s in zip(mean, spread, strict=True)]
+    upper = np.arange(1, n + 1) / n  # P(a draw is at most the i-th smallest)
+    lower = np.arange(0, n) / n
+    upper_k, lower_k = np.ones(n), np.ones(n)
+    out = []
+    for _ in range(n):  # k = 1..n, the powers built up one factor at a time (O(n) per k)
+        upper_k *= upper
+        lower_k *= lower
+        # P(the best of k draws is the i-th smallest) = (i/n)^k - ((i-1)/n)^k
+        weights = upper_k - lower_k
+        mean = float(weights @ ordered)
+        second = float(weights @ (ordered * ordered))
+        out.append((mean, math.sqrt(max(second - mean * mean, 0.0))))
+    return out

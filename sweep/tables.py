@@ -124,12 +124,24 @@ class Results:
         warn: Callable[[str], None] | None = None,
     ) -> None:
         self.sweeps = open_sweeps(locations)
-        self.skipped: list[str] = []
         self._warn = warn or (lambda text: print(f"warning: {text}", file=sys.stderr))
+        self._skip_bad = skip_bad
+        self._open()
+
+    def _open(self) -> None:
+        """List the files and define the views (again, after a compaction changed the files under a query)."""
+        self.skipped: list[str] = []
+
+        def damaged(path: Path, exc: ResultsError) -> None:
+            self._bad(exc, path, skip_bad=self._skip_bad)
+
         self.con = _duckdb().connect()
         self.con.execute("SET threads TO 2")
-        files = [f for s in self.sweeps for f in result_files(s.root / "results")]
-        current, older = self._check(files, skip_bad=skip_bad)
+        try:
+            files = [f for s in self.sweeps for f in result_files(s.root / "results", on_damaged=damaged)]
+        except FileNotFoundError:  # a compaction merged files while they were listed: list again
+            files = [f for s in self.sweeps for f in result_files(s.root / "results", on_damaged=damaged)]
+        current, older = self._check(files, skip_bad=self._skip_bad)
         self.hp_columns = self._define_rows(current, older)
         self._define_tables()
         self._define_views()
@@ -299,7 +311,13 @@ class Results:
         exists, e.g. ``results.sql("SELECT language, avg(value) FROM best GROUP BY language")``."""
         duckdb = _duckdb()
         try:
-            return self.con.sql(query, params=params or None).to_arrow_table()
+            try:
+                return self.con.sql(query, params=params or None).to_arrow_table()
+            except duckdb.IOException as exc:
+                if "No such file" not in str(exc):
+                    raise
+                self._open()  # the driver merged files this listing named: list them again
+                return self.con.sql(query, params=params or None).to_arrow_table()
         except duckdb.CatalogException as exc:
             raise QueryError(f"{_first_line(exc)}; the views are {', '.join(VIEWS)}") from None
         except duckdb.BinderException as exc:

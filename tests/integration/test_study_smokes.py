@@ -32,3 +32,13 @@ def test_study_smoke_runs(path: Path, tmp_path: Path) -> None:
     rows = ds.dataset(sweep / "results").to_table().to_pylist()
     assert {r["search"] for r in rows} == set(manifest["searches"])  # every search has its rows
     assert any(r["split"] == "test" for r in rows)
+    # Its analysis from the CLI: the statistics and the report, whatever the study's shape.
+    stats = run_sweep("query", str(sweep), "--stats", "--replicates", "100", "--format", "json")
+    assert stats.returncode == 0, stats.stderr
+    pairs = json.loads(stats.stdout)
+    assert pairs, "no pair has statistics"
+    # Every pair run once gets its bootstrap: its kept predictions reproduce the table's scores.
+    assert not [p["method"] for p in pairs if "no bootstrap" in p["method"]]
+    report = run_sweep("report", str(sweep), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    assert (tmp_path / "report" / "heatmap.png").is_file()

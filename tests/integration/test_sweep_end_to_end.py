@@ -143,19 +143,38 @@ def test_launch_refuses_an_existing_sweep(finished_sweep: Path) -> None:
 
 
 def test_damaged_results_file_is_named_and_rebuilt_by_resume(finished_sweep: Path, tmp_path: Path) -> None:
-    victim = sorted((finished_sweep / "results" / "target-none-toy_order").glob("*.parquet"))[0]
-    original = ds.dataset(victim).to_table()
+    folder = finished_sweep / "results" / "target-none-toy_order"
+    victim = folder / "search.c1.parquet"  # the driver compacted the finished search's files into one
+    assert sorted(p.name for p in folder.iterdir()) == [victim.name]
+    original = sorted(ds.dataset(victim).to_table().to_pylist(), key=str)
     victim.write_bytes(b"not parquet at all")
 
     broken = run_sweep("query", str(finished_sweep))
     assert broken.returncode == 2
-    assert victim.name in broken.stderr and "sweep resume" in broken.stderr
+    assert victim.name in broken.stderr and "sweep resume" in broken.stderr and "--skip-bad" in broken.stderr
 
     victim.rename(tmp_path / victim.name)  # what the message says to do
     resumed = run_sweep("resume", str(finished_sweep))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"rebuilt {victim}" in resumed.stdout
-    assert ds.dataset(victim).to_table().equals(original)
+    assert resumed.stdout.count(f"rebuilt {folder}/") == 3  # each trial's attempt, from the journal
+    assert sorted(p.name for p in folder.iterdir()) == [victim.name]  # and compacted again
+    assert sorted(ds.dataset(victim).to_table().to_pylist(), key=str) == original
+
+
+def test_analysis_of_the_finished_sweep(finished_sweep: Path, tmp_path: Path) -> None:
+    manifest = json.loads((finished_sweep / "manifest.json").read_text())
+    assert manifest["searches"]["target-none-toy_order"]["trials"] == {"finished": 3, "errored": 0}
+    stats = run_sweep("query", str(finished_sweep), "--stats", "--format", "json")
+    assert stats.returncode == 0, stats.stderr
+    pair = {r["intermediate"]: r for r in json.loads(stats.stdout)}["toy_nli"]
+    assert "paired bootstrap over 600 test examples" in pair["method"]  # 200 examples x en, de, sw
+    assert pair["gain_low"] <= pair["gain"] <= pair["gain_high"]
+    sql = "SELECT family, count(DISTINCT language) AS languages FROM best GROUP BY family ORDER BY family"
+    families = run_sweep("query", str(finished_sweep), "--sql", sql, "--format", "csv")
+    assert families.stdout.splitlines() == ["family,languages", "Atlantic-Congo,1", "Indo-European,2"]
+    report = run_sweep("report", str(finished_sweep), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    assert (tmp_path / "report" / "heatmap.png").is_file() and (tmp_path / "report" / "index.html").is_file()
 
 
 def test_exported_predictions_score_as_in_the_table(finished_sweep: Path, tmp_path: Path) -> None:

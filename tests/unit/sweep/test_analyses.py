@@ -227,3 +227,16 @@ def test_one_run_says_it_has_no_interval(tmp_path: Path) -> None:
     rows = analyses.pair_stats(Results([_plain(tmp_path)]))
     assert all(r["ci_low"] is None and r["method"].startswith("one run") for r in rows)
     assert not any(isinstance(r["mean"], float) and math.isnan(r["mean"]) for r in rows)
+
+
+def test_the_notebook_api_returns_arrow_and_pandas(tmp_path: Path) -> None:
+    from sweep.api import Analysis
+
+    study = Analysis([_plain(tmp_path)])
+    table = study.matrix()
+    assert table.column_names == ["intermediate", "xnli", "xnli vs none"]
+    frame = study.by("family", as_="pandas")
+    assert set(frame["family"]) == {"Indo-European", "Atlantic-Congo"}
+    assert study.sql("SELECT count(*) AS n FROM selected").to_pylist() == [{"n": 2}]
+    with pytest.raises(Exception, match="use arrow, pandas or polars"):
+        study.stats(as_="excel")

@@ -11,6 +11,7 @@ import pytest
 from sweep import analyses
 from sweep.cli import main
 from sweep.compaction import COVERS_KEY, compact_search, compact_sweep
+from sweep.errors import ResultsError
 from sweep.results import ResultsStore, result_files
 from sweep.tables import Results
 from tests.sweeps import SweepWriter
@@ -88,3 +89,59 @@ def test_cli_compact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "compacted 2 finished searches" in capsys.readouterr().out
     assert main(["compact", str(root)]) == 0
     assert "nothing to compact" in capsys.readouterr().out
+
+
+def test_a_listing_taken_before_a_newer_compaction_still_reads_every_row(tmp_path: Path) -> None:
+    from sweep.results import search_files
+
+    root = _sweep(tmp_path)
+    before = _everything(root)
+    folder = root / "results" / "target-none-xnli"
+    first = sorted(folder.iterdir())
+    compact_search(folder)
+    listed = sorted(folder.iterdir())  # [c1]
+    w = SweepWriter(tmp_path / "s", name="s")
+    w.trial(intermediate="none", target="xnli", trial_id="b9", dev=[0.1], test={"de": [0.1]})
+    snapshot = sorted(folder.iterdir())  # a reader's listing: [b9, c1]
+    assert search_files(snapshot) == snapshot  # c1 is the newest it saw; b9 is not covered by it
+    compact_search(folder)  # c2 covers everything; c1 and b9 are deleted under the reader
+    with pytest.raises(FileNotFoundError):  # c1 is gone: what the reader listed cannot be read whole
+        search_files(snapshot)
+    rows = ResultsStore.read(root / "results")  # reading lists again when a listed file is gone
+    assert len(rows) == len(before) + 2
+    assert len(Results([root]).sql("SELECT * FROM rows")) == len(before) + 2
+    assert first and listed
+
+
+def test_a_damaged_compacted_file_is_named_or_skipped(tmp_path: Path) -> None:
+    root = _sweep(tmp_path)
+    compact_sweep(root)
+    victim = root / "results" / "target-mnli-xnli" / "search.c1.parquet"
+    victim.write_bytes(b"not parquet")
+    with pytest.raises(ResultsError, match=r"search.c1.parquet is damaged.*--skip-bad"):
+        Results([root])
+    warnings: list[str] = []
+    results = Results([root], skip_bad=True, warn=warnings.append)
+    assert results.skipped == [str(victim)] and "search.c1.parquet" in warnings[0]
+    assert {r["intermediate"] for r in analyses.pair_scores(results)} == {"none"}
+
+
+def test_attempt_rows_by_trial_from_a_compacted_file(tmp_path: Path) -> None:
+    root = _sweep(tmp_path)
+    compact_sweep(root)
+    store = ResultsStore(root / "results", sweep="s", hp_types={"lr": "float"})
+    table = store.attempt_table(search="target-mnli-xnli", trial_id="m2", attempt=0, columns=["trial_id", "value"])
+    assert set(table["trial_id"].to_pylist()) == {"m2"} and table.num_rows == 2
+    with pytest.raises(ResultsError, match="no stored rows"):
+        store.attempt_table(search="target-mnli-xnli", trial_id="m2", attempt=1, columns=["value"])
+
+
+def test_a_compaction_that_loses_the_race_deletes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import trainers.fileio
+
+    root = _sweep(tmp_path)
+    folder = root / "results" / "target-none-xnli"
+    names = sorted(p.name for p in folder.iterdir())
+    monkeypatch.setattr(trainers.fileio, "write_atomic", lambda *a, **k: False)  # the name was taken
+    assert compact_search(folder) is None
+    assert sorted(p.name for p in folder.iterdir()) == names

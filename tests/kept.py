@@ -1,0 +1,34 @@
+"""Checking that a results file written before a crash was not written again: it is untouched, or the rows
+it held are in its search's compacted file, which covers it (``sweep.compaction``)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pyarrow.parquet as pq
+
+from sweep.results import COMPACTED, COVERS_KEY
+
+
+def kept(name: str, data: bytes, now: bytes | None, folder: dict[str, bytes]) -> bool:
+    """Whether attempt file ``name`` (bytes ``data`` before) is kept: ``now`` its bytes (None if gone), and
+    ``folder`` every file of its search folder now, by name."""
+    if now is not None:
+        return now == data
+    merged = sorted((int(m.group(1)), n) for n in folder if (m := COMPACTED.match(n)))
+    if not merged:
+        return False
+    compacted = pq.read_table(io.BytesIO(folder[merged[-1][1]]))
+    if name not in json.loads(compacted.schema.metadata[COVERS_KEY]):
+        return False
+    original = pq.read_table(io.BytesIO(data))
+    trial_id, attempt = original["trial_id"][0].as_py(), original["attempt"][0].as_py()
+    mine = [
+        r
+        for r in compacted.select(original.column_names).to_pylist()
+        if (r["trial_id"], r["attempt"]) == (trial_id, attempt)
+    ]
+    return sorted(json.dumps(r, default=str, sort_keys=True) for r in mine) == sorted(
+        json.dumps(r, default=str, sort_keys=True) for r in original.to_pylist()
+    )
