@@ -86,24 +86,24 @@ def _typed(text: str, kind: str, clause: str) -> Any:
 
 
 def scores(results: Results, *, where: Sequence[str] = (), metric: str | None = None) -> pa.Table:
-    """The protocol's test scores: one row per run (a pair's selected trial, or each of its seed runs) and
-    language, in each target's headline metric (or ``metric``)."""
+    """The protocol's test scores (the ``scores`` view): one row per run (a pair's selected trial, or each of
+    its seed runs) and language, in each target's headline metric; with ``metric``, in that metric."""
+    order = "ORDER BY sweep, model, intermediate, target, regime, seed, language"
+    if metric is None:
+        condition, params = where_sql(results, where, view="scores")
+        return results.sql(f"SELECT * FROM scores WHERE {condition} {order}", params)
     condition, params = where_sql(results, where, view="best")
-    chosen = "?" if metric else "coalesce(t.metric, min(b.metric) OVER (PARTITION BY b.target))"
     return results.sql(
         f"""
-        WITH b AS (SELECT * FROM best WHERE {condition}),
-        seeded AS (SELECT DISTINCT sweep, model, intermediate, target, regime FROM b WHERE seeds_run),
-        headline AS (
-            SELECT b.*, {chosen} AS headline FROM b LEFT JOIN tasks t ON t.task = b.target
-        )
-        SELECT h.* EXCLUDE (headline) FROM headline h
-        LEFT JOIN seeded s ON s.sweep = h.sweep AND s.model IS NOT DISTINCT FROM h.model
-            AND s.intermediate = h.intermediate AND s.target = h.target AND s.regime IS NOT DISTINCT FROM h.regime
-        WHERE h.metric = h.headline AND h.seeds_run = (s.sweep IS NOT NULL)
-        ORDER BY h.sweep, h.model, h.intermediate, h.target, h.regime, h.seed, h.language
+        WITH b AS (SELECT * FROM best WHERE {condition} AND metric = ?),
+        seeded AS (SELECT DISTINCT sweep, model, intermediate, target, regime FROM b WHERE seeds_run)
+        SELECT b.* FROM b
+        LEFT JOIN seeded s ON s.sweep = b.sweep AND s.model IS NOT DISTINCT FROM b.model
+            AND s.intermediate = b.intermediate AND s.target = b.target AND s.regime IS NOT DISTINCT FROM b.regime
+        WHERE b.seeds_run = (s.sweep IS NOT NULL)
+        {order}
         """,
-        [*params, *([metric] if metric else [])],
+        [*params, metric],
     )
 
 

@@ -153,7 +153,7 @@ def _query_args(p: argparse.ArgumentParser) -> None:
     what.add_argument(
         "--sql",
         metavar="QUERY",
-        help="SQL over the views rows, trials, selected, best, searches, sweeps, languages and tasks (DuckDB)",
+        help="SQL over the views rows, trials, selected, best, scores, searches, sweeps, languages and tasks (DuckDB)",
     )
     what.add_argument(
         "--mixtures",

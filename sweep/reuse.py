@@ -112,6 +112,7 @@ class StageOneReuse:
             store={"key": entry["key"], "location": self.store.location, "trained_by": entry.get("trained_by")},
         )
         self.run.study.states[search.id].state = "done"
+        self.run.compact(search)
         by = entry.get("trained_by", {}).get("sweep", "?")
         detail = f"; reused from the checkpoint store ({entry['key']}, trained by {by})"
         self.run.progress.search_finished(search, best=entry["best"]["objective"], detail=detail)

@@ -11,10 +11,12 @@ did), checks every results file's schema version, and defines these views over t
                seeds search, each seed's run's best step
 ``best``       the test scores at each selected step: one row per language and metric, with the language's
                family, genus and script
+``scores``     the protocol's scores: ``best`` in each target's headline metric, a pair's seed runs where it was
+               re-run with seeds (else its selected run); what every analysis averages
 ``searches``   each search as its sweep's manifest records it (pair, phase, state, origin)
 ``sweeps``     one row per sweep: its name, location, and the resources a trial held
 ``languages``  the language table (``trainers.languages``), with its sources in the docs
-``tasks``      every known task: its kind, benchmark and headline metric
+``tasks``      every known task: its kind, benchmark, headline metric and XTREME / XTREME-R task groups
 
 ``Results.sql(query)`` returns a ``pyarrow.Table`` (``.to_pandas()``, or ``polars.from_arrow``).
 """
@@ -36,7 +38,7 @@ from trainers.languages import LANGUAGES
 from trainers.tasks import TASKS
 
 MATERIALIZE_FILES = 1000  # more files than this are read into memory once instead of at every query
-VIEWS = ("rows", "trials", "selected", "best", "searches", "sweeps", "languages", "tasks")
+VIEWS = ("rows", "trials", "selected", "best", "scores", "searches", "sweeps", "languages", "tasks")
 
 
 class QueryError(XStiltsError):
@@ -242,8 +244,32 @@ class Results:
 
         tables = {kind: catalog.table(kind, self.sweeps) for kind in catalog.SCHEMAS}
         tables["languages"] = pa.Table.from_pylist([vars(language) for language in LANGUAGES.values()])
+        from sweep.benchmark import task_groups
+
+        groups = {version: task_groups(version) for version in ("xtreme", "xtreme-r")}
         tables["tasks"] = pa.Table.from_pylist(
-            [{"task": t.name, "kind": t.kind, "benchmark": t.benchmark, "metric": t.metric} for t in TASKS.values()]
+            [
+                {
+                    "task": t.name,
+                    "kind": t.kind,
+                    "benchmark": t.benchmark,
+                    "metric": t.metric,
+                    # the benchmarks' task groups (evaluate.py's): XCOPA is in two of XTREME-R's, LAReQA in none
+                    "xtreme_groups": list(groups["xtreme"].get(t.name, ())),
+                    "xtreme_r_groups": list(groups["xtreme-r"].get(t.name, ())),
+                }
+                for t in TASKS.values()
+            ],
+            schema=pa.schema(
+                [
+                    ("task", pa.string()),
+                    ("kind", pa.string()),
+                    ("benchmark", pa.string()),
+                    ("metric", pa.string()),
+                    ("xtreme_groups", pa.list_(pa.string())),
+                    ("xtreme_r_groups", pa.list_(pa.string())),
+                ]
+            ),
         )
         for name, table in tables.items():
             self.con.register("_arrow", table)
@@ -303,6 +329,21 @@ class Results:
                 AND (s.layer IS NULL OR r.layer = s.layer)
             LEFT JOIN _entries e ON e.sweep = r.sweep AND e.intermediate = r.intermediate
             LEFT JOIN languages l ON l.code = r.language"""
+        )
+
+        # The protocol's scores: a pair's seed runs where it has them, else its selected run; headline metrics.
+        self.con.execute(
+            """CREATE VIEW scores AS
+            WITH seeded AS (SELECT DISTINCT sweep, model, intermediate, target, regime FROM best WHERE seeds_run),
+            headline AS (
+                SELECT b.*, coalesce(t.metric, min(b.metric) OVER (PARTITION BY b.target)) AS headline
+                FROM best b LEFT JOIN tasks t ON t.task = b.target
+            )
+            SELECT h.* EXCLUDE (headline) FROM headline h
+            LEFT JOIN seeded s ON s.sweep = h.sweep AND s.model IS NOT DISTINCT FROM h.model
+                AND s.intermediate = h.intermediate AND s.target = h.target
+                AND s.regime IS NOT DISTINCT FROM h.regime
+            WHERE h.metric = h.headline AND h.seeds_run = (s.sweep IS NOT NULL)"""
         )
 
     # -- querying -----------------------------------------------------------------------------------------

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from sweep.results import COMPACTED, COVERS_KEY
+from sweep.results import COMPACTED, COVERS_KEY, covered
 
 
 def kept(name: str, data: bytes, now: bytes | None, folder: dict[str, bytes]) -> bool:
@@ -32,3 +33,14 @@ def kept(name: str, data: bytes, now: bytes | None, folder: dict[str, bytes]) ->
     return sorted(json.dumps(r, default=str, sort_keys=True) for r in mine) == sorted(
         json.dumps(r, default=str, sort_keys=True) for r in original.to_pylist()
     )
+
+
+def ended(folder: Path, trial_id: str) -> bool:
+    """Whether some attempt of ``trial_id`` is stored in search folder ``folder``: in its own file, or in the
+    folder's compacted file."""
+    if list(folder.glob(f"{trial_id}.a*.parquet")):
+        return True
+    if not folder.is_dir():
+        return False
+    _, held = covered(folder)
+    return any(name.startswith(f"{trial_id}.a") for name in held)

@@ -19,6 +19,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from tests.integration.conftest import QUICKSTART, ROOT, run_sweep, sweep_cmd
+from tests.kept import ended
 
 pytestmark = pytest.mark.integration
 
@@ -42,8 +43,8 @@ def _running_with_reports(sweep_dir: Path) -> int:
     """Trials that reported at least once and have not ended."""
     count = 0
     for journal in (sweep_dir / "journal").glob("*/*.jsonl"):
-        ended = list((sweep_dir / "results" / journal.parent.name).glob(f"{journal.stem}.a*.parquet"))
-        count += bool(journal.stat().st_size) and not ended
+        done = ended(sweep_dir / "results" / journal.parent.name, journal.stem)
+        count += bool(journal.stat().st_size) and not done
     return count
 
 

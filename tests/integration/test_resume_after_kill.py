@@ -16,6 +16,7 @@ import pytest
 from sweep.config import load_config
 from sweep.plan import plan
 from tests.integration.conftest import MINI, QUICKSTART, ROOT, proposals, run_sweep, sweep_cmd
+from tests.kept import ended
 from tests.kept import kept as rows_kept
 
 pytestmark = pytest.mark.integration
@@ -25,7 +26,7 @@ def _running_trial_with_reports(sweep_dir: Path, pattern: str) -> bool:
     """A trial of a search matching ``pattern`` has reported at least once and is not finished yet."""
     for journal in (sweep_dir / "journal").glob(f"{pattern}/*.jsonl"):
         results = sweep_dir / "results" / journal.parent.name
-        if journal.stat().st_size and not list(results.glob(f"{journal.stem}.a*.parquet")):
+        if journal.stat().st_size and not ended(results, journal.stem):
             return True
     return False
 
@@ -90,7 +91,7 @@ def test_sigkill_then_resume_records_each_trial_once(moment: str, tmp_path: Path
     gone = set()
     if moment == "pair, checkpoints gone":
         for journal in (sweep_dir / "journal").glob("target-toy_nli-*/*.jsonl"):
-            if not list((sweep_dir / "results" / journal.parent.name).glob(f"{journal.stem}.a*.parquet")):
+            if not ended(sweep_dir / "results" / journal.parent.name, journal.stem):
                 for folder in (sweep_dir / "tune").glob(f"*/trial_{journal.stem}/checkpoint_*"):
                     shutil.rmtree(folder)
                     gone.add(journal.stem)

@@ -240,3 +240,12 @@ def test_the_notebook_api_returns_arrow_and_pandas(tmp_path: Path) -> None:
     assert study.sql("SELECT count(*) AS n FROM selected").to_pylist() == [{"n": 2}]
     with pytest.raises(Exception, match="use arrow, pandas or polars"):
         study.stats(as_="excel")
+
+
+def test_the_scores_view_holds_the_protocol_s_runs(tmp_path: Path) -> None:
+    results = Results([_seeded(tmp_path)])
+    rows = results.sql("SELECT intermediate, seed, language, value FROM scores ORDER BY ALL").to_pylist()
+    assert len(rows) == 2 * 3 * 2 and {r["seed"] for r in rows} == {1, 2, 3}  # the selection searches' 0.9 left out
+    assert analyses.scores(results).num_rows == len(rows)
+    by_metric = analyses.scores(results, metric="accuracy")
+    assert by_metric.num_rows == len(rows)
