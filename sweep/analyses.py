@@ -340,7 +340,15 @@ def benchmark_table(results: Results, *, version: str, where: Sequence[str] = ()
     benchmark.check_version(version)
     per_system: dict[tuple, dict[str, dict[str, list[float]]]] = defaultdict(lambda: defaultdict(dict))
     by_run: dict[tuple, dict[str, dict[str, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
-    for row in scores(results, where=where).to_pylist():
+    rows = scores(results, where=where).to_pylist()
+    if rows and not {r["target"] for r in rows} & set(benchmark.LANGUAGES[version]):
+        from sweep.errors import XStiltsError
+
+        raise XStiltsError(
+            f"none of the targets ({', '.join(sorted({r['target'] for r in rows}))}) is a task of {version}; "
+            f"its tasks are {', '.join(benchmark.LANGUAGES[version])}"
+        )
+    for row in rows:
         system = (row["sweep"], row["model"], row["intermediate"], row["regime"] or "zero_shot")
         by_run[system][row["target"]][row["language"]].append(row["value"])  # one value per run
     for system, tasks in by_run.items():

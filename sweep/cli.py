@@ -139,7 +139,12 @@ def _query_args(p: argparse.ArgumentParser) -> None:
         choices=GROUPINGS,
         help="each pair's score and gain per language, or per language family, genus or script",
     )
-    what.add_argument("--stats", action="store_true", help="mean, sd and 95%% t-interval over seeds, and of the gain")
+    what.add_argument(
+        "--stats",
+        action="store_true",
+        help="mean, sd and 95%% intervals: t over seeds, Welch for the gain; for pairs run once, a paired "
+        "bootstrap over test examples",
+    )
     what.add_argument(
         "--progress",
         action="store_true",

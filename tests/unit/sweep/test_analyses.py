@@ -13,7 +13,7 @@ import pytest
 
 from sweep import analyses, stats
 from sweep.cli import main
-from sweep.errors import ResultsError
+from sweep.errors import ResultsError, XStiltsError
 from sweep.results import VERSION_KEY
 from sweep.tables import QueryError, Results
 from tests.sweeps import SweepWriter
@@ -249,3 +249,14 @@ def test_the_scores_view_holds_the_protocol_s_runs(tmp_path: Path) -> None:
     assert analyses.scores(results).num_rows == len(rows)
     by_metric = analyses.scores(results, metric="accuracy")
     assert by_metric.num_rows == len(rows)
+
+
+def test_benchmark_table_names_what_is_missing(tmp_path: Path) -> None:
+    rows = analyses.benchmark_table(Results([_plain(tmp_path)]), version="xtreme")
+    none = _by(rows, "intermediate")["none"]
+    assert none["xnli"] is None and none["overall"] is None  # only de and sw of XNLI's 15 languages
+    assert none["missing"].startswith("pawsx; xnli: ar bg el en es fr hi ru th tr ur vi zh;")
+    toy = SweepWriter(tmp_path / "toy", name="toy")
+    toy.trial(intermediate="none", target="toy_paws", trial_id="t", dev=[0.5], test={"de": [0.5]})
+    with pytest.raises(XStiltsError, match="none of the targets \\(toy_paws\\) is a task of xtreme-r"):
+        analyses.benchmark_table(Results([toy.finish()]), version="xtreme-r")
