@@ -33,11 +33,15 @@ def render(rows: Sequence[dict[str, Any]], *, fmt: str, out: str | None = None) 
     return text
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
+    """One value as the tables print it: floats to 4 decimals, or in scientific notation where that would
+    print a nonzero value as 0.0000 (an Adam epsilon of 1e-8)."""
     if value is None:
         return "-"
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4f}"
+        if math.isnan(value):
+            return "nan"
+        return f"{value:.2e}" if value != 0 and abs(value) < 1e-4 else f"{value:.4f}"
     return str(value)
 
 
@@ -45,7 +49,7 @@ def _table(rows: Sequence[dict[str, Any]]) -> str:
     if not rows:
         return "(no rows)"
     headers = list(rows[0])
-    cells = [[_cell(r.get(h)) for h in headers] for r in rows]
+    cells = [[cell(r.get(h)) for h in headers] for r in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
     numeric = [all(isinstance(r.get(h), (int, float)) or r.get(h) is None for r in rows) for h in headers]
 
@@ -80,4 +84,4 @@ def _markdown(rows: Sequence[dict[str, Any]]) -> str:
         return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
 
     rule = "|" + "|".join("---:" if num else "---" for num in numeric) + "|"
-    return "\n".join([line(headers), rule, *(line([_cell(r.get(h)) for h in headers]) for r in rows)])
+    return "\n".join([line(headers), rule, *(line([cell(r.get(h)) for h in headers]) for r in rows)])

@@ -22,13 +22,16 @@ from typing import Any
 from sweep import analyses, benchmark, figures
 from sweep.catalog import BASELINE
 from sweep.errors import XStiltsError, suggest
+from sweep.output import cell
 from sweep.tables import Results
 from trainers.languages import LANGUAGES
 
 INTERVALS = (
     "With seeds, the 95% interval of a pair's mean is Student's t-interval over its seed runs (exact for normal "
     "run-to-run variation; a bootstrap over 3-5 runs cannot reach past the values seen), and that of its gain "
-    "Welch's t-interval (independent runs, unequal spreads). A pair with one run has no interval."
+    "Welch's t-interval (independent runs, unequal spreads). A pair and baseline run once get a paired bootstrap "
+    "interval of the gain over their test examples (1,000 resamples, the same examples for both); the method "
+    "column says which applies."
 )
 
 
@@ -98,17 +101,9 @@ def _table(rows: Sequence[dict[str, Any]], *, caption: str = "", gains: Sequence
             cls = "num" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
             if h in gains and isinstance(value, float) and not math.isnan(value):
                 cls += " up" if value > 0 else " down" if value < 0 else ""
-            cells.append({"text": _text(value), "cls": cls})
+            cells.append({"text": cell(value), "cls": cls})
         body.append(cells)
     return {"headers": headers, "rows": body, "caption": caption}
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4f}"
-    return str(value)
 
 
 def _matrix_section(results: Results, stats_rows: list[dict], out: Path, *, several: bool) -> dict[str, Any]:
@@ -337,17 +332,17 @@ def _benchmark_section(results: Results) -> dict[str, Any]:
 
 
 def _cost_section(results: Results) -> dict[str, Any]:
-    hp = ", ".join(f"any_value(b.{c}) AS {c}" for c in results.hp_columns)
+    hp = "".join(f", t.{c}" for c in results.hp_columns)
     rows = results.sql(
         f"""WITH cost AS (
-                SELECT sweep, search, count(DISTINCT trial_id) AS trials, sum(wall_s) AS trial_s,
-                       sum(gpu_hours) AS gpu_hours FROM trials GROUP BY sweep, search),
-            chosen AS (SELECT b.sweep, b.search, any_value(b.pair) AS pair, any_value(b.trial_id) AS trial_id,
-                              any_value(b.step) AS step, any_value(b.objective) AS objective{", " + hp if hp else ""}
-                       FROM best b WHERE NOT b.seeds_run GROUP BY b.sweep, b.search)
-            SELECT c.sweep, ch.pair, c.search, ch.trial_id, ch.step, ch.objective, c.trials, c.trial_s, c.gpu_hours
-                   {"".join(f", ch.{col}" for col in results.hp_columns)}
-            FROM cost c LEFT JOIN chosen ch USING (sweep, search)
+                SELECT sweep, search, any_value(pair) AS pair, count(DISTINCT trial_id) AS trials,
+                       sum(wall_s) AS trial_s, sum(gpu_hours) AS gpu_hours
+                FROM trials GROUP BY sweep, search)
+            SELECT c.sweep, c.pair, c.search, s.trial_id, s.step, s.objective, c.trials, c.trial_s, c.gpu_hours{hp}
+            FROM cost c
+            LEFT JOIN selected s ON s.sweep = c.sweep AND s.search = c.search AND s.run IS NULL
+            LEFT JOIN trials t ON t.sweep = s.sweep AND t.search = s.search AND t.trial_id = s.trial_id
+                AND t.attempt = s.attempt
             ORDER BY c.sweep, c.search"""
     ).to_pylist()
     total = sum(r["trial_s"] or 0 for r in rows)
