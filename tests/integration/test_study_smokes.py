@@ -37,8 +37,9 @@ def test_study_smoke_runs(path: Path, tmp_path: Path) -> None:
     assert stats.returncode == 0, stats.stderr
     pairs = json.loads(stats.stdout)
     assert pairs, "no pair has statistics"
-    # Every pair run once gets its bootstrap: its kept predictions reproduce the table's scores.
-    assert not [p["method"] for p in pairs if "no bootstrap" in p["method"]]
+    # Every pair run once gets its bootstrap (its kept predictions reproduce the table's scores), but BUCC,
+    # whose F1 over mined pairs has no per-example parts to resample.
+    assert not [p["method"] for p in pairs if "no bootstrap" in p["method"] and p["target"] != "bucc2018"]
     report = run_sweep("report", str(sweep), "--out", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
     assert (tmp_path / "report" / "heatmap.png").is_file()
