@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -126,14 +126,7 @@ def pair_scores(
         base = _baseline(pairs, key)
         mean = sum(values) / len(values)
         row = {
-            "sweep": sweep,
-            "model": model,
-            "intermediate": intermediate,
-            "target": target,
-            "regime": regime,
-            **({by: group} if by else {}),
-            "metric": metrics[key],
-            "runs": len(values),
+            **_head(key, by=by, metric=metrics[key], runs=len(values)),
             "score": mean,
             "baseline": None if base is None else sum(base.values()) / len(base),
         }
@@ -210,14 +203,7 @@ def pair_stats(
             )
         out.append(
             {
-                "sweep": sweep,
-                "model": model,
-                "intermediate": intermediate,
-                "target": target,
-                "regime": regime,
-                **({by: group} if by else {}),
-                "metric": metrics[key],
-                "runs": len(values),
+                **_head(key, by=by, metric=metrics[key], runs=len(values)),
                 "mean": mean,
                 "sd": sd,
                 "ci_low": interval[0] if interval else None,
@@ -230,6 +216,21 @@ def pair_stats(
             }
         )
     return sorted(out, key=_order)
+
+
+def _head(key: tuple, *, by: str | None, metric: str, runs: int) -> dict[str, Any]:
+    """The columns every per-pair row starts with: the pair, its group (with ``by``), metric and run count."""
+    sweep, model, intermediate, target, regime, group = key
+    return {
+        "sweep": sweep,
+        "model": model,
+        "intermediate": intermediate,
+        "target": target,
+        "regime": regime,
+        **({by: group} if by else {}),
+        "metric": metric,
+        "runs": runs,
+    }
 
 
 def _method(runs: int, base_runs: int | None) -> str:
@@ -382,8 +383,3 @@ def _missing(missing: dict[str, list[str]], present: dict[str, Any]) -> str:
     for task, languages in missing.items():
         parts.append(task if task not in present else f"{task}: {' '.join(languages)}")
     return "; ".join(parts) or "-"
-
-
-def finite(values: Iterable[float | None]) -> list[float]:
-    """The values that are numbers (not None, not NaN)."""
-    return [v for v in values if v is not None and not math.isnan(v)]

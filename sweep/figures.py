@@ -34,15 +34,10 @@ def colours(entries: Sequence[str]) -> dict[str, str]:
     plt = _pyplot()
     cycle = plt.get_cmap("tab10").colors
     others = [e for e in entries if e != BASELINE]
-    out = {e: matplotlib_hex(cycle[i % len(cycle)]) for i, e in enumerate(others)}
-    return {**out, BASELINE: BASELINE_COLOUR}
-
-
-def matplotlib_hex(rgb: Sequence[float]) -> str:
-    """``#rrggbb`` of an RGB triple of floats in [0, 1]."""
     from matplotlib.colors import to_hex
 
-    return to_hex(rgb)
+    out = {e: to_hex(cycle[i % len(cycle)]) for i, e in enumerate(others)}
+    return {**out, BASELINE: BASELINE_COLOUR}
 
 
 def save(figure: Any, out: Path, name: str) -> dict[str, Path]:
