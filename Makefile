@@ -26,9 +26,11 @@ demo: setup
 	$(BIN)/sweep query sweeps/$(DEMO_NAME) --pivot
 
 test: setup
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 test-all: setup
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -m ""
 
 lint: setup

@@ -103,7 +103,7 @@ def copy_results(source: Path, big: Path, copies: int) -> tuple[int, int, dict[s
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from sweep.results import ResultsStore
+    from sweep.storage.results import ResultsStore
 
     table = ResultsStore.read(source / "results")
     by_attempt: dict[tuple[str, str, int], pa.Table] = {}
@@ -166,8 +166,8 @@ def clone_tune(source: Path, out: Path, ids: dict[str, str], copies: int) -> int
 
 def record_trial_counts(big: Path) -> None:
     """What the driver writes in the manifest as each search ends: its trial counts (status reads them)."""
-    from sweep.results import ResultsStore
-    from sweep.select import trial_counts
+    from sweep.storage.results import ResultsStore
+    from sweep.storage.select import trial_counts
 
     manifest = json.loads((big / "manifest.json").read_text())
     for search, entry in manifest["searches"].items():
@@ -192,7 +192,7 @@ def main() -> None:
         for entry in manifest["searches"].values():
             entry.pop("trials", None)  # as a sweep written before the driver recorded them
         (big / "manifest.json").write_text(json.dumps(manifest))
-        from sweep.results import ResultsStore
+        from sweep.storage.results import ResultsStore
 
         source_rows = ResultsStore.read(source / "results", columns=["value"]).num_rows
         copies = math.ceil(args.rows / source_rows)

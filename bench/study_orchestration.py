@@ -11,7 +11,7 @@ A local Ray instance on 127.0.0.1 declares 16 CPUs (one per trial). Three measur
 1. Cluster use. A study of 35 searches (3 intermediate tasks, 8 targets: 3 stage-one searches, 8
    baselines, 24 pairs that wait for their intermediate task), each 6 trials of 3 epochs of 6 s
    (``--seconds``), at most 2 trials at a time per search (the default), through xstilts' own machinery
-   (``sweep.study``, ``sweep.tuning``, the recorder writing the journal and results): the fraction of
+   (``sweep.plan.study``, ``sweep.run.tuning``, the recorder writing the journal and results): the fraction of
    slot-seconds busy with trials with every ready search at once, and with one search at a time (as
    xstilts ran a study before). One search at a time uses the cluster the same way for any number of
    searches, so that run takes only the study's first ``--before`` searches (default 6), which keeps
@@ -54,7 +54,7 @@ def sleepy(config: dict[str, Any]) -> None:
 
 
 def _config(work: Path, **resources: Any) -> Any:
-    from sweep.config import load_config
+    from sweep.preflight.validate import load_config
 
     overrides = [f"data_dir={ROOT / 'data' / 'toy'}", "target.search_space=quickstart_intermediate"]
     overrides += [f"resources.{key}={value}" for key, value in resources.items()]
@@ -63,12 +63,12 @@ def _config(work: Path, **resources: Any) -> Any:
 
 def _study(config: Any, work: Path, searches: list[Any], *, samples: int, epochs: int, seconds: float) -> Any:
     """The study of ``searches`` with the driver's own recorder (journal and results) and sleepy trials."""
-    from sweep.journal import TrialJournal
-    from sweep.recorder import HP_COLUMN_TYPES, Recorder
-    from sweep.results import ResultsStore
-    from sweep.select import best_trial
-    from sweep.study import SearchState, Study
-    from sweep.tuning import make_scheduler, make_searcher
+    from sweep.plan.study import SearchState, Study
+    from sweep.run.recorder import HP_COLUMN_TYPES, Recorder
+    from sweep.run.tuning import make_scheduler, make_searcher
+    from sweep.storage.journal import TrialJournal
+    from sweep.storage.results import ResultsStore
+    from sweep.storage.select import best_trial
 
     store = ResultsStore(work / "results", sweep=config.name, hp_types=HP_COLUMN_TYPES)
     recorders = {
@@ -126,7 +126,7 @@ def _study(config: Any, work: Path, searches: list[Any], *, samples: int, epochs
 
 def _run_study(config: Any, work: Path, searches: list[Any], **shape: Any) -> tuple[float, float]:
     """Wall seconds of the study, and the seconds its trials spent in their trainable."""
-    from sweep.tuning import run_study
+    from sweep.run.tuning import run_study
 
     study = _study(config, work, searches, **shape)
     started = time.monotonic()
@@ -156,7 +156,7 @@ def _startup(work: Path) -> float:
 
 
 def _searches(intermediates: int, targets: int) -> list[Any]:
-    from sweep.plan import NONE, Search, stage_one_id
+    from sweep.plan.searches import NONE, Search, stage_one_id
 
     out = [
         Search(id=stage_one_id(f"i{k}"), phase="intermediate", intermediate=f"i{k}", target=None)
@@ -208,7 +208,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from cluster import ray_session
-    from sweep.plan import Search
+    from sweep.plan.searches import Search
 
     ray_session.start(num_cpus=SLOTS)
     work = Path(tempfile.mkdtemp(prefix="xstilts-bench-"))

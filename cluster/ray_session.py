@@ -60,7 +60,7 @@ def start(
             num_gpus=num_gpus,
             include_dashboard=True,
             dashboard_host="127.0.0.1",
-            # Multi-worker trials' Tune functions hold this instead of a CPU (sweep.workers).
+            # Multi-worker trials' Tune functions hold this instead of a CPU (sweep.run.workers).
             resources={DRIVER_RESOURCE: DRIVER_SLOTS},
         )
     else:

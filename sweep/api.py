@@ -19,8 +19,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from sweep import analyses
-from sweep.tables import Results, to
+from sweep.analysis import analyses
+from sweep.analysis.tables import Results, to
 
 
 class Analysis:
@@ -31,7 +31,7 @@ class Analysis:
         self.results = Results(locations, skip_bad=skip_bad)
 
     def sql(self, query: str, *, as_: str = "arrow") -> Any:
-        """SQL over the views (``sweep.tables``)."""
+        """SQL over the views (``sweep.analysis.tables``)."""
         return to(self.results.sql(query), as_)
 
     def rows(self, *, where: Sequence[str] = (), as_: str = "arrow") -> Any:

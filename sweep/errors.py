@@ -37,3 +37,9 @@ class ResultsError(XStiltsError):
 
 class SweepStateError(XStiltsError):
     """A sweep directory is missing, incomplete, or in use by another driver."""
+
+
+def check_choice(problems: list[str], key: str, value: str, allowed: tuple[str, ...]) -> None:
+    """Append a problem unless ``value`` is one of ``allowed``, with a "did you mean" where one is close."""
+    if value not in allowed:
+        problems.append(f"{key} is `{value}`{suggest(value, allowed)}; choose one of {', '.join(allowed)}")

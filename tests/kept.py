@@ -1,5 +1,5 @@
 """Checking that a results file written before a crash was not written again: it is untouched, or the rows
-it held are in its search's compacted file, which covers it (``sweep.compaction``)."""
+it held are in its search's compacted file, which covers it (``sweep.storage.compaction``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from sweep.results import COMPACTED, COVERS_KEY, covered
+from sweep.storage.results import COMPACTED, COVERS_KEY, covered
 
 
 def kept(name: str, data: bytes, now: bytes | None, folder: dict[str, bytes]) -> bool:

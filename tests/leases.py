@@ -14,7 +14,7 @@ def lease_held(store: Path, key: str, *, sweep: str) -> Iterator[subprocess.Pope
     """Hold ``key``'s lease in a process of its own while the block runs (the note names ``sweep``); the
     process is killed with SIGKILL when the block ends, so it never releases the lease itself."""
     code = (
-        "import time\nfrom sweep.store import CheckpointStore\n"
+        "import time\nfrom sweep.storage.store import CheckpointStore\n"
         f"lease = CheckpointStore({str(store)!r}).lease({key!r}, holder={{'sweep': {sweep!r}}})\n"
         "assert lease.acquire()\nprint('held', flush=True)\ntime.sleep(600)\n"
     )

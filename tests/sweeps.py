@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from sweep.plan import SEEDS_SUFFIX
-from sweep.results import ResultsStore
+from sweep.plan.searches import SEEDS_SUFFIX
+from sweep.storage.results import ResultsStore
 
 T0 = 1_800_000_000.0  # a fixed time, so files are byte-for-byte reproducible
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from trainers.errors import DataError
 from trainers.fileio import read_records, write_atomic
 from trainers.readers import READERS
-from trainers.retrieval.release import official_paths, read_official
+from trainers.release import official_paths, read_official
 from trainers.tasks import Source, Task
 
 

@@ -34,7 +34,7 @@ MINI = [
 
 def proposals(config: object, search: object) -> set[tuple]:
     """The configurations the search's seeded searcher proposes first, in the sweep's own setup."""
-    from sweep import tuning
+    from sweep.run import tuning
 
     stage = config.stage(search.phase)
     searcher = tuning.make_searcher(config, search)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sweep.config import SweepConfig
+from sweep.config.records import SweepConfig
 
 
 def unseen_rows(config: SweepConfig, target: str, *, limit: int | None = None) -> Any:

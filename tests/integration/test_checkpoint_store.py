@@ -53,9 +53,9 @@ def launch(name: str, storage: Path, store: Path, *extra: str) -> subprocess.Com
 
 def stage_one_key(store: Path, *extra: str) -> str:
     """The store key these sweeps' stage one has (computed as the driver does)."""
-    from sweep import stage_one
-    from sweep.config import load_config
-    from sweep.plan import plan
+    from sweep.plan import stage_one
+    from sweep.plan.searches import plan
+    from sweep.preflight.validate import load_config
 
     config = load_config(QUICKSTART, [*STAGE_ONE, *PAIRS, f"checkpoint_store={store}", *extra])
     search = next(s for s in plan(config) if s.id == SEARCH)
@@ -119,7 +119,7 @@ def test_a_later_study_reuses_stage_one_and_says_so(two_sweeps: dict) -> None:
 def test_the_reusing_study_s_pairs_start_from_the_store_s_encoder(two_sweeps: dict) -> None:
     import torch
 
-    from sweep.config import load_config
+    from sweep.preflight.validate import load_config
 
     second = two_sweeps["storage"] / "second"
     encoder = json.loads((second / "manifest.json").read_text())["searches"][SEARCH]["encoder"]

@@ -11,9 +11,9 @@ import pyarrow.dataset as ds
 import pytest
 
 from sweep import cli
-from sweep.driver import launch
-from sweep.layout import SweepDir
-from sweep.query import transfer_matrix
+from sweep.analysis.query import transfer_matrix
+from sweep.run.driver import launch
+from sweep.storage.layout import SweepDir
 from tests.integration.conftest import ROOT
 from tests.integration.encoders import checkpoint_rows, encoder_rows, scratch_rows, unseen_rows
 from tests.processes import owned_processes
@@ -123,7 +123,7 @@ def test_every_target_kind_starts_from_the_qa_encoder(sweep_dir: Path, manifest:
     weight decay; phase one's 0.01 moved every row of the encoder, so the two starts differ)."""
     import torch
 
-    from sweep.config import load_config
+    from sweep.preflight.validate import load_config
 
     config = load_config(sweep_dir / "config.yaml")
     qa_rows = encoder_rows(Path(manifest["searches"]["intermediate-toy_qa"]["encoder"]))

@@ -22,8 +22,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_quickstart_runs_every_search_with_its_seeded_configurations(tmp_path: Path) -> None:
-    from sweep.config import load_config
-    from sweep.plan import plan
+    from sweep.plan.searches import plan
+    from sweep.preflight.validate import load_config
 
     done = run_sweep("launch", str(QUICKSTART), "--storage", str(tmp_path), timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -13,8 +13,8 @@ import psutil
 import pyarrow.dataset as ds
 import pytest
 
-from sweep.config import load_config
-from sweep.plan import plan
+from sweep.plan.searches import plan
+from sweep.preflight.validate import load_config
 from tests.integration.conftest import MINI, QUICKSTART, ROOT, proposals, run_sweep, sweep_cmd
 from tests.kept import ended
 from tests.kept import kept as rows_kept

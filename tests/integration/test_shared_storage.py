@@ -183,9 +183,10 @@ def test_a_checkpoint_store_on_s3_keeps_whole_entries_and_one_lease_holder(
     import pyarrow as pa
     import torch
 
-    from sweep import store as store_module
     from sweep.errors import SweepStateError
-    from sweep.store import CheckpointStore
+    from sweep.storage import lease as lease_module
+    from sweep.storage import store as store_module
+    from sweep.storage.store import CheckpointStore
     from trainers.encoder_io import read_encoder, write_encoder
 
     monkeypatch.setattr(store_module, "LEASE_SETTLE_S", 0.2)
@@ -196,9 +197,9 @@ def test_a_checkpoint_store_on_s3_keeps_whole_entries_and_one_lease_holder(
     assert store.holder("k").startswith("sweep a (process ")
     first.release()
     assert second.acquire() and not first.acquire()
-    second._stop.set()  # its driver died: the note is no longer renewed ...
+    second._renewal.stop()  # its driver died: the note is no longer renewed ...
     note = json.loads(_objects("store/locks")["store/locks/k.json"])
-    note["noted_at"] -= store_module.LEASE_S + 1  # ... and lapses
+    note["noted_at"] -= lease_module.LEASE_S + 1  # ... and lapses
     with _fs().open_output_stream(f"{BUCKET}/store/locks/k.json") as out:
         out.write(json.dumps(note).encode())
     assert first.acquire() and not second.valid()

@@ -60,7 +60,7 @@ def test_stage_one_encoder_feeds_stage_two(finished_sweep: Path) -> None:
     words toy_order never trains on are the encoder's, bit for bit; the baseline's are the scratch model's."""
     import torch
 
-    from sweep.config import load_config
+    from sweep.preflight.validate import load_config
 
     manifest = json.loads((finished_sweep / "manifest.json").read_text())
     assert {s["state"] for s in manifest["searches"].values()} == {"done"}

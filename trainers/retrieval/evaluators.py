@@ -33,7 +33,7 @@ import numpy as np
 
 from trainers.data import load_examples
 from trainers.errors import DataError
-from trainers.retrieval.release import bucc_split, lareqa_pool, mewslix_entities, mewslix_mentions
+from trainers.release import bucc_split, lareqa_pool, mewslix_entities, mewslix_mentions
 from trainers.scoring import score
 from trainers.scoring.bucc import bucc_candidate_scores, bucc_mine_test, bucc_pair_scores, knn_inner_product
 from trainers.scoring.retrieval import (

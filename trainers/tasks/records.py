@@ -38,13 +38,13 @@ class Source:
     the dataset's own code for it (``codes``, e.g. ``deu`` for Tatoeba, ``German`` for UD).
     A mirror stores ``<data_dir>/<mirror>/<split>.jsonl`` (or ``.parquet``) in the hub's schema.
     A source with ``files`` is instead the benchmark's own release files (BUCC's corpora, XQuAD-R
-    with sentence breaks, Mewsli-X), read by ``trainers.retrieval.release``; such a task has no other source.
+    with sentence breaks, Mewsli-X), read by ``trainers.release``; such a task has no other source.
     """
 
     hub: str | None  # None: local files only (no public hub copy)
     config: str | None
     mirror: str
-    reader: str  # a name in trainers.readers.READERS (trainers.retrieval.release.OFFICIAL_READERS for files)
+    reader: str  # a name in trainers.readers.READERS (trainers.release.OFFICIAL_READERS for files)
     splits: dict[str, str | tuple[str, ...]]  # role -> split name(s); several are concatenated
     codes: dict[str, str] = field(default_factory=dict)
     language_field: str | None = None  # all languages in one config: keep rows whose field equals the code

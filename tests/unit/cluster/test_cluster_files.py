@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sweep.config import load_config
+from sweep.preflight.validate import load_config
 
 ROOT = Path(__file__).resolve().parents[3]
 FILES = sorted((ROOT / "cluster").rglob("*.yaml"))

@@ -1,5 +1,5 @@
-"""Tests for sweep.tables and sweep.analyses: the protocol's selection, groups, seeds, several sweeps, SQL,
-and bad inputs, on sweep folders written by hand (tests.sweeps) with numbers checked by hand."""
+"""Tests for sweep.analysis.tables and sweep.analysis.analyses: the protocol's selection, groups, seeds, several
+sweeps, SQL, and bad inputs, on sweep folders written by hand (tests.sweeps) with numbers checked by hand."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from sweep import analyses, stats
+from sweep.analysis import analyses, stats
+from sweep.analysis.sweeps import QueryError
+from sweep.analysis.tables import Results
 from sweep.cli import main
 from sweep.errors import ResultsError, XStiltsError
-from sweep.results import VERSION_KEY
-from sweep.tables import QueryError, Results
+from sweep.storage.results import VERSION_KEY
 from tests.sweeps import SweepWriter
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sweep import benchmark
+from sweep.analysis import benchmark
 from tests.oracles import load_official
 
 QA = {"xquad", "mlqa", "tydiqa"}
@@ -63,7 +63,7 @@ def test_the_lists_are_evaluate_py_s() -> None:
         ours = benchmark.LANGUAGES[version]
         assert set(official) == set(ours)
         for task, languages in official.items():
-            if task != "lareqa":  # evaluate.py lists none: see sweep.benchmark
+            if task != "lareqa":  # evaluate.py lists none: see sweep.analysis.benchmark
                 assert tuple(languages) == ours[task], task
 
 

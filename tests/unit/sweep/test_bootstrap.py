@@ -1,4 +1,4 @@
-"""Tests for sweep.bootstrap: per-example parts reproduce the scorers' numbers, and the paired interval."""
+"""Tests for sweep.analysis.bootstrap: per-example parts reproduce the scorers' numbers, and the paired interval."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from sweep.bootstrap import Parts, example_parts, paired_interval
+from sweep.analysis.bootstrap import Parts, example_parts, paired_interval
 from trainers.examples import Answer, SpanExample, TagExample, TextExample
 from trainers.scoring import score
 from trainers.tasks import get_task

@@ -1,4 +1,4 @@
-"""Tests for sweep.compaction: one file per finished search, with every guarantee of the results store."""
+"""Tests for sweep.storage.compaction: one file per finished search, with every guarantee of the results store."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from sweep import analyses
+from sweep.analysis import analyses
+from sweep.analysis.tables import Results
 from sweep.cli import main
-from sweep.compaction import COVERS_KEY, compact_search, compact_sweep
 from sweep.errors import ResultsError
-from sweep.results import ResultsStore, result_files
-from sweep.tables import Results
+from sweep.storage.compaction import COVERS_KEY, compact_search, compact_sweep
+from sweep.storage.results import ResultsStore, result_files
 from tests.sweeps import SweepWriter
 
 
@@ -92,7 +92,7 @@ def test_cli_compact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_a_listing_taken_before_a_newer_compaction_still_reads_every_row(tmp_path: Path) -> None:
-    from sweep.results import search_files
+    from sweep.storage.results import search_files
 
     root = _sweep(tmp_path)
     before = _everything(root)

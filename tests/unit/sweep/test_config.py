@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sweep.config import load_config, parse_overrides
+from sweep.config.load import parse_overrides
 from sweep.errors import ConfigError
-from sweep.plan import plan
+from sweep.plan.searches import eval_languages, plan
+from sweep.preflight.validate import load_config
 
 ROOT = Path(__file__).resolve().parents[3]
 QUICKSTART = ROOT / "configs" / "quickstart.yaml"
@@ -26,7 +27,7 @@ def test_quickstart_is_valid_and_resolved() -> None:
     assert config.name == "quickstart"
     assert Path(config.data_dir) == (ROOT / "data" / "toy").resolve()
     assert config.intermediate_tasks == ("toy_nli", "toy_topic")
-    assert config.eval_languages("toy_paws") == ("en", "de", "fr", "es", "sw")
+    assert eval_languages(config, "toy_paws") == ("en", "de", "fr", "es", "sw")
     assert set(config.stage("target").search_space.params) == {
         "learning_rate",
         "warmup_ratio",

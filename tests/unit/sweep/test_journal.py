@@ -1,4 +1,4 @@
-"""Tests for sweep.journal: append-only trial journals, torn lines, dedup on read."""
+"""Tests for sweep.storage.journal: append-only trial journals, torn lines, dedup on read."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sweep.errors import ResultsError
-from sweep.journal import TrialJournal
+from sweep.storage.journal import TrialJournal
 
 
 def make_journal(tmp_path: Path) -> TrialJournal:

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from sweep.errors import SweepStateError
-from sweep.layout import SweepDir, driver_alive, driver_lock
+from sweep.storage.layout import SweepDir, driver_alive, driver_lock
 
 HOLD = (
     "import sys, time\n"
-    "from sweep.layout import SweepDir, driver_lock\n"
+    "from sweep.storage.layout import SweepDir, driver_lock\n"
     "with driver_lock(SweepDir(__import__('pathlib').Path(sys.argv[1]))):\n"
     "    print('held', flush=True)\n"
     "    time.sleep(600)\n"
@@ -56,6 +56,30 @@ def test_a_killed_driver_leaves_no_lock_behind(tmp_path: Path) -> None:
         assert driver_alive(folder)
         assert f'"pid": {os.getpid()}' in folder.driver_info.read_text()
     assert not driver_alive(folder) and not folder.driver_info.exists()
+
+
+def test_a_file_system_without_flock_is_refused_not_soft_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where flock is missing (some NFS and Lustre mounts), filelock would fall back to a marker file that a
+    killed driver leaves behind, refusing every resume for good: the driver refuses the folder instead."""
+    import errno
+    import fcntl
+
+    real = fcntl.flock
+
+    def no_flock(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    folder = SweepDir(tmp_path)
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with pytest.raises(SweepStateError, match="its file system has no flock .*mounted with flock"):
+        with driver_lock(folder):
+            pass
+    monkeypatch.setattr(fcntl, "flock", real)
+    assert not folder.driver_info.exists()
+    with driver_lock(folder):  # nothing was left behind that would refuse a later driver
+        assert driver_alive(folder)
 
 
 def test_the_status_probe_only_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

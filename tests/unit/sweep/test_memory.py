@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sweep.config import load_config
 from sweep.errors import ConfigError
-from sweep.memory import Plan, bytes_per_worker, model_sizes
+from sweep.preflight.memory import Plan, bytes_per_worker, model_sizes
+from sweep.preflight.validate import load_config
 from trainers.spec import ModelSpec
 
 QUICKSTART = Path(__file__).resolve().parents[3] / "configs" / "quickstart.yaml"

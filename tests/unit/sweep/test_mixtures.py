@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from sweep.config import load_config
+from sweep.config.mixtures import describe, mixture_spec
 from sweep.errors import ConfigError
-from sweep.mixtures import describe, mixture_spec
-from sweep.plan import plan
+from sweep.plan.searches import plan
+from sweep.preflight.validate import load_config
 
 ROOT = Path(__file__).resolve().parents[3]
 QUICKSTART = ROOT / "configs" / "quickstart.yaml"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sweep.errors import XStiltsError
-from sweep.output import render
+from sweep.report.output import render
 
 ROWS = [
     {"pair": "mnli->xnli", "de": 0.71234, "trials": 4, "note": "a|b"},

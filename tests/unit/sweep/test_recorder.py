@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
-from sweep.journal import TrialJournal
-from sweep.plan import Search
-from sweep.recorder import HP_COLUMN_TYPES, Recorder
-from sweep.results import ResultsStore
+from sweep.plan.searches import Search
+from sweep.run.recorder import HP_COLUMN_TYPES, Recorder
+from sweep.storage.journal import TrialJournal
+from sweep.storage.results import ResultsStore
 from trainers.spec import HyperParameters
 
 SEARCH = Search(id="target-toy_nli-toy_order", phase="target", intermediate="toy_nli", target="toy_order")
@@ -110,7 +110,7 @@ def test_lost_results_file_is_rebuilt_identically(tmp_path: Path) -> None:
 def test_evaluations_on_capped_dev_are_recorded_apart_and_never_selected(tmp_path: Path) -> None:
     """With training.eval_every and eval_dev_examples, a trial reports more often than it has epochs, its
     early objectives come from capped dev sets, and only its whole evaluations can be selected."""
-    from sweep.select import best_trial
+    from sweep.storage.select import best_trial
 
     rec = recorder(tmp_path)
     early = {**result(1, 0.99), "evaluations": 3, "dev_capped/en/accuracy": 0.99}

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from sweep.checks import regime_notes
-from sweep.config import load_config
 from sweep.errors import ConfigError
-from sweep.plan import plan, regime_sources
-from sweep.runner import trial_spec
+from sweep.plan.searches import plan, regime_sources
+from sweep.preflight.task_checks import regime_notes
+from sweep.preflight.validate import load_config
+from sweep.run.runner import trial_spec
 from trainers.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -167,7 +167,7 @@ def test_per_target_overrides_set_each_targets_epochs_length_and_space() -> None
 
 def test_a_scratch_model_keeps_its_positions_when_a_target_is_shorter() -> None:
     """Stage one's encoder fits the target's model: a per-target length changes truncation, not the table."""
-    from sweep.runner import target_model
+    from sweep.run.runner import target_model
 
     config = load_config(QUICKSTART, ["per_target={toy_paws: {max_length: 48}}"])
     model = target_model(config, "toy_paws")

@@ -9,7 +9,7 @@ import pytest
 
 from sweep.cli import main
 from sweep.errors import XStiltsError
-from sweep.report import write_report
+from sweep.report.page import write_report
 from tests.sweeps import SweepWriter
 
 

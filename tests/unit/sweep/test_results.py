@@ -1,4 +1,4 @@
-"""Tests for sweep.results: schema, atomic idempotent writes, checked reads."""
+"""Tests for sweep.storage.results: schema, atomic idempotent writes, checked reads."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sweep.errors import ResultsError, XStiltsError
-from sweep.results import (
+from sweep.storage.results import (
     BASE_COLUMNS,
     KNOWN_VERSIONS,
     SCHEMA_VERSION,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sweep.spaces import SPACE_DIR, SearchSpace, available_spaces
+from sweep.config.spaces import SPACE_DIR, SearchSpace, available_spaces
 from trainers.spec import HYPERPARAMETERS, HyperParameters
 
 SPACES = sorted(SPACE_DIR.glob("*.yaml"))

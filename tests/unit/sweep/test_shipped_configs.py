@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sweep.config import load_config
-from sweep.plan import plan
+from sweep.plan.searches import eval_languages, plan
+from sweep.preflight.validate import load_config
 from trainers.kinds import TRAINABLE_KINDS
 from trainers.tasks import get_task
 
@@ -40,7 +40,7 @@ def test_kinds_trains_every_kind_from_a_qa_encoder() -> None:
         "none->toy_qa",
         "toy_qa->toy_qa",
     ]
-    assert all(config.eval_languages(t) == ("en", "de", "fr", "es", "sw") for t in config.target_tasks)
+    assert all(eval_languages(config, t) == ("en", "de", "fr", "es", "sw") for t in config.target_tasks)
     # tests/integration/test_kinds.py tells the two starting encoders apart by the embeddings of
     # words a target never sees: phase one must move them (weight decay), phase two must not.
     intermediate, target = (config.stage(phase).search_space.params for phase in ("intermediate", "target"))
@@ -80,8 +80,8 @@ def test_study_config_is_valid_and_says_what_it_asks(path: Path) -> None:
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
 def test_study_smoke_version_is_valid(path: Path, tmp_path: Path) -> None:
     """What `sweep launch --smoke` would run: tiny models, capped data (synthetic here), short searches."""
-    from sweep.config import validate
-    from sweep.smoke import EPOCHS, smoke_config
+    from sweep.preflight.validate import validate
+    from sweep.run.smoke import EPOCHS, smoke_config
 
     config = load_config(path, check_data=False)
     smoke, report = smoke_config(config, work=tmp_path)
@@ -98,7 +98,7 @@ def test_the_studies_share_the_stage_ones_docs_studies_md_says_they_share(monkey
     checkpoint-store key, so whichever study runs first trains them for the others."""
     from collections import defaultdict
 
-    from sweep import stage_one
+    from sweep.plan import stage_one
 
     monkeypatch.setattr(stage_one, "data_identity", lambda config, intermediate: "one mirror")
     shared = defaultdict(set)

@@ -11,11 +11,11 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from sweep import stage_one
-from sweep.config import load_config
 from sweep.errors import ConfigError, SweepStateError
-from sweep.plan import plan
-from sweep.store import CheckpointStore, location_problems
+from sweep.plan import stage_one
+from sweep.plan.searches import plan
+from sweep.preflight.validate import load_config
+from sweep.storage.store import CheckpointStore, location_problems
 from tests.leases import lease_held
 from trainers.encoder_io import write_encoder
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from sweep.plan import Search
-from sweep.study import FINISHED, SearchState, Study
+from sweep.plan.searches import Search
+from sweep.plan.study import FINISHED, SearchState, Study
 
 NLI = Search(id="intermediate-nli", phase="intermediate", intermediate="nli", target=None)
 BASE = Search(id="target-none-xnli", phase="target", intermediate="none", target="xnli")
@@ -152,8 +152,8 @@ def test_searcher_and_scheduler_state_survive_a_resume() -> None:
     """TPE continues its sequence and ASHA keeps its rungs, as after `sweep resume`."""
     from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-    from sweep.config import load_config
-    from sweep.tuning import make_scheduler, make_searcher
+    from sweep.preflight.validate import load_config
+    from sweep.run.tuning import make_scheduler, make_searcher
     from tests.unit.sweep.test_config import QUICKSTART
 
     config = load_config(QUICKSTART)
@@ -196,8 +196,8 @@ def test_searcher_and_scheduler_state_survive_a_resume() -> None:
 def test_trials_tune_restored_but_the_saved_searcher_never_proposed_are_adopted_in_order() -> None:
     """A driver killed between Tune's saving its trials and its searcher: on resume the study asks the
     searcher for the missing ones, so its next proposals are those of an uninterrupted run."""
-    from sweep.config import load_config
-    from sweep.tuning import make_searcher
+    from sweep.preflight.validate import load_config
+    from sweep.run.tuning import make_searcher
     from tests.unit.sweep.test_config import QUICKSTART
 
     config = load_config(QUICKSTART)

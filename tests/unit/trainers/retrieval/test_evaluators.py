@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from tests.unit.trainers.retrieval import fixtures as fx
+from trainers.release import bucc_split, lareqa_pool
 from trainers.retrieval.evaluators import EVALUATORS, embed_unique, required_splits, top_k
-from trainers.retrieval.release import bucc_split, lareqa_pool
 from trainers.tasks import get_task
 
 

@@ -12,7 +12,7 @@ from tests.unit.trainers.retrieval import fixtures as fx
 from trainers.data import load_examples, split_paths, write_mirror
 from trainers.errors import DataError
 from trainers.examples import BitextExample, RankingExample
-from trainers.retrieval.release import bucc_split, lareqa_pool, mewslix_entities, preprocess_entity, preprocess_mention
+from trainers.release import bucc_split, lareqa_pool, mewslix_entities, preprocess_entity, preprocess_mention
 from trainers.tasks import get_task
 
 BUCC = get_task("bucc2018")

@@ -1,0 +1,153 @@
+"""``sweep launch``, ``sweep resume`` and ``sweep validate``: the commands that start, continue or check a study."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sweep.errors import ConfigError
+
+
+def _launch_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="sweep config (YAML)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. target.num_samples=2")
+    p.add_argument("--name", help="sweep name (default: the config's name)")
+    p.add_argument(
+        "--storage",
+        help="where sweeps live: a folder, or shared storage such as s3://bucket/prefix (default: the "
+        "config's storage, else ./sweeps)",
+    )
+    p.add_argument("--address", help="join an existing Ray cluster (HOST:PORT or auto) instead of a local one")
+    p.add_argument(
+        "--resume-existing",
+        action="store_true",
+        help="if the sweep exists already, resume it instead of refusing (for a job its scheduler retries)",
+    )
+    _smoke_args(p)
+
+
+def _smoke_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the study in miniature on a CPU: tiny models of the same families, a few dozen examples per split, "
+        "two short trials per search (named <name>-smoke)",
+    )
+    p.add_argument("--data-dir", help="with --smoke: real data to use wherever it has a split (synthetic elsewhere)")
+    p.add_argument("--tokenizer", help="with --smoke: a tokenizer for models whose own is not on this machine")
+
+
+def _launch(args: argparse.Namespace) -> int:
+    from sweep.run.driver import launch
+
+    root = launch(
+        args.config,
+        args.overrides,
+        name=args.name,
+        storage=args.storage,
+        address=args.address,
+        resume_existing=args.resume_existing,
+        smoke=args.smoke,
+        data_dir=args.data_dir,
+        tokenizer=args.tokenizer,
+    )
+    print(f"sweep directory: {root}\nsee the transfer matrix with: sweep query {root} --pivot")
+    return 0
+
+
+def _resume_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep_dir")
+    p.add_argument("--address", help="join an existing Ray cluster instead of a local one")
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from sweep.run.driver import resume
+
+    root = resume(args.sweep_dir, address=args.address)
+    print(f"sweep directory: {root}")
+    return 0
+
+
+def _validate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument(
+        "--address",
+        help="the sweep will join this cluster: skip the checks against this machine's "
+        "CPUs and GPUs (the cluster's are checked at launch)",
+    )
+    p.add_argument(
+        "--skip-files",
+        action="store_true",
+        help="check the config alone, not this machine's data and model files",
+    )
+    _smoke_args(p)
+
+
+def _store_notes(config: Any, searches: list[Any]) -> dict[str, str]:
+    """What the checkpoint store holds of each stage one: ``  [reused: KEY, trained by ...]`` or
+    ``  [trained, then stored: KEY]``."""
+    from sweep.plan import stage_one
+    from sweep.storage.store import CheckpointStore
+
+    store = CheckpointStore(config.checkpoint_store)
+    notes = {}
+    for search in searches:
+        if search.phase == "intermediate":
+            key = stage_one.key(stage_one.identity(config, search))
+            entry = store.entry(key)
+            by = (entry or {}).get("trained_by", {}).get("sweep", "?")
+            notes[search.id] = f"  [reused: {key}, trained by {by}]" if entry else f"  [trained, then stored: {key}]"
+    return notes
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from sweep.plan.searches import plan
+    from sweep.preflight.validate import load_config, local_problems
+
+    config = load_config(args.config, args.overrides, check_data=not (args.skip_files or args.smoke))
+    if args.smoke:
+        import tempfile
+        from pathlib import Path
+
+        from sweep.preflight.validate import validate
+        from sweep.run.smoke import smoke_config
+
+        with tempfile.TemporaryDirectory(prefix="xstilts-smoke-") as work:
+            config, report = smoke_config(config, work=Path(work), data_dir=args.data_dir, tokenizer=args.tokenizer)
+            if problems := validate(config):
+                raise ConfigError(problems, source=f"{args.config} (its smoke version)")
+        print(f"smoke: {len(report['real'])} splits of real data, {len(report['synthetic'])} synthetic")
+    elif args.address is None and not args.skip_files and (problems := local_problems(config)):
+        raise ConfigError(problems, source=args.config)
+    searches = plan(config)
+    from sweep.plan.searches import is_evaluation
+
+    trials = sum(
+        len(config.seeds) if s.rerun_of else 1 if is_evaluation(s) else config.stage_of(s).num_samples for s in searches
+    )
+    print(
+        f"{args.config}: valid. {len(searches)} searches, up to {trials} trials, "
+        f"{config.resources.max_concurrent_trials} at a time."
+    )
+    from sweep.config.mixtures import describe, mixtures_of
+    from sweep.preflight.task_checks import regime_notes
+
+    mixtures = mixtures_of(config)
+    stored = _store_notes(config, searches) if config.checkpoint_store and not (args.skip_files or args.smoke) else {}
+    for s in searches:
+        trains = f"  = {describe(mixtures[s.intermediate])}" if s.target is None and s.intermediate in mixtures else ""
+        in_language = f" ({s.language})" if s.language else ""
+        seeds = f"  re-run with seeds {', '.join(map(str, config.seeds))}" if s.rerun_of else ""
+        model = f"{s.model:14} " if s.model else ""
+        print(f"  {model}{s.phase:12} {s.pair}{in_language}{trains}{seeds}{stored.get(s.id, '')}")
+    for note in regime_notes(config):
+        print(f"note: {note}")
+    return 0
+
+
+COMMANDS = {
+    "launch": (_launch_args, _launch, "start a sweep"),
+    "resume": (_resume_args, _resume, "continue a sweep whose driver stopped"),
+    "validate": (_validate_args, _validate, "check a config completely, without starting Ray"),
+}

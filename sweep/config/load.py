@@ -1,0 +1,130 @@
+"""Reading a sweep config: YAML plus ``key=value`` overrides, paths resolved, parsed into the records.
+
+``read_config`` collects every problem of the file's shape (unknown keys, wrong types) and returns them
+with the record; ``sweep.preflight.load_config`` adds the checks against the world outside the config and
+raises them all at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sweep.config.models import ModelEntry
+from sweep.config.parse import parse_dataclass
+from sweep.config.records import SweepConfig, TargetOverrides
+from sweep.errors import ConfigError
+from trainers.errors import TaskError
+from trainers.tasks import get_task
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """Parse ``key.sub=value`` strings (values as YAML) into a dotted-key dict."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError([f"override `{item}` is not of the form key=value (e.g. training.zero_stage=2)"])
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return out
+
+
+def read_config(path: str | Path, overrides: Sequence[str] = ()) -> tuple[SweepConfig | None, list[str]]:
+    """Read a sweep config, apply ``overrides`` and resolve its paths; return the record (None where its
+    shape is too broken to build one) and every problem of its shape. A file that cannot be read at all
+    raises ConfigError.
+
+    Example: ``config, problems = read_config("configs/quickstart.yaml", ["target.num_samples=2"])``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([f"config file {path} does not exist"])
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"not valid YAML: {exc}"], source=str(path)) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(["the top level must be a mapping of keys to values"], source=str(path))
+    raw.setdefault("name", path.stem)
+    overridden = set()
+    for dotted, value in parse_overrides(overrides).items():
+        _set_dotted(raw, dotted, value)
+        overridden.add(dotted)
+    # Paths in the file are relative to the file; paths given on the command line, to the shell's folder.
+    for key in ("data_dir", "model.tokenizer", "model.path", "storage", "checkpoint_store"):
+        _resolve_path(raw, key, base=Path.cwd() if key in overridden else path.parent)
+    problems: list[str] = []
+    if isinstance(raw.get("model"), list):  # several models (``sweep.config.models``)
+        entries = raw.pop("model")
+        for entry in entries:
+            if isinstance(entry, dict):
+                for key in ("tokenizer", "path"):
+                    _resolve_path({"model": entry}, f"model.{key}", base=path.parent)
+        models = [
+            ModelEntry.from_config(entry, where=f"model[{i}]", problems=problems) for i, entry in enumerate(entries)
+        ]
+        raw["models"] = tuple(m for m in models if m is not None)
+        if not entries:
+            problems.append("model is an empty list; name at least one model")
+    if raw.get("languages") == "all":
+        raw["languages"] = _all_languages(raw.get("target_tasks"))
+    models = raw.pop("models", ())
+    per_target = raw.pop("per_target", None) or {}
+    if not isinstance(per_target, dict):
+        problems.append(f"per_target must be a mapping of target -> its overrides, got {per_target!r}")
+        per_target = {}
+    overrides = {
+        target: parse_dataclass(TargetOverrides, value, where=f"per_target.{target}", problems=problems)
+        for target, value in per_target.items()
+    }
+    config = parse_dataclass(SweepConfig, raw, where="", problems=problems)
+    if config is not None and models:
+        config = dataclasses.replace(config, model=models[0].spec, models=models)
+    if config is not None:
+        config = dataclasses.replace(config, per_target={t: o for t, o in overrides.items() if o is not None})
+    return config, problems
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    node = raw
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {} if child is None else child
+        if not isinstance(child, dict):
+            raise ConfigError([f"override `{dotted}`: `{part}` is not a section"])
+        node = child
+    node[parts[-1]] = value
+
+
+def _resolve_path(raw: dict[str, Any], dotted: str, *, base: Path) -> None:
+    node: Any = raw
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    if not isinstance(node, dict) or not isinstance(node.get(parts[-1]), str):
+        return
+    value = os.path.expanduser(node[parts[-1]])
+    if "://" in value:  # a URI (shared storage) is no path
+        return
+    candidate = Path(value) if os.path.isabs(value) else (base / value)
+    # A model.path that does not exist locally may be a hub id: leave it as written.
+    if dotted != "model.path" or candidate.exists():
+        node[parts[-1]] = str(candidate.resolve())
+
+
+def _all_languages(targets: Any) -> list[str]:
+    seen: list[str] = []
+    for name in targets or []:
+        try:
+            langs = get_task(name).languages
+        except (TaskError, TypeError):
+            continue
+        seen.extend(lang for lang in langs if lang not in seen)
+    return seen

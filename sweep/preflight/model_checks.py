@@ -1,0 +1,151 @@
+"""The checks of a config's model and precision settings: sizes, ZeRO and offload, and a pretrained
+model's files (config, weights, tokenizer, vocabulary and positions), before any of them is loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sweep.config.model_files import hub_cache_file, in_hub_cache, model_config_data, usable_positions
+from sweep.errors import check_choice
+from trainers.spec import ModelSpec, TrainingSpec, eval_interval
+
+
+def check_model(model: ModelSpec, training: TrainingSpec, problems: list[str], *, check_files: bool = True) -> None:
+    """The model and precision settings: sizes, files (with ``check_files``), and names Ray and DeepSpeed
+    will not catch early."""
+    check_choice(problems, "model.init", model.init, ("scratch", "pretrained"))
+    check_choice(problems, "training.precision", training.precision, ("fp32", "bf16", "fp16"))
+    if training.zero_stage not in (0, 1, 2, 3):
+        problems.append(f"training.zero_stage must be 0, 1, 2 or 3, got {training.zero_stage}")
+    if training.offload_optimizer and training.zero_stage == 0:
+        problems.append("training.offload_optimizer needs ZeRO: set training.zero_stage to 1, 2 or 3")
+    if training.offload_parameters and training.zero_stage != 3:
+        problems.append("training.offload_parameters needs training.zero_stage=3 (only stage 3 partitions parameters)")
+    if model.init == "scratch":
+        check_choice(problems, "model.architecture", model.architecture, ("xlm-roberta",))
+        if min(model.hidden_size, model.num_layers, model.num_heads, model.intermediate_size) < 1:
+            problems.append("model sizes (hidden_size, num_layers, num_heads, intermediate_size) must be >= 1")
+        elif model.hidden_size % model.num_heads:
+            problems.append(
+                f"model.hidden_size ({model.hidden_size}) must be divisible by model.num_heads ({model.num_heads})"
+            )
+        if not model.tokenizer:
+            problems.append("model.tokenizer must name a tokenizer.json for a scratch model")
+        elif not Path(model.tokenizer).exists():
+            problems.append(f"model.tokenizer {model.tokenizer} does not exist")
+    elif model.init == "pretrained":
+        if not check_files:  # the config alone: this machine may not have the model (a smoke run's)
+            if not model.path:
+                problems.append("model.path must name a local model folder (or a cached hub id) for init: pretrained")
+        elif not model.path:
+            problems.append("model.path must name a local model folder (or a cached hub id) for init: pretrained")
+        elif not Path(model.path).exists() and not in_hub_cache(model.path):
+            problems.append(
+                f"model.path `{model.path}` is neither a local folder nor in the local hub cache; "
+                "download it once with `huggingface-cli download` where there is internet"
+            )
+        else:
+            _check_pretrained_files(model, problems)
+    if model.max_length < 8:
+        problems.append(f"model.max_length must be at least 8 tokens, got {model.max_length}")
+    if training.eval_every is not None:
+        try:
+            eval_interval(training.eval_every)
+        except ValueError as exc:
+            problems.append(str(exc))
+    if training.eval_dev_examples is not None and training.eval_dev_examples < 1:
+        problems.append(
+            f"training.eval_dev_examples must be >= 1 (or left out: whole dev), got {training.eval_dev_examples}"
+        )
+    if training.eval_batch_size < 1 or training.torch_threads < 1:
+        problems.append("training.eval_batch_size and training.torch_threads must be >= 1")
+
+
+#: What ``save_pretrained`` writes for the weights (one file, or shards with an index), either format.
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+#: Any one of these makes a folder a tokenizer ``AutoTokenizer`` can load (fast, WordPiece, SentencePiece, BPE).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "tokenizer.model",
+    "sentencepiece.bpe.model",
+    "spm.model",
+    "vocab.json",
+)
+
+
+def _has_file(source: str, names: tuple[str, ...]) -> bool:
+    folder = Path(source)
+    if folder.is_dir():
+        return any((folder / name).is_file() for name in names)
+    return any(hub_cache_file(source, name) for name in names)
+
+
+def _check_pretrained_files(model: ModelSpec, problems: list[str]) -> None:
+    """What the trials would find out one by one: config, weights, tokenizer and sizes of a local model."""
+    if not model.path:
+        return
+    data = model_config_data(model)
+    if not data or "model_type" not in data:
+        problems.append(
+            f"model.path {model.path} has no readable config.json with a model_type; point model.path at the "
+            "folder `save_pretrained` wrote"
+        )
+        return
+    if not _has_file(model.path, WEIGHT_FILES):
+        problems.append(
+            f"model.path {model.path} has no weights ({' or '.join(WEIGHT_FILES[:2])}); copy the whole folder "
+            "`save_pretrained` wrote, weights included"
+        )
+    tokenizer = model.tokenizer or model.path
+    if Path(tokenizer).suffix == ".json":
+        if not Path(tokenizer).is_file():
+            problems.append(f"model.tokenizer {tokenizer} does not exist")
+    elif not (Path(tokenizer).exists() or in_hub_cache(tokenizer)) or not _has_file(tokenizer, TOKENIZER_FILES):
+        where = "model.tokenizer" if model.tokenizer else "model.path"
+        problems.append(
+            f"{where} {tokenizer} holds no tokenizer (none of {', '.join(TOKENIZER_FILES[:3])}, ...); save the "
+            "model's tokenizer there (tokenizer.save_pretrained) or set model.tokenizer to a folder that has one"
+        )
+    _check_vocabulary(model, data, problems)
+    hidden, heads = data.get("hidden_size"), data.get("num_attention_heads")
+    if isinstance(hidden, int) and isinstance(heads, int) and heads > 0 and hidden % heads:
+        problems.append(f"model.path {model.path}: hidden_size {hidden} is not divisible by {heads} attention heads")
+    usable = usable_positions(model)
+    if usable is not None and model.max_length > usable:
+        problems.append(
+            f"model.max_length {model.max_length} is longer than the {usable} positions model.path "
+            f"{model.path} ({data['model_type']}) has; set model.max_length to at most {usable}"
+        )
+
+
+def _check_vocabulary(model: ModelSpec, data: dict[str, Any], problems: list[str]) -> None:
+    """A tokenizer with more tokens than the model has embeddings gives ids the model cannot look up;
+    the usual cause is a scratch config's ``model.tokenizer`` kept when switching to a pretrained model."""
+    if not model.tokenizer or not isinstance(data.get("vocab_size"), int):
+        return
+    path = Path(model.tokenizer)
+    path = path / "tokenizer.json" if path.is_dir() else path
+    if path.suffix != ".json" or not path.is_file():
+        return
+    from tokenizers import Tokenizer
+
+    try:
+        size = Tokenizer.from_file(str(path)).get_vocab_size(with_added_tokens=True)
+    except Exception as exc:  # the tokenizers library raises bare Exceptions on unreadable files
+        problems.append(f"model.tokenizer {path} cannot be read as a tokenizer ({str(exc).splitlines()[0]})")
+        return
+    if size > data["vocab_size"]:
+        problems.append(
+            f"model.tokenizer {model.tokenizer} has {size} tokens, more than the {data['vocab_size']} embeddings "
+            f"of model.path {model.path}; a pretrained model needs its own tokenizer: set model.tokenizer=null "
+            "to use the one in model.path"
+        )

@@ -1,0 +1,406 @@
+"""The sweep directory: where the config copy, manifest, Tune state, journal, results and encoders live.
+
+SWEEP_DIR/config.yaml      the fully resolved config (overrides applied, paths absolute)
+SWEEP_DIR/manifest.json    code version, the plan, and each search's state
+SWEEP_DIR/driver.lock      locked (flock) by the live driver, so only one runs a sweep at a time
+SWEEP_DIR/driver.json      who holds the lock (pid, host, start), and what it runs (resources in use, trials)
+SWEEP_DIR/tune/study/      the study's Ray Tune run: trial checkpoints, searcher and scheduler state
+SWEEP_DIR/tune/train/      transient Ray Train runs of multi-worker trials (cleared as they end)
+SWEEP_DIR/journal/<search>/<trial>.jsonl   every reported result, as it arrived
+SWEEP_DIR/results/<search>/<trial>.a<k>.parquet   the results table (search.c<n>.parquet once merged)
+SWEEP_DIR/encoders/<task>/encoder/         the best intermediate encoder of each task (safetensors shards)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import Timeout, UnixFileLock
+
+from sweep.errors import CheckpointError, SweepStateError
+from sweep.storage.lease import LEASE_S, Renewal, alive, holder_note, read_note
+from trainers.checkpoint import STATE_FILE, TAG, read_state, report_step
+from trainers.encoder_io import publish_encoder
+from trainers.fileio import copy_from, download, exists, filesystem, is_uri, join, remove_file, upload, write_json
+
+ENCODER = "encoder"  # the folder of an exported encoder, under encoders/<task>/
+OLD_ENCODER = "encoder.pt"  # the single file earlier versions exported
+MANIFEST_VERSION = 2  # 2: the whole study is one Tune run (tune/study); 1: a Tune run per search
+READABLE_VERSIONS = (1, 2)  # sweeps `status`, `query` and `export-predictions` read; only 2 resumes
+
+
+@dataclass(frozen=True)
+class SweepDir:
+    """Paths inside one sweep directory.
+
+    A sweep on shared storage (``remote``: ``s3://bucket/prefix/NAME``, ``gs://...``) is worked on through
+    a local copy (``root``): every file the driver writes there (config, manifest, journal, results,
+    encoders) is ``publish``ed to the same place under ``remote`` at once, Tune keeps its state and
+    checkpoints under ``remote`` itself, and any machine can ``open_sweep`` the URI again (a resumed
+    driver, `sweep query` on a laptop).
+    """
+
+    root: Path
+    remote: str | None = None
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "driver.lock"
+
+    @property
+    def driver_info(self) -> Path:
+        return self.root / "driver.json"
+
+    @property
+    def tune(self) -> str:
+        """Where Tune keeps the study's run: under ``remote`` for shared storage."""
+        return join(self.remote, "tune") if self.remote else str(self.root / "tune")
+
+    @property
+    def journal(self) -> Path:
+        return self.root / "journal"
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results"
+
+    def encoder(self, task: str) -> Path:
+        """The folder the best encoder of intermediate task ``task`` is exported to (in the local copy):
+        safetensors shards with an index (``trainers.encoder_io``)."""
+        return self.root / "encoders" / task / ENCODER
+
+    def encoder_location(self, task: str) -> str:
+        """Where trials on any node read that encoder: its URI on shared storage, else its path. A sweep
+        that an earlier version exported keeps its single ``encoder.pt`` until stage one runs again."""
+        base = join(self.remote, "encoders", task) if self.remote else str(self.root / "encoders" / task)
+        if not exists(join(base, ENCODER)) and exists(join(base, OLD_ENCODER)):
+            return join(base, OLD_ENCODER)
+        return join(base, ENCODER)
+
+    def publish_encoder(self, task: str) -> None:
+        """Upload an exported encoder folder to shared storage (no-op without), its index last."""
+        if self.remote:
+            publish_encoder(self.encoder(task), join(self.remote, "encoders", task, ENCODER))
+
+    def publish(self, path: Path) -> None:
+        """Copy a file written in the local copy to the same place on shared storage (no-op without)."""
+        if self.remote:
+            upload(path, join(self.remote, *Path(path).relative_to(self.root).parts))
+
+    def unpublish(self, path: Path) -> None:
+        """Delete the copy on shared storage of a file deleted from the local copy (no-op without)."""
+        if self.remote:
+            remove_file(join(self.remote, *Path(path).relative_to(self.root).parts))
+
+    def checkpoint(self, *, search: str, trial_id: str, step: int) -> Path:
+        """A local folder holding a trial's checkpoint at ``step`` (its evaluation, or epoch), as Tune kept
+        it (under the study's Tune run, or its search's own run in a sweep of manifest version 1); a
+        checkpoint on shared storage is fetched into the local copy first."""
+        if self.remote:
+            return self._fetch_checkpoint(search=search, trial_id=trial_id, step=step)
+        for folder in sorted(Path(self.tune).glob(f"*/trial_{trial_id}/checkpoint_*")):
+            # A folder without its state file was cut short (the driver died while Tune copied it).
+            if (folder / STATE_FILE).is_file() and report_step(read_state(folder)) == step:
+                return folder
+        raise self._no_checkpoint(search, trial_id, step)
+
+    def _fetch_checkpoint(self, *, search: str, trial_id: str, step: int) -> Path:
+        import pyarrow.fs as pafs
+
+        fs, base = filesystem(self.tune)
+        for run in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
+            trial = f"{run.path}/trial_{trial_id}"
+            for folder in sorted(
+                (i.path for i in fs.get_file_info(pafs.FileSelector(trial, allow_not_found=True))),
+            ):
+                if not folder.rsplit("/", 1)[-1].startswith("checkpoint_"):
+                    continue
+                try:
+                    with fs.open_input_stream(f"{folder}/{STATE_FILE}") as f:
+                        found = report_step(json.loads(f.read()))
+                except (OSError, ValueError, KeyError):
+                    continue  # cut short, as above
+                if found == step:
+                    local = self.root / ".checkpoints" / f"trial_{trial_id}" / folder.rsplit("/", 1)[-1]
+                    if not (local / STATE_FILE).is_file():
+                        copy_from(fs, folder, local)
+                    return local
+        raise self._no_checkpoint(search, trial_id, step)
+
+    def prune_checkpoints(self, trial_ids: set[str], *, keep: tuple[str, int], keep_weights: bool = True) -> int:
+        """Delete every checkpoint of ``trial_ids`` but ``keep`` (trial id, step); return how many went.
+        For a finished search: Tune never reads a finished trial's checkpoints again. Without
+        ``keep_weights`` the kept one loses its model and optimizer states too, keeping its test
+        predictions and state file (a pair's: nothing reads its weights again)."""
+        import pyarrow.fs as pafs
+
+        fs, base = filesystem(self.tune)
+        removed = 0
+        for run in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
+            for trial_id in sorted(trial_ids):
+                trial = f"{run.path}/trial_{trial_id}"
+                for entry in fs.get_file_info(pafs.FileSelector(trial, allow_not_found=True)):
+                    if not entry.path.rsplit("/", 1)[-1].startswith("checkpoint_"):
+                        continue
+                    if trial_id == keep[0] and self._step_of(fs, entry.path) == keep[1]:
+                        if not keep_weights:
+                            fs.delete_dir_contents(f"{entry.path}/{TAG}", missing_dir_ok=True)
+                        continue
+                    fs.delete_dir(entry.path)
+                    removed += 1
+        return removed
+
+    @staticmethod
+    def _step_of(fs: Any, folder: str) -> int | None:
+        try:
+            with fs.open_input_stream(f"{folder}/{STATE_FILE}") as f:
+                return report_step(json.loads(f.read()))
+        except (OSError, ValueError, KeyError):
+            return None  # cut short: not a checkpoint anything can use
+
+    def _no_checkpoint(self, search: str, trial_id: str, step: int) -> CheckpointError:
+        return CheckpointError(
+            f"no checkpoint of trial {trial_id} of {search} at step {step} under {self.tune}; "
+            "raise resources.checkpoints_to_keep so the best is kept"
+        )
+
+    def require(self) -> None:
+        """Raise unless this looks like a sweep directory."""
+        if not self.manifest.is_file() or not self.config.is_file():
+            raise SweepStateError(
+                f"{self.root} is not a sweep directory (no manifest.json/config.yaml); "
+                "give the folder `sweep launch` printed"
+            )
+
+
+#: What a local copy of a sweep on shared storage holds (Tune's state stays there; encoders are fetched when
+#: needed).
+FETCHED = ("config.yaml", "manifest.json", "driver.json", "journal", "results")
+
+
+def open_sweep(location: str | Path, *, driver: bool = False, launch: bool = False) -> SweepDir:
+    """The sweep directory at ``location``: a local folder, or a sweep on shared storage (a URI) fetched into
+    a local copy. That copy always starts from what the storage holds: a driver's (``driver``; empty for a
+    sweep about to be ``launch``ed there) is made anew, after checking that no other driver holds the
+    sweep; a reader's is a folder of its own, so it never disturbs a driver on the same machine.
+
+    Example: ``open_sweep("s3://my-bucket/sweeps/xstilts-1")``.
+    """
+    if not is_uri(location):
+        return SweepDir(Path(location).resolve())
+    import hashlib
+    import shutil
+    import tempfile
+
+    remote = str(location).rstrip("/")
+    base = Path(tempfile.gettempdir()) / f"xstilts-{os.getuid()}" / "sweeps"
+    base.mkdir(parents=True, exist_ok=True)
+    if driver or launch:
+        digest = hashlib.sha256(remote.encode()).hexdigest()[:16]
+        root = base / f"{remote.rsplit('/', 1)[-1]}-{digest}"
+        sweep_dir = SweepDir(root, remote=remote)
+        if not launch:
+            _refuse_if_leased(sweep_dir)
+        shutil.rmtree(root, ignore_errors=True)  # what a killed driver left here may never have reached storage
+        root.mkdir(parents=True)
+    else:
+        import atexit
+
+        root = Path(tempfile.mkdtemp(prefix="read-", dir=base))
+        atexit.register(shutil.rmtree, root, True)
+    if not launch:
+        try:
+            for name in FETCHED:
+                download(join(remote, name), root / name)
+        except OSError as exc:
+            raise SweepStateError(f"cannot read the sweep at {remote}: {exc}") from exc
+    return SweepDir(root, remote=remote)
+
+
+def read_manifest(sweep_dir: SweepDir, *, to_run: bool = False) -> dict[str, Any]:
+    """Load the manifest, checking its version: one this xstilts reads, and with ``to_run`` one it runs."""
+    sweep_dir.require()
+    try:
+        data = json.loads(sweep_dir.manifest.read_text())
+    except json.JSONDecodeError as exc:
+        raise SweepStateError(f"{sweep_dir.manifest} is damaged ({exc}); restore it from a backup") from exc
+    version = data.get("version")
+    if version not in READABLE_VERSIONS:
+        raise SweepStateError(
+            f"{sweep_dir.manifest} has version {version!r}; this xstilts reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
+        )
+    if to_run and version != MANIFEST_VERSION:
+        raise SweepStateError(
+            f"{sweep_dir.root} was started by an xstilts that ran each search as its own Tune run (manifest "
+            f"version {version}); this one runs a study as one Tune run and cannot continue it. Finish it with "
+            f"the xstilts that started it ({data.get('code', {}).get('git_commit', 'see manifest.json')}), or "
+            "launch it again; its results can still be read (`sweep query`, `status`, `export-predictions`)"
+        )
+    return data
+
+
+def set_state(sweep_dir: SweepDir, search: Any, **fields: Any) -> None:
+    """Update ``search``'s row in the manifest (and publish it to shared storage)."""
+    manifest = read_manifest(sweep_dir)
+    manifest["searches"][search.id].update(fields)
+    write_json(sweep_dir.manifest, manifest)
+    sweep_dir.publish(sweep_dir.manifest)
+
+
+def code_version() -> dict[str, str]:
+    """The xstilts version and, when run from a git checkout, its commit and whether it had local edits."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        info = {"xstilts": version("xstilts")}
+    except PackageNotFoundError:
+        info = {"xstilts": "unknown"}
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        info.update(git_commit=commit, git_dirty=str(bool(dirty)).lower())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+@contextlib.contextmanager
+def driver_lock(sweep_dir: SweepDir) -> Iterator[None]:
+    """Hold the sweep for this process while the block runs; refuse if another live driver holds it.
+
+    The lock is the operating system's (flock on ``driver.lock``, never a soft lock file that a killed
+    driver would leave behind): it is released when its process ends however it ends, kill -9
+    included, so a dead driver never blocks a resume. Shared storage has no such lock, so a sweep there
+    also holds a lease: the driver's note, renewed every ``LEASE_RENEW_S``; a note renewed within
+    ``LEASE_S`` by another driver refuses this one (a dead driver's lease lapses by itself).
+    """
+    if sweep_dir.remote:
+        _refuse_if_leased(sweep_dir)
+    # No silent fallback to a marker file where the file system lacks flock: a killed driver's marker would
+    # refuse every resume for good.
+    lock = UnixFileLock(sweep_dir.lock_file, fallback_to_soft=False)
+    try:
+        lock.acquire(timeout=2)  # `sweep status` holds it for an instant when it looks
+    except Timeout:
+        raise SweepStateError(
+            f"sweep {sweep_dir.root} is being run by {_holder(sweep_dir)}; wait for it or stop it before resuming"
+        ) from None
+    except (OSError, NotImplementedError) as exc:
+        raise SweepStateError(
+            f"cannot lock sweep {sweep_dir.root}: its file system has no flock ({exc}); put the sweep on a local "
+            "disk or a file system mounted with flock (Lustre: -o flock; NFS: without local_lock/nolock), or on "
+            "object storage (--storage s3://bucket/sweeps)"
+        ) from exc
+    renewal = None
+    try:
+        now = time.time()
+        write_json(sweep_dir.driver_info, {**holder_note(), "since": now})
+        note_driver(sweep_dir, noted_at=now)
+        if sweep_dir.remote:
+            renewal = Renewal(lambda: note_driver(sweep_dir, noted_at=time.time()) or True, name="xstilts-lease")
+            renewal.start()
+        yield
+    finally:
+        if renewal is not None:
+            renewal.stop()
+        if sweep_dir.remote:
+            note_driver(sweep_dir, stopped_at=time.time())
+        sweep_dir.driver_info.unlink(missing_ok=True)
+        lock.release()
+
+
+_NOTE_LOCK = threading.Lock()  # the renewing thread and the driver both note
+
+
+def _refuse_if_leased(sweep_dir: SweepDir) -> None:
+    """Refuse a second driver of a sweep on shared storage while another one's lease is current."""
+    if _remote_driver_alive(sweep_dir):
+        raise SweepStateError(
+            f"sweep {sweep_dir.remote} is being run by {_holder(sweep_dir)} (its lease was renewed less than "
+            f"{LEASE_S:g} s ago); wait for it or stop it before resuming"
+        )
+
+
+def _remote_driver_alive(sweep_dir: SweepDir) -> bool:
+    """Whether the sweep's note on shared storage is a live driver's lease (``sweep.storage.lease``)."""
+    note = driver_note(sweep_dir)
+    if sweep_dir.remote:
+        note = read_note(join(sweep_dir.remote, "driver.json")) or note
+    return alive(note)
+
+
+def note_driver(sweep_dir: SweepDir, **fields: Any) -> None:
+    """Add to the live driver's note (``driver.json``) what `sweep status` shows of it: the cluster's
+    resources in use, the trials running per search, and on shared storage its lease."""
+    with _NOTE_LOCK:
+        try:
+            info = json.loads(sweep_dir.driver_info.read_text())
+        except (OSError, ValueError):
+            info = {}
+        write_json(sweep_dir.driver_info, {**info, **fields})
+        sweep_dir.publish(sweep_dir.driver_info)
+
+
+def driver_note(sweep_dir: SweepDir) -> dict[str, Any]:
+    """The live driver's note, or {} when there is none."""
+    try:
+        return json.loads(sweep_dir.driver_info.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def driver_alive(sweep_dir: SweepDir) -> bool:
+    """Whether a live driver currently holds the sweep.
+
+    Probes the driver's flock with a shared lock on a read-only descriptor, so a user who may read
+    the sweep folder but not write it gets the true answer too; on shared storage, reads its lease.
+    """
+    if sweep_dir.remote:
+        return _remote_driver_alive(sweep_dir)
+    try:
+        fd = os.open(sweep_dir.lock_file, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the probe's own lock
+    return False
+
+
+def _holder(sweep_dir: SweepDir) -> str:
+    try:
+        info = json.loads(sweep_dir.driver_info.read_text())
+        return f"process {info['pid']} on {info['host']}"
+    except (OSError, ValueError, KeyError):
+        return "another process"
