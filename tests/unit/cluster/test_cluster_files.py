@@ -27,13 +27,18 @@ def test_every_cluster_file_is_checked() -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_every_line_of_settings_is_commented(path: Path) -> None:
-    """Each file explains itself: most lines that set something carry a comment, on them or just above."""
+    """Each file explains itself line by line: every line that sets something carries a comment, on it or on
+    the line just above."""
     lines = path.read_text().splitlines()
     settings = [
         i for i, line in enumerate(lines) if re.match(r"\s*[\w-]+:\s*\S", line) and not line.lstrip().startswith("#")
     ]
-    explained = [i for i in settings if "#" in lines[i] or (i and lines[i - 1].lstrip().startswith("#"))]
-    assert len(explained) >= 0.5 * len(settings), f"{path.name}: {len(explained)} of {len(settings)} settings explained"
+    unexplained = [
+        f"line {i + 1}: {lines[i].strip()}"
+        for i in settings
+        if "#" not in lines[i] and not (i and lines[i - 1].lstrip().startswith("#"))
+    ]
+    assert settings and not unexplained, f"{path.name}: settings without a comment: {unexplained}"
 
 
 def _sweep_command(text: str) -> list[str]:
