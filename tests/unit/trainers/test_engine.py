@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from trainers.encoder_export import export_encoder
 from trainers.encoder_io import read_encoder
-from trainers.engine import export_encoder, run_trial, warmup_then_linear_decay
+from trainers.engine import run_trial, warmup_then_linear_decay
 from trainers.errors import CheckpointError, DataError, TaskError
 from trainers.spec import HyperParameters, ModelSpec, TrainingSpec, TrialSpec
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from trainers.engine import export_encoder, run_trial
+from trainers.encoder_export import export_encoder
+from trainers.engine import run_trial
 from trainers.spec import HyperParameters, ModelSpec, TrainingSpec, TrialSpec
 
 from .test_engine import Keep
