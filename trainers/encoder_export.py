@@ -38,6 +38,8 @@ def export_encoder(
 
     Example: ``export_encoder(best_checkpoint, Path("encoders/mnli/encoder"), spec=spec)``.
     """
+    import torch
+
     skeleton = _trial_skeleton(spec)
     prefix = base_prefix(skeleton)
     encoder = skeleton.base_model.state_dict()
@@ -54,7 +56,9 @@ def export_encoder(
         write_encoder(
             {name: state[prefix + name] for name in names},
             Path(out_dir),
-            sizes={name: encoder[name].numel() * 4 for name in names},
+            # Planned from the skeleton's shapes, in the fp32 written: no weight is read (or, under ZeRO,
+            # gathered) before its own shard is written.
+            like={name: torch.empty(encoder[name].shape, dtype=torch.float32, device="meta") for name in names},
             materialize=lambda t: t.contiguous().float(),
             max_shard_bytes=max_shard_bytes,
         )
