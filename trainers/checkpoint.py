@@ -1,17 +1,21 @@
 """What a trial's checkpoint folder holds, named once for the trainer that writes it and the sweep
-that reads it::
+that reads it, and how a trial writes one (``save``) and goes on from one (``restore``)::
 
     FOLDER/checkpoint/                DeepSpeed's checkpoint (its tag is TAG)
-    FOLDER/trainer_state.json         {"epoch", "position", "evaluations", "task", "zero_stage", "precision",
-                                       "workers"}
+    FOLDER/trainer_state.json         {"epoch", "position", "evaluations", "micro_steps", "task", "zero_stage",
+                                       "precision", "workers"}
     FOLDER/rng_state.pt               torch, numpy and Python RNG states after the epoch (worker 0)
     FOLDER/rng_state.<rank>.pt        the same of each other worker of a multi-worker trial
     FOLDER/predictions/test-<lang>.*  the epoch's test predictions (``trainers.predictions``)
+
+Importing this module is cheap (the sweep driver reads checkpoints' states): torch, numpy and DeepSpeed's
+engine are only touched by ``save`` and ``restore``, inside a trial.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +54,56 @@ def read_state(folder: Path) -> dict[str, Any]:
         ) from None
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path} is damaged ({exc.msg}); the checkpoint cannot be used") from exc
+
+
+def save(engine: Any, folder: Path, *, rank: int, state: dict[str, Any]) -> None:
+    """Write this worker's part of a trial checkpoint into ``folder``: its DeepSpeed shards (DeepSpeed needs
+    every worker to call this), the trainer ``state`` (worker 0 only) and its RNG states."""
+    import numpy as np
+    import torch
+
+    engine.save_checkpoint(str(folder), tag=TAG)
+    if rank == 0:
+        write_state(folder, **state)
+    # Dropout draws from these: restoring them makes a resumed epoch identical to an uninterrupted one.
+    torch.save(
+        {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        Path(folder) / rng_file(rank),
+    )
+
+
+def restore(engine: Any, folder: Path, *, batches_per_epoch: int) -> dict[str, int]:
+    """Load a trial checkpoint into ``engine`` and this worker's RNGs; return where training goes on:
+    ``{"epoch", "position", "evaluations"}`` (the global micro-batches of ``epoch`` already trained, and
+    the evaluations made)."""
+    import torch.distributed as dist
+
+    state = read_state(folder)
+    workers = int(state.get("workers", 1))
+    if workers != dist.get_world_size() and state.get("zero_stage", 0) > 0:
+        raise CheckpointError(
+            f"checkpoint {folder} holds ZeRO shards of {workers} workers, but this trial runs on "
+            f"{dist.get_world_size()}; resume with the same resources.workers_per_trial"
+        )
+    load_path, _ = engine.load_checkpoint(str(folder), tag=TAG)
+    if load_path is None:
+        raise CheckpointError(f"DeepSpeed could not load the checkpoint in {folder}")
+    rng_path = folder / rng_file(dist.get_rank())
+    if not rng_path.is_file():
+        rng_path = folder / RNG_FILE
+    if rng_path.is_file():
+        import numpy as np
+        import torch
+
+        rng = torch.load(rng_path, weights_only=False)
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+    if "micro_steps" in state:
+        engine.micro_steps = int(state["micro_steps"])
+    # Checkpoints of earlier versions were taken at epoch ends only, one evaluation per epoch.
+    epoch, position = int(state["epoch"]), int(state.get("position", batches_per_epoch))
+    evaluations = int(state.get("evaluations", epoch))
+    if position >= batches_per_epoch:
+        return {"epoch": epoch + 1, "position": 0, "evaluations": evaluations}
+    return {"epoch": epoch, "position": position, "evaluations": evaluations}

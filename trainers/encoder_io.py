@@ -26,49 +26,59 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainers.errors import CheckpointError, DataError
 from trainers.fileio import fsync_dir, is_uri, join, local_copy, upload
 
-SINGLE = "model.safetensors"
+if TYPE_CHECKING:
+    from huggingface_hub import StateDictSplit
+
+#: save_pretrained's names: ``model.safetensors`` alone, or ``model-00001-of-00003.safetensors``... with the index.
+FILE_PATTERN = "model{suffix}.safetensors"
+SINGLE = FILE_PATTERN.format(suffix="")
 INDEX = "model.safetensors.index.json"
 MAX_SHARD_BYTES = 5 * 1024**3  # save_pretrained's long-standing default
 
 
-def _shard_name(i: int, n: int) -> str:
-    return SINGLE if n == 1 else f"model-{i + 1:05d}-of-{n:05d}.safetensors"
+def plan_shards(like: Mapping[str, Any], *, max_shard_bytes: int) -> StateDictSplit:
+    """Which file each tensor of an encoder goes to, as ``save_pretrained`` plans it (huggingface_hub's
+    ``split_torch_state_dict_into_shards``): tensors in order, a new shard when the next one would pass
+    ``max_shard_bytes``, and a bigger tensor in a shard of its own.
 
+    ``like`` holds, by name, tensors of the shapes and dtypes that will be written; only those are read,
+    so tensors on the meta device (a model's skeleton) do, and nothing is allocated.
 
-def plan_shards(sizes: Mapping[str, int], *, max_shard_bytes: int) -> list[list[str]]:
-    """Group tensor names, in order, into shards of at most ``max_shard_bytes`` (a bigger tensor alone).
-
-    >>> plan_shards({"a": 4, "b": 4, "c": 9, "d": 1}, max_shard_bytes=8)
-    [['a', 'b'], ['c'], ['d']]
+    >>> import torch
+    >>> like = {name: torch.empty(n, device="meta") for name, n in [("a", 1), ("b", 1), ("c", 3), ("d", 1)]}
+    >>> split = plan_shards(like, max_shard_bytes=8)  # float32: 4 bytes each
+    >>> list(split.filename_to_tensors.values()), split.tensor_to_filename["c"]
+    ([['c'], ['a', 'b'], ['d']], 'model-00001-of-00003.safetensors')
     """
-    shards: list[list[str]] = []
-    size = 0
-    for name, nbytes in sizes.items():
-        if not shards or size + nbytes > max_shard_bytes:
-            shards.append([])
-            size = 0
-        shards[-1].append(name)
-        size += nbytes
-    return shards or [[]]
+    import torch
+    from huggingface_hub import split_torch_state_dict_into_shards
+
+    # Real tensors are planned on the meta device too: the splitter sizes a tensor by its storage (a view
+    # into a flat buffer would count the whole buffer), and there it sees no shared storage, so tied
+    # weights are planned as the separate tensors ``write_encoder`` writes (it clones them).
+    meta = {name: torch.empty(tensor.shape, dtype=tensor.dtype, device="meta") for name, tensor in like.items()}
+    return split_torch_state_dict_into_shards(meta, filename_pattern=FILE_PATTERN, max_shard_size=max_shard_bytes)
 
 
 def write_encoder(
     tensors: Mapping[str, Any],
     out_dir: Path,
     *,
-    sizes: Mapping[str, int],
+    like: Mapping[str, Any] | None = None,
     materialize: Callable[[Any], Any] = lambda t: t,
     max_shard_bytes: int = MAX_SHARD_BYTES,
 ) -> None:
     """Write ``tensors`` (name -> tensor, or a lazy value that ``materialize`` turns into one) as an
-    encoder folder at ``out_dir``, replacing any there, atomically. ``sizes`` gives each tensor's bytes.
+    encoder folder at ``out_dir``, replacing any there, atomically. The shards are planned from ``like``
+    (``plan_shards``: tensors of the shapes and dtypes written, such as a meta-device skeleton's); by
+    default from ``tensors`` themselves, which must then be tensors.
 
-    Example: ``write_encoder(model.base_model.state_dict(), Path("enc"), sizes={k: v.nbytes for ...})``.
+    Example: ``write_encoder(model.base_model.state_dict(), Path("enc"))``.
     """
     from safetensors.torch import save_file
 
@@ -77,17 +87,14 @@ def write_encoder(
     staging = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
-        shards = plan_shards(dict(sizes), max_shard_bytes=max_shard_bytes)
-        weight_map: dict[str, str] = {}
-        for i, names in enumerate(shards):
-            name = _shard_name(i, len(shards))
+        split = plan_shards(tensors if like is None else like, max_shard_bytes=max_shard_bytes)
+        for name, keys in (split.filename_to_tensors or {SINGLE: []}).items():
             # One shard in memory at a time; clone() parts tensors that share storage (tied weights).
-            part = {key: materialize(tensors[key]).detach().to("cpu").contiguous().clone() for key in names}
+            part = {key: materialize(tensors[key]).detach().to("cpu").contiguous().clone() for key in keys}
             save_file(part, str(staging / name), metadata={"format": "pt"})
             del part
-            weight_map.update(dict.fromkeys(names, name))
-        if len(shards) > 1:
-            index = {"metadata": {"total_size": int(sum(sizes.values()))}, "weight_map": weight_map}
+        if split.is_sharded:
+            index = {"metadata": split.metadata, "weight_map": split.tensor_to_filename}
             (staging / INDEX).write_text(json.dumps(index, indent=2, sort_keys=True))
         for path in staging.iterdir():
             with path.open("rb") as f:

@@ -1,14 +1,20 @@
-"""One trial: train a task (or a mixture) through a DeepSpeed engine, evaluate, checkpoint and report.
+"""One trial's training loop: train a task (or a mixture) through a DeepSpeed engine, handing each
+evaluation over to ``trainers.reporting``.
 
-This module knows nothing of Ray Tune: the caller passes a ``Reporter`` that receives each epoch's
-metrics and checkpoint folder, and may pass the folder of a checkpoint to resume from.
+This module holds what steps the optimizer: the process group, DeepSpeed's config, the learning-rate
+schedule, each worker's share of a global micro-batch, and the loop itself. Around it, each in a module
+of its own: when to evaluate and what a report holds (``trainers.reporting``, its scores from
+``trainers.evaluation``), what a checkpoint holds and how a trial goes on from one
+(``trainers.checkpoint``), and the hand-over of a trained encoder to the next phase
+(``trainers.encoder_export``, which the sweep driver runs later, without training).
+
+It knows nothing of Ray Tune: the caller passes a ``Reporter`` that receives each evaluation's metrics
+and checkpoint folder, and may pass the folder of a checkpoint to resume from.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import io
 import math
 import os
 import random
@@ -17,18 +23,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from trainers import checkpoint, kinds, mixing, trial_data
 from trainers import data as data_lib
-from trainers import kinds, mixing, trial_data
-from trainers.checkpoint import RNG_FILE, TAG, read_state, rng_file
-from trainers.encoder_io import MAX_SHARD_BYTES, write_encoder
-from trainers.errors import CheckpointError, ModelError, TaskError
-from trainers.model import base_prefix, build_model, load_encoder, load_tokenizer, model_skeleton
-from trainers.multihead import build_multihead, multihead_skeleton
-from trainers.reporting import Reporter, evaluate_and_report
-from trainers.spec import TrialSpec, eval_interval
+from trainers.errors import ModelError, TaskError
+from trainers.model import build_model, load_encoder, load_tokenizer
+from trainers.multihead import build_multihead
+from trainers.reporting import Reporter, evaluate_and_report, plan_evaluations
+from trainers.spec import TrialSpec
 from trainers.tasks import get_task
 
-__all__ = ["Reporter", "deepspeed_config", "export_encoder", "run_trial", "shard"]
+__all__ = ["deepspeed_config", "ensure_process_group", "run_trial", "shard", "warmup_then_linear_decay"]
 
 
 def ensure_process_group() -> None:
@@ -211,18 +215,15 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
         # their reduction also moves gradients into the optimizer's partitions.
         engine.enable_backward_allreduce = False
 
-    steps_per_epoch = math.ceil(batches_per_epoch / hp.gradient_accumulation_steps)
-    every = evaluation_interval(spec.training.eval_every, steps_per_epoch=steps_per_epoch)
-    # DeepSpeed steps the optimizer every `gradient_accumulation_steps` micro-batches, counting across
-    # epochs: the trial's last step is `final_step` (micro-batches left after it are never applied).
-    final_step = batches_per_epoch * spec.epochs // hp.gradient_accumulation_steps
-    if every is None:
-        planned = spec.epochs
-    else:
-        planned = final_step // every + (1 if final_step % every else 0) if final_step else 1
+    evaluations_plan = plan_evaluations(
+        spec.training.eval_every,
+        batches_per_epoch=batches_per_epoch,
+        accumulation=hp.gradient_accumulation_steps,
+        epochs=spec.epochs,
+    )
     progress = {"epoch": 1, "position": 0, "evaluations": 0}
     if resume_dir is not None:
-        progress = _load_checkpoint(engine, Path(resume_dir), batches_per_epoch=batches_per_epoch)
+        progress = checkpoint.restore(engine, Path(resume_dir), batches_per_epoch=batches_per_epoch)
     pad_id = tokenizer.pad_token_id
     report = functools.partial(
         evaluate_and_report,
@@ -237,7 +238,7 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
         capped=capped,
         rank=rank,
         batches_per_epoch=batches_per_epoch,
-        planned=planned,
+        planned=evaluations_plan.planned,
         pad_id=pad_id,
         rates=rates,
         sizes=sizes,
@@ -272,13 +273,10 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
             train_seconds += time.perf_counter() - started
             examples += len(planned_batch.indices)
             stepped, steps = engine.global_steps != steps, engine.global_steps
-            at_end = epoch == spec.epochs and position == len(batches)
-            if every is None:
-                due, final = position == len(batches), at_end
-            else:
-                # Each optimizer step evaluates at most once; the last one always does, and is the final one.
-                final = (stepped and steps == final_step) or (final_step == 0 and at_end)
-                due = final or (stepped and steps % every == 0)
+            epoch_end = position == len(batches)
+            due, final = evaluations_plan.due(
+                stepped=stepped, steps=steps, epoch_end=epoch_end, trial_end=epoch_end and epoch == spec.epochs
+            )
             if due:
                 evaluations += 1
                 report(
@@ -291,20 +289,6 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
                 losses, train_seconds, examples = [[] for _ in sources], 0.0, 0
                 engine.train()
     engine.destroy()
-
-
-def evaluation_interval(eval_every: str | None, *, steps_per_epoch: int) -> int | None:
-    """Optimizer steps between evaluations (None: at each epoch's end), from ``training.eval_every``.
-
-    >>> evaluation_interval("0.25 epochs", steps_per_epoch=100), evaluation_interval("30 steps", steps_per_epoch=100)
-    (25, 30)
-    """
-    if eval_every is None:
-        return None
-    unit, amount = eval_interval(eval_every)
-    if unit == "steps":
-        return int(amount)
-    return max(1, round(amount * steps_per_epoch))
 
 
 def _zero_missing_grads(parameters: list[Any]) -> None:
@@ -324,98 +308,3 @@ def _checkpoint_activations(model: Any, *, name: str) -> None:
             "training.activation_checkpointing=false"
         )
     target.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-
-
-def _load_checkpoint(engine: Any, folder: Path, *, batches_per_epoch: int) -> dict[str, int]:
-    """Load a checkpoint; return where training goes on: ``{"epoch", "position", "evaluations"}`` (the
-    global micro-batches of ``epoch`` already trained, and the evaluations made)."""
-    import torch.distributed as dist
-
-    state = read_state(folder)
-    workers = int(state.get("workers", 1))
-    if workers != dist.get_world_size() and state.get("zero_stage", 0) > 0:
-        raise CheckpointError(
-            f"checkpoint {folder} holds ZeRO shards of {workers} workers, but this trial runs on "
-            f"{dist.get_world_size()}; resume with the same resources.workers_per_trial"
-        )
-    load_path, _ = engine.load_checkpoint(str(folder), tag=TAG)
-    if load_path is None:
-        raise CheckpointError(f"DeepSpeed could not load the checkpoint in {folder}")
-    rng_path = folder / rng_file(dist.get_rank())
-    if not rng_path.is_file():
-        rng_path = folder / RNG_FILE
-    if rng_path.is_file():
-        import numpy as np
-        import torch
-
-        rng = torch.load(rng_path, weights_only=False)
-        torch.set_rng_state(rng["torch"])
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
-    if "micro_steps" in state:
-        engine.micro_steps = int(state["micro_steps"])
-    # Checkpoints of earlier versions were taken at epoch ends only, one evaluation per epoch.
-    epoch, position = int(state["epoch"]), int(state.get("position", batches_per_epoch))
-    evaluations = int(state.get("evaluations", epoch))
-    if position >= batches_per_epoch:
-        return {"epoch": epoch + 1, "position": 0, "evaluations": evaluations}
-    return {"epoch": epoch, "position": position, "evaluations": evaluations}
-
-
-def export_encoder(
-    checkpoint_dir: Path, out_dir: Path, *, spec: TrialSpec, max_shard_bytes: int = MAX_SHARD_BYTES
-) -> None:
-    """Write the fp32 encoder of a trial checkpoint to ``out_dir`` for the target phase: safetensors shards
-    with an index, atomically (``trainers.encoder_io``).
-
-    ZeRO stages 1-3 keep the fp32 master weights in the workers' optimizer partitions: DeepSpeed's own
-    tool consolidates them, lazily, so each tensor is gathered as its shard is written; stage 0
-    checkpoints hold the whole module, memory-mapped. The model itself is never built (its skeleton on
-    the meta device names the encoder's tensors), so the export holds at most one shard in memory.
-    """
-    import torch
-
-    sources = mixing.sources_of(spec)
-    tasks = {s.task: data_lib.resolve_labels(get_task(s.task), data_dir=Path(spec.data_dir)) for s in sources}
-    outputs = {
-        head: (tasks[task].kind, kinds.num_outputs(tasks[task])) for head, task in mixing.heads_of(sources).items()
-    }
-    tokenizer = load_tokenizer(spec.model)
-    if len(outputs) == 1:
-        ((kind, num_labels),) = outputs.values()
-        skeleton = model_skeleton(
-            spec.model, kind=kind, num_labels=num_labels, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id
-        )
-    else:
-        skeleton = multihead_skeleton(
-            spec.model, heads=outputs, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id
-        )
-    prefix = base_prefix(skeleton)
-    encoder = skeleton.base_model.state_dict()
-    parameters = {name for name, _ in skeleton.base_model.named_parameters()}
-    if spec.training.zero_stage > 0:
-        from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
-
-        # It prints progress lines (and a tqdm bar) meant for its own CLI.
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            state = get_fp32_state_dict_from_zero_checkpoint(str(checkpoint_dir), tag=TAG, lazy_mode=True)
-    else:
-        states = checkpoint_dir / TAG / "mp_rank_00_model_states.pt"
-        if not states.is_file():
-            raise CheckpointError(f"{states} is missing; cannot export the intermediate encoder")
-        state = torch.load(states, map_location="cpu", weights_only=False, mmap=True)["module"]
-    missing = [name for name in parameters if prefix + name not in state]
-    if missing:
-        raise CheckpointError(
-            f"checkpoint {checkpoint_dir} does not fit the model of task {spec.task}: missing {sorted(missing)[:5]}"
-        )
-    # Buffers that checkpoints leave out (position ids) are rebuilt by the model itself.
-    names = [name for name in encoder if prefix + name in state]
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        write_encoder(
-            {name: state[prefix + name] for name in names},
-            Path(out_dir),
-            sizes={name: encoder[name].numel() * 4 for name in names},
-            materialize=lambda t: t.contiguous().float(),
-            max_shard_bytes=max_shard_bytes,
-        )

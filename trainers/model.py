@@ -165,5 +165,4 @@ def _load_torch_file(target: Any, location: str | Path) -> set[str]:
 
 def save_encoder(state: dict[str, Any], path: Path, *, max_shard_bytes: int = MAX_SHARD_BYTES) -> None:
     """Write encoder weights as an encoder folder (``trainers.encoder_io``), atomically."""
-    sizes = {k: v.numel() * v.element_size() for k, v in state.items()}
-    write_encoder(state, Path(path), sizes=sizes, max_shard_bytes=max_shard_bytes)
+    write_encoder(state, Path(path), max_shard_bytes=max_shard_bytes)

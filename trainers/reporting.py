@@ -1,25 +1,35 @@
-"""One evaluation of a training trial: score every split, compute the objective, checkpoint and report.
+"""When a training trial evaluates, and what each evaluation reports: its scores (``trainers.evaluation``),
+the objective, the training loss and rate since the last one, and a checkpoint to resume from.
 
-Score keys are ``split/language/metric`` (the results table's row coordinates); a mixture's scores
-name their task first, ``task:split/language/metric``, since its sources' tasks share languages and
-metrics (ANLI+'s SNLI, MNLI and ANLI all report ``dev/en/accuracy``).
+Kept out of the training loop (``trainers.engine``), which only asks after each micro-batch whether an
+evaluation is due and hands over what it trained since the last; the report's keys are the contract
+with the sweep's recorder, which reads them back, so they are assembled in one place.
 """
 
 from __future__ import annotations
 
+import math
 import platform
-import random
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from trainers import kinds
+from trainers import checkpoint
 from trainers import predictions as predictions_lib
-from trainers.checkpoint import PREDICTIONS_DIR, TAG, rng_file, write_state
-from trainers.scoring import score
-from trainers.spec import CAPPED_SCORE, CAPPED_SPLIT, OBJECTIVE, SELECTION, TASK_MARK, SourceSpec, TrialSpec
+from trainers.evaluation import evaluate, objective, score_key
+from trainers.spec import (
+    CAPPED_SCORE,
+    CAPPED_SPLIT,
+    OBJECTIVE,
+    SELECTION,
+    TASK_MARK,
+    SourceSpec,
+    TrialSpec,
+    eval_interval,
+)
 from trainers.tasks import Task
 from trainers.trial_data import Evals
 
@@ -30,86 +40,63 @@ class Reporter(Protocol):
     def report(self, metrics: dict[str, Any], *, checkpoint_dir: Path) -> None: ...
 
 
-def score_key(spec: TrialSpec, task: str, role: str, language: str, metric: str) -> str:
-    """The report key of one score: ``dev/en/accuracy``, or ``mnli:dev/en/accuracy`` in a mixture."""
-    key = f"{role}/{language}/{metric}"
-    return f"{task}{TASK_MARK}{key}" if spec.scores_by_task else key
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """When a trial evaluates: every ``every`` optimizer steps and at its last one (``final_step``), or at
+    each epoch's end where ``every`` is None; ``planned`` evaluations in all."""
+
+    every: int | None
+    final_step: int
+    planned: int
+
+    def due(self, *, stepped: bool, steps: int, epoch_end: bool, trial_end: bool) -> tuple[bool, bool]:
+        """Whether to evaluate after a micro-batch, and whether that evaluation is the trial's final one.
+
+        ``stepped``: the micro-batch completed an optimizer step, the ``steps``-th; ``epoch_end`` and
+        ``trial_end``: it was the last of its epoch, of the trial.
+        """
+        if self.every is None:
+            return epoch_end, trial_end
+        # Each optimizer step evaluates at most once; the last one always does, and is the final one.
+        final = (stepped and steps == self.final_step) or (self.final_step == 0 and trial_end)
+        return final or (stepped and steps % self.every == 0), final
 
 
-def evaluate(
-    spec: TrialSpec,
-    engine: Any,
-    tasks: Mapping[str, Task],
-    heads: Mapping[str, str],
-    evals: Evals,
-    *,
-    batch_size: int,
-    pad_id: int,
-) -> tuple[dict[str, float], dict[str, tuple[list, Any]]]:
-    """Scores of every (task, split, language), and the test predictions per language."""
-    engine.eval()
-    head_of = {task: head for head, task in heads.items()}
-    scores, test_predictions = {}, {}
-    for (task_name, role, language), (examples, features) in evals.items():
-        task = tasks[task_name]
-        model = engine
-        if len(heads) > 1:
-            head = head_of.get(task_name) or _shared_head(spec, task_name)
+def plan_evaluations(
+    eval_every: str | None, *, batches_per_epoch: int, accumulation: int, epochs: int
+) -> EvaluationPlan:
+    """The evaluations of a trial of ``epochs`` epochs of ``batches_per_epoch`` global micro-batches, with an
+    optimizer step every ``accumulation`` of them, from ``training.eval_every``.
 
-            def model(_head: str = head, **inputs: Any) -> Any:
-                return engine(head=_head, **inputs)
-
-        predictions = kinds.predict(
-            task.kind,
-            model,
-            examples,
-            features,
-            batch_size=batch_size,
-            pad_id=pad_id,
-            device=engine.device,
-            allow_impossible=task.scorer == "squad_v2",
-        )
-        for name, value in score(task, examples, predictions, language=language).items():
-            scores[score_key(spec, task_name, role, language, name)] = value
-        if role == "test":
-            test_predictions[language] = (examples, predictions)
-    return scores, test_predictions
-
-
-def _shared_head(spec: TrialSpec, task: str) -> str:
-    assert spec.mixture is not None
-    return next(s.head for s in spec.mixture.sources if s.task == task)
-
-
-def objective(
-    metrics: Mapping[str, Any],
-    spec: TrialSpec,
-    sources: Sequence[SourceSpec],
-    tasks: Mapping[str, Task],
-    *,
-    split: str = "dev",
-) -> float:
-    """The search's objective from one evaluation's scores.
-
-    One task: the mean over its training languages' dev sets (``english_dev``) or over the evaluation
-    languages that have one (``mean_dev``). A mixture: each source's mean over the dev sets of the
-    languages it trains in, then the mean over sources (``select: mean``), or the named task's sources.
+    >>> plan = plan_evaluations("5 steps", batches_per_epoch=16, accumulation=1, epochs=2)
+    >>> plan.planned, plan.due(stepped=True, steps=30, epoch_end=False, trial_end=False)
+    (7, (True, False))
+    >>> plan.due(stepped=True, steps=32, epoch_end=True, trial_end=True)
+    (True, True)
     """
-    if spec.mixture is None:
-        metric = tasks[spec.task].metric
-        if spec.select_on == "english_dev":  # the dev sets of the training languages (English unless told)
-            return sum(float(metrics[f"{split}/{lang}/{metric}"]) for lang in spec.train_languages) / len(
-                spec.train_languages
-            )
-        values = [float(metrics[key]) for lang in spec.eval_languages if (key := f"{split}/{lang}/{metric}") in metrics]
-        return sum(values) / len(values)
-    chosen = [s for s in sources if spec.mixture.select in ("mean", s.task)]
-    per_source = []
-    for source in chosen:
-        metric = tasks[source.task].metric
-        keys = [score_key(spec, source.task, split, lang, metric) for lang in source.languages]
-        per_source.append(sum(float(metrics[k]) for k in keys) / len(keys))
-    return sum(per_source) / len(per_source)
+    every = evaluation_interval(eval_every, steps_per_epoch=math.ceil(batches_per_epoch / accumulation))
+    # DeepSpeed steps the optimizer every `accumulation` micro-batches, counting across epochs: the
+    # trial's last step is `final_step` (micro-batches left after it are never applied).
+    final_step = batches_per_epoch * epochs // accumulation
+    if every is None:
+        planned = epochs
+    else:
+        planned = final_step // every + (1 if final_step % every else 0) if final_step else 1
+    return EvaluationPlan(every=every, final_step=final_step, planned=planned)
+
+
+def evaluation_interval(eval_every: str | None, *, steps_per_epoch: int) -> int | None:
+    """Optimizer steps between evaluations (None: at each epoch's end), from ``training.eval_every``.
+
+    >>> evaluation_interval("0.25 epochs", steps_per_epoch=100), evaluation_interval("30 steps", steps_per_epoch=100)
+    (25, 30)
+    """
+    if eval_every is None:
+        return None
+    unit, amount = eval_interval(eval_every)
+    if unit == "steps":
+        return int(amount)
+    return max(1, round(amount * steps_per_epoch))
 
 
 def evaluate_and_report(
@@ -136,7 +123,6 @@ def evaluate_and_report(
     sizes: Sequence[int],
 ) -> None:
     """Evaluate, checkpoint and report once: after ``position`` global micro-batches of ``epoch``."""
-    import numpy as np
     import torch
 
     whole = final or capped is evals
@@ -189,33 +175,30 @@ def evaluate_and_report(
     metrics[SELECTION] = metrics[OBJECTIVE] if whole else CAPPED_SCORE
     checkpoint_dir = Path(tempfile.mkdtemp(prefix="xstilts-ckpt-"))
     try:
-        # Every worker writes its own shards (DeepSpeed needs all of them to call this); the reporter
-        # gathers the workers' folders into one checkpoint.
-        engine.save_checkpoint(str(checkpoint_dir), tag=TAG)
         if rank == 0:
             # Kept with the checkpoint, so the best step's test predictions can be exported later.
             for language, (examples, predictions) in test_predictions.items():
                 predictions_lib.write(
-                    checkpoint_dir / PREDICTIONS_DIR, tasks[spec.task], language, examples, predictions
+                    checkpoint_dir / checkpoint.PREDICTIONS_DIR, tasks[spec.task], language, examples, predictions
                 )
-            write_state(
-                checkpoint_dir,
-                epoch=epoch,
-                position=position,
-                evaluations=evaluations,
+        # Every worker writes its own part; the reporter gathers the workers' folders into one checkpoint.
+        checkpoint.save(
+            engine,
+            checkpoint_dir,
+            rank=rank,
+            state={
+                "epoch": epoch,
+                "position": position,
+                "evaluations": evaluations,
                 # DeepSpeed does not save where gradient accumulation stands; a resumed run needs it to
                 # step on the same micro-batches. (The gradient accumulated so far is not saved: a resume
                 # from between two steps, an epoch end that is not one, loses that one step's part.)
-                micro_steps=int(engine.micro_steps),
-                task=spec.task,
-                zero_stage=spec.training.zero_stage,
-                precision=spec.training.precision,
-                workers=torch.distributed.get_world_size(),
-            )
-        # Dropout draws from these: restoring them makes a resumed epoch identical to an uninterrupted one.
-        torch.save(
-            {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
-            checkpoint_dir / rng_file(rank),
+                "micro_steps": int(engine.micro_steps),
+                "task": spec.task,
+                "zero_stage": spec.training.zero_stage,
+                "precision": spec.training.precision,
+                "workers": torch.distributed.get_world_size(),
+            },
         )
         reporter.report(metrics, checkpoint_dir=checkpoint_dir)
     finally:

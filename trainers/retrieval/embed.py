@@ -145,7 +145,7 @@ def evaluate_retrieval(
 
 
 def evaluate_and_report(task_name: str, *, reporter: Any, **options: Any) -> None:
-    """Run ``evaluate_retrieval`` and hand its metrics to ``reporter`` (``trainers.engine.Reporter``) with a
+    """Run ``evaluate_retrieval`` and hand its metrics to ``reporter`` (``trainers.reporting.Reporter``) with a
     checkpoint folder that holds the predictions, as a trained trial's does: a retrieval evaluation is
     a one-step trial of its search. ``options`` are ``evaluate_retrieval``'s."""
     metrics, predicted = evaluate_retrieval(task_name, **options)

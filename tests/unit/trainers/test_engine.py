@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from trainers.encoder_io import read_encoder
-from trainers.engine import export_encoder, run_trial, warmup_then_linear_decay
+from trainers.encoder_export import export_encoder
+from trainers.encoder_io import INDEX, encoder_files, read_encoder
+from trainers.engine import run_trial, warmup_then_linear_decay
 from trainers.errors import CheckpointError, DataError, TaskError
 from trainers.spec import HyperParameters, ModelSpec, TrainingSpec, TrialSpec
 
@@ -153,6 +154,27 @@ def test_exported_encoder_starts_the_target_phase(
     start = read_encoder(encoder)["embeddings.word_embeddings.weight"]
     changed = (rows != start).any(dim=1)
     assert changed.any() and not changed.all()
+
+
+def test_a_sharded_export_holds_what_the_one_file_export_holds(
+    by_zero_stage: dict[int, tuple[TrialSpec, Keep, Path]], tmp_path: Path
+) -> None:
+    """The shards are planned from the model's skeleton, before any weight is gathered from the ZeRO
+    partitions: small ones here, so the word embeddings (198 x 64 floats, 50 KB) are a shard of their own."""
+    import json
+
+    import torch
+
+    run, keep, whole = by_zero_stage[2]
+    export_encoder(keep.checkpoints[0], tmp_path / "sharded", spec=run, max_shard_bytes=40_000)
+    files = encoder_files(tmp_path / "sharded")
+    assert len(files) >= 3 and files[-1] == INDEX
+    weight_map = json.loads((tmp_path / "sharded" / INDEX).read_text())["weight_map"]
+    assert [k for k, f in weight_map.items() if f == weight_map["embeddings.word_embeddings.weight"]] == [
+        "embeddings.word_embeddings.weight"
+    ]
+    a, b = read_encoder(whole), read_encoder(tmp_path / "sharded")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def _word_embeddings(checkpoint: Path) -> Any:

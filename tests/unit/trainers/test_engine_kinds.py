@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from trainers.engine import export_encoder, run_trial
+from trainers.encoder_export import export_encoder
+from trainers.engine import run_trial
 from trainers.spec import HyperParameters, ModelSpec, TrainingSpec, TrialSpec
+from trainers.tiny import FAMILIES
 
 from .test_engine import Keep
 from .tokenizer_helpers import XLMR_SPECIALS, xlmr_fast
@@ -198,13 +200,14 @@ def test_a_pretrained_decoder_trains_multiple_choice_and_hands_its_encoder_on(mi
     assert "test/et/accuracy" in second.metrics[0]
 
 
-@pytest.mark.parametrize("family", ["llama", "bert"])
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("task", ["xquad", "udpos"])
-def test_pretrained_decoders_and_wordpiece_encoders_train_qa_and_tagging(
+def test_pretrained_models_of_every_family_train_qa_and_tagging(
     mirror: Path, tmp_path: Path, family: str, task: str
 ) -> None:
-    """QA offsets and tag alignment through byte-level BPE (Llama) and WordPiece (mBERT-style) tokenizers,
-    end to end through DeepSpeed: the model's own tokenizer from its folder, scores in range."""
+    """QA offsets and tag alignment through each family's tokenizer (WordPiece for mBERT, Unigram for XLM-R
+    and mDeBERTa, byte-level BPE for Llama), end to end through DeepSpeed: the model's own tokenizer from its
+    folder, the loss going down, scores in range."""
     from trainers.tiny import save_tiny_model
 
     folder = save_tiny_model(family, tmp_path / family)

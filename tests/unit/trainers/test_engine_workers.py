@@ -117,8 +117,8 @@ def test_a_two_worker_zero_3_trial_stopped_after_its_first_evaluation_resumes_to
 ) -> None:
     import torch
 
+    from trainers.encoder_export import export_encoder
     from trainers.encoder_io import read_encoder
-    from trainers.engine import export_encoder
 
     trial = _trial(micro=8, zero=3, dropout=0.1)  # dropout: each worker's RNG state must come back too
     whole = run_workers(trial, tmp_path / "whole", world=2)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from trainers.engine import evaluation_interval, run_trial
+from trainers.engine import run_trial
+from trainers.reporting import evaluation_interval
 from trainers.spec import CAPPED_SCORE, SELECTION, TrainingSpec
 
 from .test_engine import Keep, spec

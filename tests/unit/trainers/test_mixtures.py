@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.unit.trainers.test_engine import HP, Keep, spec
-from trainers.engine import export_encoder, run_trial
+from trainers.encoder_export import export_encoder
+from trainers.engine import run_trial
 from trainers.mixing import plan_epoch, sampling_rates
 from trainers.spec import MixtureSpec, SourceSpec, TrainingSpec
 
