@@ -16,10 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.unit.trainers.tokenizer_helpers import XLMR_SPECIALS, xlmr_fast  # noqa: E402
-from trainers.engine import _prepare  # noqa: E402
 from trainers.model import load_tokenizer  # noqa: E402
 from trainers.spec import ModelSpec, TrainingSpec, TrialSpec  # noqa: E402
 from trainers.tasks import get_task  # noqa: E402
+from trainers.trial_data import prepare  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "xtreme-sample" / "hf"
 
@@ -73,7 +73,7 @@ def main() -> None:
         count = 0
         for task_name, language, role in splits:
             task = get_task(task_name)
-            examples, _ = _prepare(
+            examples, _ = prepare(
                 task,
                 spec=spec,
                 kind=task.kind,

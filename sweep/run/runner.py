@@ -401,7 +401,7 @@ class StudyRun:
         return "failed"
 
     def _export(self, search: Search, best: dict[str, Any]) -> Path:
-        from trainers.engine import export_encoder
+        from trainers.encoder_export import export_encoder
 
         spec = self.specs.get(search.id) or trial_spec(self.config, search, self.sweep_dir)
         out = self.sweep_dir.encoder(search.encoder_key)

@@ -171,7 +171,7 @@ def _encoder_dir(tmp_path: Path) -> Path:
 
     from trainers.encoder_io import write_encoder
 
-    write_encoder({"w": torch.zeros(2)}, tmp_path / "lost", sizes={"w": 8})
+    write_encoder({"w": torch.zeros(2)}, tmp_path / "lost")
     return tmp_path / "lost"
 
 
@@ -208,7 +208,7 @@ def test_a_checkpoint_store_on_s3_keeps_whole_entries_and_one_lease_holder(
         store.publish("k", encoder=_encoder_dir(tmp_path), rows=pa.table({"v": [1]}), record={}, lease=second)
     assert store.entry("k") is None
 
-    write_encoder({"w": torch.arange(4.0)}, tmp_path / "encoder", sizes={"w": 16})
+    write_encoder({"w": torch.arange(4.0)}, tmp_path / "encoder")
     rows = pa.table({"search": ["s"], "value": [0.25]})
     with _fs().open_output_stream(f"{BUCKET}/store/entries/k/0badc0ffee/encoder/model.safetensors") as out:
         out.write(b"what a killed publisher left")
