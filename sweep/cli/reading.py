@@ -163,12 +163,18 @@ def _compact_args(p: argparse.ArgumentParser) -> None:
 def _compact(args: argparse.Namespace) -> int:
     from sweep.storage.compaction import compact_sweep
 
-    written = compact_sweep(args.sweep_dir)
+    done = compact_sweep(args.sweep_dir)
     print(
-        f"compacted {len(written)} finished searches' results into one file each"
-        if written
+        f"compacted {len(done.written)} finished searches' results into one file each"
+        if done.written
         else "nothing to compact: every finished search's results are one file already"
     )
+    if done.counted:
+        print(
+            f"wrote {len(done.counted)} finished searches' trial counts into the manifest (`sweep status` reads them)"
+        )
+    if done.not_counted:
+        print(f"trial counts not written: {done.not_counted}")
     return 0
 
 
@@ -189,6 +195,6 @@ COMMANDS = {
     "status": (_status_args, _status, "trials finished/running/errored/pending and best score per search"),
     "query": (_query_args, _query, "read and analyse the results of one or more sweeps"),
     "report": (_report_args, _report, "an HTML report with figures of one or more sweeps"),
-    "compact": (_compact_args, _compact, "merge each finished search's results files into one (done as each ends)"),
+    "compact": (_compact_args, _compact, "merge each finished search's results into one file; record its counts"),
     "export-predictions": (_export_args, _export, "write the best trials' test predictions as evaluate.py reads them"),
 }

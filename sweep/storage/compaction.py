@@ -13,18 +13,41 @@ at every instant:
 * Compacting again is idempotent: with nothing uncovered it only deletes what is covered; a later attempt
   (none is expected once a search is done) is merged into the next generation ``search.c<n+1>``.
 * ``has_attempt`` sees covered attempts, so a resumed driver never writes an attempt again.
+
+``sweep compact`` (``compact_sweep``) also writes into the manifest each finished search's trial counts, as
+the driver does when a search ends (``sweep status`` reads them there instead of the search's rows): for a
+sweep written before the driver recorded them, or a search whose compaction merged attempts written since.
+The manifest is the driver's to rewrite, so counts are written only while no driver holds the sweep, under
+the driver's own lock (and, on shared storage, its lease) for the instant of the write.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 
+from sweep.errors import SweepStateError
 from sweep.storage.results import COMPACTED, COVERS_KEY, ResultsStore, compacted_files, covers
+from sweep.storage.select import trial_counts
 
-__all__ = ["COMPACTED", "COVERS_KEY", "compact_search", "compact_sweep"]
+if TYPE_CHECKING:
+    from sweep.storage.layout import SweepDir
+
+__all__ = ["COMPACTED", "COVERS_KEY", "Compaction", "compact_search", "compact_sweep"]
+
+
+@dataclass(frozen=True)
+class Compaction:
+    """What ``compact_sweep`` did: the compacted files it wrote, the finished searches whose trial counts it
+    wrote into the manifest, and why it wrote none where it could not (a driver holds the sweep)."""
+
+    written: list[Path] = field(default_factory=list)
+    counted: list[str] = field(default_factory=list)
+    not_counted: str | None = None
 
 
 def compact_search(
@@ -77,17 +100,64 @@ def compact_search(
     return written
 
 
-def compact_sweep(sweep_dir: str | Path, *, only_done: bool = True) -> list[Path]:
-    """Compact every finished search of a sweep (``sweep compact``); return the compacted files written."""
+def compact_sweep(sweep_dir: str | Path, *, only_done: bool = True) -> Compaction:
+    """Compact every finished search of a sweep and write the trial counts its manifest lacks (``sweep
+    compact``). A sweep on shared storage is refused while its driver's lease is current; a local one is
+    compacted beside a live driver (readers never see a row twice or miss one), but its counts are then left
+    to the driver, which writes them as each search ends.
+
+    Example: ``compact_sweep("sweeps/quickstart").counted`` lists the searches whose counts were written.
+    """
     from sweep.storage import layout
 
     folder = layout.open_sweep(sweep_dir, driver=layout.is_uri(str(sweep_dir)))
     manifest = layout.read_manifest(folder)
-    written = []
+    written, counts = [], {}
     for search, entry in manifest["searches"].items():
-        if only_done and entry["state"] != "done":
+        done = entry["state"] == "done"
+        if only_done and not done:
             continue
         path = folder.results / search
-        if path.is_dir() and (out := compact_search(path, publish=folder.publish, remove=folder.unpublish)):
+        if not path.is_dir():
+            continue
+        out = compact_search(path, publish=folder.publish, remove=folder.unpublish)
+        if out is not None:
             written.append(out)
-    return written
+        if done and (out is not None or "trials" not in entry):
+            # As the driver counts when the search ends (``sweep.run.runner``): every row of the search.
+            found = trial_counts(ResultsStore.read(path, columns=["search", "trial_id", "status"]), search)
+            if found != entry.get("trials"):
+                counts[search] = found
+    if not counts:
+        return Compaction(written=written)
+    try:
+        return Compaction(written=written, counted=_record_counts(folder, counts))
+    except SweepStateError as exc:
+        return Compaction(written=written, not_counted=str(exc))
+
+
+def _record_counts(folder: SweepDir, counts: dict[str, dict[str, int]]) -> list[str]:
+    """Write ``counts`` into the manifest entries of the searches still done, as ``layout.set_state`` writes a
+    search's row (and publish it to shared storage); return those searches. Raises SweepStateError where a
+    driver holds the sweep: a manifest written beside it could undo one of the driver's own updates."""
+    from sweep.storage import layout
+    from trainers.fileio import download, join, write_json
+
+    if layout.driver_alive(folder):  # before waiting on the lock: a driver holds it for hours
+        note = layout.driver_note(folder)
+        raise SweepStateError(
+            f"sweep {folder.remote or folder.root} is being run by process {note.get('pid', '?')} on "
+            f"{note.get('host', '?')}; its driver writes each search's counts as the search ends, and `sweep "
+            "compact` writes the rest once it has stopped"
+        )
+    with layout.driver_lock(folder):
+        if folder.remote:  # the manifest as it is now, not as it was when this compaction began
+            download(join(folder.remote, "manifest.json"), folder.manifest)
+        manifest = layout.read_manifest(folder)
+        counted = [s for s in counts if manifest["searches"].get(s, {}).get("state") == "done"]
+        for search in counted:
+            manifest["searches"][search]["trials"] = counts[search]
+        if counted:
+            write_json(folder.manifest, manifest)
+            folder.publish(folder.manifest)
+    return counted

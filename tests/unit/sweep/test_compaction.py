@@ -12,9 +12,11 @@ from sweep.analysis import analyses
 from sweep.analysis.tables import Results
 from sweep.cli import main
 from sweep.errors import ResultsError
-from sweep.storage.compaction import COVERS_KEY, compact_search, compact_sweep
+from sweep.storage.compaction import COVERS_KEY, Compaction, compact_search, compact_sweep
 from sweep.storage.results import ResultsStore, result_files
 from tests.sweeps import SweepWriter
+
+QUICKSTART = Path(__file__).resolve().parents[3] / "configs" / "quickstart.yaml"
 
 
 def _sweep(root: Path) -> Path:
@@ -34,14 +36,14 @@ def test_compaction_keeps_every_row_once_and_is_idempotent(tmp_path: Path) -> No
     root = _sweep(tmp_path)
     before = _everything(root)
     pivot = analyses.matrix(Results([root]))
-    assert len(compact_sweep(root)) == 2
+    assert len(compact_sweep(root).written) == 2
     folder = root / "results" / "target-mnli-xnli"
     assert [p.name for p in folder.iterdir()] == ["search.c1.parquet"]
     covers = json.loads(pq.read_schema(folder / "search.c1.parquet").metadata[COVERS_KEY])
     assert covers == ["m0.a0.parquet", "m1.a0.parquet", "m2.a0.parquet"]
     assert _everything(root) == before
     assert analyses.matrix(Results([root])) == pivot
-    assert compact_sweep(root) == []  # nothing new: nothing written
+    assert compact_sweep(root).written == []  # nothing new: nothing written
     assert _everything(root) == before
 
 
@@ -86,9 +88,10 @@ def test_a_later_attempt_goes_into_the_next_generation(tmp_path: Path) -> None:
 def test_cli_compact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = _sweep(tmp_path)
     assert main(["compact", str(root)]) == 0
-    assert "compacted 2 finished searches" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "compacted 2 finished searches" in out and "wrote 2 finished searches' trial counts" in out
     assert main(["compact", str(root)]) == 0
-    assert "nothing to compact" in capsys.readouterr().out
+    assert capsys.readouterr().out == "nothing to compact: every finished search's results are one file already\n"
 
 
 def test_a_listing_taken_before_a_newer_compaction_still_reads_every_row(tmp_path: Path) -> None:
@@ -145,3 +148,187 @@ def test_a_compaction_that_loses_the_race_deletes_nothing(tmp_path: Path, monkey
     monkeypatch.setattr(trainers.fileio, "write_atomic", lambda *a, **k: False)  # the name was taken
     assert compact_search(folder) is None
     assert sorted(p.name for p in folder.iterdir()) == names
+
+
+# ------------------------------------------------------------------------------------- trial counts
+
+BASELINE, PAIR = "target-none-toy_paws", "target-toy_nli-toy_paws"  # two of the quickstart's searches
+
+
+def _set(path: Path, out: Path | None = None, **values: object) -> None:
+    """Rewrite an attempt file (or write it as ``out``) with columns set to one value each."""
+    import pyarrow as pa
+
+    table = pq.read_table(path)
+    for name, value in values.items():
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, table.schema.field(name), pa.array([value] * table.num_rows, table[name].type))
+    pq.write_table(table, out or path)
+
+
+def _older_sweep(root: Path) -> Path:
+    """A quickstart sweep whose manifest has each finished search's best trial and test scores but no trial
+    counts, as the driver wrote them before it recorded counts. The baseline's trials: b0 completed, b1
+    stopped, b2 errored, b3 errored and then completed on its retry; the pair's: m0 and m1 completed."""
+    import yaml
+
+    from sweep.preflight.validate import load_config
+    from sweep.storage.select import best_trial, test_summary
+
+    w = SweepWriter(root / "old", name="quickstart")
+    for t in range(4):
+        w.trial(
+            intermediate="none",
+            target="toy_paws",
+            trial_id=f"b{t}",
+            dev=[0.5, 0.5 + t / 10],
+            test={"de": [0.4, 0.4 + t / 10]},
+        )
+    for t in range(2):
+        w.trial(
+            intermediate="toy_nli",
+            target="toy_paws",
+            trial_id=f"m{t}",
+            dev=[0.6, 0.7 - t / 10],
+            test={"de": [0.6, 0.7]},
+        )
+    folder = root / "old" / "results" / BASELINE
+    _set(folder / "b1.a0.parquet", status="stopped")
+    _set(folder / "b2.a0.parquet", status="errored", error="ValueError: bad")
+    _set(folder / "b3.a0.parquet", folder / "b3.a1.parquet", attempt=1)
+    _set(folder / "b3.a0.parquet", status="errored", error="ValueError: bad")
+    sweep = w.finish()
+    config = load_config(QUICKSTART, check_data=False)
+    (sweep / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))  # as `sweep launch`
+    manifest = json.loads((sweep / "manifest.json").read_text())
+    for search, entry in manifest["searches"].items():
+        table = ResultsStore.read(sweep / "results" / search)
+        entry["best"] = best = best_trial(table, search=search)
+        entry["test"] = test_summary(table, best=best)
+    (sweep / "manifest.json").write_text(json.dumps(manifest))
+    return sweep
+
+
+def _driver_counts(sweep: Path) -> dict[str, dict[str, int]]:
+    """What the driver writes as ``trials`` when a search ends (``sweep.run.runner.StudyRun.finalize``)."""
+    from sweep.storage.select import trial_counts
+
+    return {s: trial_counts(ResultsStore.read(sweep / "results" / s), s) for s in (BASELINE, PAIR)}
+
+
+def _manifest_counts(sweep: Path) -> dict[str, object]:
+    return {s: e.get("trials") for s, e in json.loads((sweep / "manifest.json").read_text())["searches"].items()}
+
+
+def _status(capsys: pytest.CaptureFixture[str], sweep: str) -> list[dict]:
+    assert main(["status", sweep, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _rows_unread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From here on `sweep status` fails if it reads any search's rows instead of the manifest."""
+    import sweep.analysis.status
+
+    def unread(*args: object) -> None:
+        raise AssertionError("status read a finished search's rows: its counts are not in the manifest")
+
+    monkeypatch.setattr(sweep.analysis.status, "_rows", unread)
+
+
+def test_compact_writes_the_counts_the_driver_writes_and_status_reads_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sweep = _older_sweep(tmp_path)
+    expected = _driver_counts(sweep)
+    assert expected == {BASELINE: {"finished": 3, "errored": 1}, PAIR: {"finished": 2, "errored": 0}}
+    from_rows = _status(capsys, str(sweep))
+    assert [(r["finished"], r["errored"], r["pending"]) for r in from_rows] == [(3, 1, 0), (2, 0, 2)]
+    assert _manifest_counts(sweep) == {BASELINE: None, PAIR: None}
+
+    assert main(["compact", str(sweep)]) == 0
+    assert "wrote 2 finished searches' trial counts into the manifest" in capsys.readouterr().out
+    assert _manifest_counts(sweep) == expected
+    assert not (sweep / "driver.json").exists()  # the driver's lock was held for the write only
+    _rows_unread(monkeypatch)
+    assert _status(capsys, str(sweep)) == from_rows  # the same, read from the manifest alone
+
+
+def test_compact_of_a_compacted_sweep_without_counts_writes_them(tmp_path: Path) -> None:
+    sweep = _older_sweep(tmp_path)
+    expected = _driver_counts(sweep)
+    for search in (BASELINE, PAIR):
+        compact_search(sweep / "results" / search)  # compacted by the driver that wrote no counts
+    done = compact_sweep(sweep)
+    assert (done.written, sorted(done.counted), done.not_counted) == ([], [BASELINE, PAIR], None)
+    assert _manifest_counts(sweep) == expected
+    assert compact_sweep(sweep) == Compaction()  # nothing new: nothing written, no counts rewritten
+
+
+def test_compact_beside_a_live_driver_leaves_the_counts_to_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import fcntl
+
+    sweep = _older_sweep(tmp_path)
+    (sweep / "driver.json").write_text(json.dumps({"pid": 4242, "host": "node-7"}))
+    with open(sweep / "driver.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as the live driver holds it
+        assert main(["compact", str(sweep)]) == 0
+        out = capsys.readouterr().out
+        assert "compacted 2 finished searches" in out
+        assert "trial counts not written: sweep" in out and "is being run by process 4242 on node-7" in out
+        assert _manifest_counts(sweep) == {BASELINE: None, PAIR: None}
+    (sweep / "driver.json").unlink()  # the driver ended
+    assert main(["compact", str(sweep)]) == 0
+    assert "wrote 2 finished searches' trial counts" in capsys.readouterr().out
+    assert _manifest_counts(sweep) == _driver_counts(sweep)
+
+
+def test_compact_of_a_sweep_on_shared_storage_publishes_the_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moto = pytest.importorskip("moto.server", reason="moto[server] is installed by the project's setup")
+    import socket
+    import tempfile
+
+    import pyarrow.fs as pafs
+
+    from trainers.fileio import upload
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # the sweep's working copies: here
+    server = moto.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        for key, value in {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }.items():
+            monkeypatch.setenv(key, value)
+        fs = pafs.S3FileSystem(endpoint_override=f"http://127.0.0.1:{port}", allow_bucket_creation=True)
+        fs.create_dir("bucket")
+        sweep = _older_sweep(tmp_path)
+        expected = _driver_counts(sweep)
+        location = "s3://bucket/sweeps/old"
+        for path in sorted(p for p in sweep.rglob("*") if p.is_file()):
+            upload(path, f"{location}/{path.relative_to(sweep).as_posix()}")
+
+        assert main(["compact", location]) == 0
+        assert "wrote 2 finished searches' trial counts" in capsys.readouterr().out
+        with fs.open_input_stream("bucket/sweeps/old/manifest.json") as f:
+            manifest = json.loads(f.read())
+        assert {s: e.get("trials") for s, e in manifest["searches"].items()} == expected
+        listing = fs.get_file_info(pafs.FileSelector(f"bucket/sweeps/old/results/{BASELINE}"))
+        assert [i.base_name for i in listing] == ["search.c1.parquet"]
+        with fs.open_input_stream("bucket/sweeps/old/driver.json") as f:
+            assert json.loads(f.read())["stopped_at"]  # the lease taken for the write, ended
+        _rows_unread(monkeypatch)
+        assert [(r["finished"], r["errored"]) for r in _status(capsys, location)] == [(3, 1), (2, 0)]
+    finally:
+        server.stop()
