@@ -47,10 +47,16 @@ if not any(isinstance(finder, _MovedModules) for finder in sys.meta_path):
     sys.meta_path.append(_MovedModules())
 
 
-def __getattr__(name: str) -> Any:
-    # launch and resume on demand: `sweep --help` and `sweep query` do not import the driver's modules.
-    if name in ("launch", "resume"):
-        from sweep.run import driver
+def offers(package: str, names: dict[str, str]) -> Any:
+    """A subpackage's ``__getattr__`` that imports each name it offers (``names``: name -> module) on first use,
+    so that importing one module of a subpackage never imports the rest: `sweep query` imports no driver."""
 
-        return getattr(driver, name)
-    raise AttributeError(f"module 'sweep' has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        if name not in names:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(names[name]), name)
+
+    return __getattr__
+
+
+__getattr__ = offers("sweep", {"launch": "sweep.run.driver", "resume": "sweep.run.driver"})

@@ -11,6 +11,13 @@ Above ``sweep.preflight`` (a sweep's config is read as it was checked), beside `
 * ``status``: a sweep's per-search progress; ``taskinfo``: tasks, converted data and scored predictions.
 """
 
-from sweep.analysis.tables import Results
+from sweep import offers
 
+#: What the subpackage offers, each imported on first use (``sweep.offers``).
+__getattr__ = offers(
+    __name__,
+    {
+        "Results": "sweep.analysis.tables",
+    },
+)
 __all__ = ["Results"]

@@ -11,22 +11,28 @@ asks for (``sweep.plan``) and the running study (``sweep.run``) all take one as 
 * ``model_files``: what a pretrained model's files say, read without loading it.
 """
 
-from sweep.config.load import parse_overrides, read_config
-from sweep.config.models import ModelEntry
-from sweep.config.records import (
-    PHASES,
-    ResourcesConfig,
-    RetrievalConfig,
-    SearchConfig,
-    StageConfig,
-    SweepConfig,
-    TargetOverrides,
-)
-from sweep.config.spaces import SearchSpace
+from sweep import offers
 
+#: What the subpackage offers, each imported on first use (``sweep.offers``).
+__getattr__ = offers(
+    __name__,
+    {
+        "ModelEntry": "sweep.config.models",
+        "PHASES": "sweep.config.records",
+        "ResourcesConfig": "sweep.config.records",
+        "RetrievalConfig": "sweep.config.records",
+        "SearchConfig": "sweep.config.records",
+        "SearchSpace": "sweep.config.spaces",
+        "StageConfig": "sweep.config.records",
+        "SweepConfig": "sweep.config.records",
+        "TargetOverrides": "sweep.config.records",
+        "parse_overrides": "sweep.config.load",
+        "read_config": "sweep.config.load",
+    },
+)
 __all__ = [
-    "PHASES",
     "ModelEntry",
+    "PHASES",
     "ResourcesConfig",
     "RetrievalConfig",
     "SearchConfig",

@@ -8,7 +8,20 @@ Above ``sweep.config`` (it reads records), below everything that checks or runs 
 * ``stage_one``: everything that decides a stage one's result, hashed into its checkpoint-store key.
 """
 
-from sweep.plan.searches import NONE, ZERO_SHOT, Search, eval_languages, is_evaluation, plan, stage_one_id
-from sweep.plan.study import Study
+from sweep import offers
 
-__all__ = ["NONE", "ZERO_SHOT", "Search", "Study", "eval_languages", "is_evaluation", "plan", "stage_one_id"]
+#: What the subpackage offers, each imported on first use (``sweep.offers``).
+__getattr__ = offers(
+    __name__,
+    {
+        "NONE": "sweep.plan.searches",
+        "Search": "sweep.plan.searches",
+        "Study": "sweep.plan.study",
+        "ZERO_SHOT": "sweep.plan.searches",
+        "eval_languages": "sweep.plan.searches",
+        "is_evaluation": "sweep.plan.searches",
+        "plan": "sweep.plan.searches",
+        "stage_one_id": "sweep.plan.searches",
+    },
+)
+__all__ = ["NONE", "Search", "Study", "ZERO_SHOT", "eval_languages", "is_evaluation", "plan", "stage_one_id"]

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sweep.config.records import SweepConfig
 from trainers.errors import TaskError
 from trainers.spec import SourceSpec
 from trainers.tasks import PER_LANGUAGE_REGIMES, get_task
+
+if TYPE_CHECKING:  # annotations only: reading a sweep's results needs no config records
+    from sweep.config.records import SweepConfig
 
 NONE = "none"  # the intermediate task of a baseline pair
 ZERO_SHOT = "zero_shot"  # the default regime: targets train on English data

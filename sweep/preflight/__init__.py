@@ -10,6 +10,15 @@ files, the memory a worker has and this machine, all problems reported at once (
 * ``machine``: this machine's CPUs and GPUs, for a sweep that runs here alone.
 """
 
-from sweep.preflight.validate import load_config, local_problems, validate
+from sweep import offers
 
+#: What the subpackage offers, each imported on first use (``sweep.offers``).
+__getattr__ = offers(
+    __name__,
+    {
+        "load_config": "sweep.preflight.validate",
+        "local_problems": "sweep.preflight.validate",
+        "validate": "sweep.preflight.validate",
+    },
+)
 __all__ = ["load_config", "local_problems", "validate"]

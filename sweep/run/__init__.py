@@ -11,6 +11,14 @@ imports the other).
 * ``trainable``, ``trial_run``, ``workers``: what a trial runs, on one worker or a Ray Train group.
 """
 
-from sweep.run.driver import launch, resume
+from sweep import offers
 
+#: What the subpackage offers, each imported on first use (``sweep.offers``).
+__getattr__ = offers(
+    __name__,
+    {
+        "launch": "sweep.run.driver",
+        "resume": "sweep.run.driver",
+    },
+)
 __all__ = ["launch", "resume"]

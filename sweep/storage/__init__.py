@@ -13,8 +13,17 @@ The lowest layer of ``sweep`` beside ``sweep.config``; it knows files, not studi
   driver's lock and the store's entries share.
 """
 
-from sweep.storage.layout import SweepDir, open_sweep, read_manifest
-from sweep.storage.results import ResultsStore
-from sweep.storage.store import CheckpointStore
+from sweep import offers
 
+#: What the subpackage offers, each imported on first use (``sweep.offers``).
+__getattr__ = offers(
+    __name__,
+    {
+        "CheckpointStore": "sweep.storage.store",
+        "ResultsStore": "sweep.storage.results",
+        "SweepDir": "sweep.storage.layout",
+        "open_sweep": "sweep.storage.layout",
+        "read_manifest": "sweep.storage.layout",
+    },
+)
 __all__ = ["CheckpointStore", "ResultsStore", "SweepDir", "open_sweep", "read_manifest"]
