@@ -86,9 +86,7 @@ def _mixture_rows(sweep_dir: str | Path) -> list[dict[str, Any]]:
 
     sweep = open_sweep(sweep_dir)
     mixtures = read_manifest(sweep).get("mixtures", {})
-    table = ResultsStore.read(
-        sweep.storage.results, columns=["intermediate", "phase", "task", "language", "metric", "value"]
-    )
+    table = ResultsStore.read(sweep.results, columns=["intermediate", "phase", "task", "language", "metric", "value"])
     table = table.filter(
         pc.and_(
             pc.equal(table["phase"], "intermediate"),

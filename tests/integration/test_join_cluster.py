@@ -37,6 +37,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # 47 s for a `ray start --head` cluster of its own; `make test-all` runs it
 def test_launch_on_an_existing_cluster(tmp_path: Path, owned: Owned) -> None:
     """A token-secured cluster, as Ray 2.60 makes them. `ray start` turns tokens on only where it finds
     one, so the test brings its own rather than depend on the machine's ~/.ray. The daemons `ray start`

@@ -116,6 +116,7 @@ def test_a_trial_on_a_lost_node_is_retried_on_a_surviving_one(tmp_path: Path, mo
     assert {s["state"] for s in manifest["searches"].values()} == {"done"}
 
 
+@pytest.mark.slow  # keeps `make test` within 15 minutes; a lost node's retry runs in `make test`
 def test_a_trial_that_keeps_failing_is_recorded_and_the_study_goes_on(tmp_path: Path) -> None:
     data = tmp_path / "data"
     shutil.copytree(ROOT / "data" / "toy", data)

@@ -35,6 +35,7 @@ STUDY = {
 }
 
 
+@pytest.mark.slow  # a minute; the shipped studies' smokes (test_study_smokes) run the sample too
 def test_a_study_smoke_runs_on_the_sample(xtreme_sample: Path, tmp_path: Path) -> None:
     tokenizer = xtreme_sample.parent / "tokenizers" / "bert-base-multilingual-cased"
     config = tmp_path / "sample.yaml"
