@@ -8,9 +8,26 @@ from typing import Any
 from sweep.errors import ConfigError
 
 
-def _launch_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="sweep config (YAML)")
+def _config_arg(p: argparse.ArgumentParser) -> None:
+    """The config argument, with the forms it takes and the packaged configs' names below the options."""
+    from sweep.config.source import packaged_configs
+
+    p.add_argument(
+        "config",
+        help="the sweep config: a YAML file, a packaged config by name (xstilts:quickstart) or a file on "
+        "shared storage (s3://bucket/configs/study.yaml)",
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. target.num_samples=2")
+    names = "\n".join(f"  {name}" for name in packaged_configs()) or "  (none: xstilts is not installed)"
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = (
+        f"packaged configs (paths inside them resolve against the package):\n{names}\n"
+        "a config on shared storage names its paths absolutely, or they are given as overrides (data_dir=/data)"
+    )
+
+
+def _launch_args(p: argparse.ArgumentParser) -> None:
+    _config_arg(p)
     p.add_argument("--name", help="sweep name (default: the config's name)")
     p.add_argument(
         "--storage",
@@ -69,8 +86,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _validate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config")
-    p.add_argument("overrides", nargs="*", metavar="key=value")
+    _config_arg(p)
     p.add_argument(
         "--address",
         help="the sweep will join this cluster: skip the checks against this machine's "

@@ -6,6 +6,7 @@ asks for (``sweep.plan``) and the running study (``sweep.run``) all take one as 
 
 * ``records``: ``SweepConfig`` and its sections (stages, search, resources, retrieval, per-target overrides);
 * ``load``: ``read_config``, a YAML file plus ``key=value`` overrides, its paths resolved;
+* ``source``: where a config comes from: a file, a packaged config (``xstilts:studies/xstilts``) or a URI;
 * ``parse``: mappings into dataclasses, strictly (unknown keys are problems, with "did you mean");
 * ``models``: several models in one study; ``spaces``: named search spaces; ``mixtures``: mixed entries;
 * ``model_files``: what a pretrained model's files say, read without loading it.

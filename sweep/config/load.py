@@ -18,6 +18,7 @@ import yaml
 from sweep.config.models import ModelEntry
 from sweep.config.parse import parse_dataclass
 from sweep.config.records import SweepConfig, TargetOverrides
+from sweep.config.source import read_source, stem
 from sweep.errors import ConfigError
 from trainers.errors import TaskError
 from trainers.tasks import get_task
@@ -39,32 +40,34 @@ def read_config(path: str | Path, overrides: Sequence[str] = ()) -> tuple[SweepC
     shape is too broken to build one) and every problem of its shape. A file that cannot be read at all
     raises ConfigError.
 
+    ``path`` is a file, a packaged config (``xstilts:quickstart``) or a URI (``sweep.config.source``).
+
     Example: ``config, problems = read_config("configs/quickstart.yaml", ["target.num_samples=2"])``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError([f"config file {path} does not exist"])
+    text, folder = read_source(path)
+    where = str(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError([f"not valid YAML: {exc}"], source=str(path)) from exc
+        raise ConfigError([f"not valid YAML: {exc}"], source=where) from exc
     if not isinstance(raw, dict):
-        raise ConfigError(["the top level must be a mapping of keys to values"], source=str(path))
-    raw.setdefault("name", path.stem)
+        raise ConfigError(["the top level must be a mapping of keys to values"], source=where)
+    raw.setdefault("name", stem(path))
     overridden = set()
     for dotted, value in parse_overrides(overrides).items():
         _set_dotted(raw, dotted, value)
         overridden.add(dotted)
     # Paths in the file are relative to the file; paths given on the command line, to the shell's folder.
+    unanchored: list[tuple[str, str]] = []
     for key in ("data_dir", "model.tokenizer", "model.path", "storage", "checkpoint_store"):
-        _resolve_path(raw, key, base=Path.cwd() if key in overridden else path.parent)
+        _resolve_path(raw, key, base=Path.cwd() if key in overridden else folder, unanchored=unanchored)
     problems: list[str] = []
     if isinstance(raw.get("model"), list):  # several models (``sweep.config.models``)
         entries = raw.pop("model")
         for entry in entries:
             if isinstance(entry, dict):
                 for key in ("tokenizer", "path"):
-                    _resolve_path({"model": entry}, f"model.{key}", base=path.parent)
+                    _resolve_path({"model": entry}, f"model.{key}", base=folder, unanchored=unanchored)
         models = [
             ModelEntry.from_config(entry, where=f"model[{i}]", problems=problems) for i, entry in enumerate(entries)
         ]
@@ -82,6 +85,11 @@ def read_config(path: str | Path, overrides: Sequence[str] = ()) -> tuple[SweepC
         target: parse_dataclass(TargetOverrides, value, where=f"per_target.{target}", problems=problems)
         for target, value in per_target.items()
     }
+    problems.extend(
+        f"{key}: `{value}` is a relative path in a config on shared storage, which has no folder for it to "
+        f"start from; write an absolute path or a URI, or set it on the command line ({key}=/data/...)"
+        for key, value in unanchored
+    )
     config = parse_dataclass(SweepConfig, raw, where="", problems=problems)
     if config is not None and models:
         config = dataclasses.replace(config, model=models[0].spec, models=models)
@@ -103,7 +111,9 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _resolve_path(raw: dict[str, Any], dotted: str, *, base: Path) -> None:
+def _resolve_path(raw: dict[str, Any], dotted: str, *, base: Path | None, unanchored: list[tuple[str, str]]) -> None:
+    """Make the path at ``dotted`` absolute against ``base``; with no base (a config on shared storage),
+    note a relative one in ``unanchored`` instead."""
     node: Any = raw
     parts = dotted.split(".")
     for part in parts[:-1]:
@@ -113,7 +123,12 @@ def _resolve_path(raw: dict[str, Any], dotted: str, *, base: Path) -> None:
     value = os.path.expanduser(node[parts[-1]])
     if "://" in value:  # a URI (shared storage) is no path
         return
-    candidate = Path(value) if os.path.isabs(value) else (base / value)
+    if base is None and not os.path.isabs(value):
+        # A model.path may be a hub id, which is no path at all.
+        if dotted != "model.path" or value.startswith("."):
+            unanchored.append((dotted, value))
+        return
+    candidate = Path(value) if os.path.isabs(value) else (base / value)  # type: ignore[operator]
     # A model.path that does not exist locally may be a hub id: leave it as written.
     if dotted != "model.path" or candidate.exists():
         node[parts[-1]] = str(candidate.resolve())

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import yaml
 
+from sweep.config import source
 from sweep.config.mixtures import composition, mixtures_of
 from sweep.config.records import SweepConfig
 from sweep.errors import ConfigError, SweepStateError, XStiltsError
 from sweep.plan.searches import plan
 from sweep.preflight.validate import load_config, local_problems
 from sweep.storage import layout
+from sweep.storage.lease import LEASE_RENEW_S, LEASE_S
 from trainers.fileio import exists, is_uri, join, write_atomic, write_json
 
 
@@ -60,7 +62,7 @@ def launch(
         raise SweepStateError(f"cannot reach the storage {where}: {exc}") from exc
     if taken and resume_existing:
         print(f"{location} holds this sweep already: resuming it", flush=True)
-        return resume(location, address=address)
+        return resume(location, address=address, wait_for_lease=True)
     if taken:
         raise SweepStateError(
             f"{location} already holds a sweep; continue it with `sweep resume {location}` or pick another --name"
@@ -79,7 +81,7 @@ def launch(
             "name": config.name,
             "created_at": time.time(),
             "command": " ".join(shlex.quote(a) for a in sys.argv),
-            "source_config": str(Path(config_path).resolve()),
+            "source_config": source.describe(config_path),
             "code": layout.code_version(),
             "searches": {s.id: {"phase": s.phase, "pair": s.pair, "state": "pending"} for s in plan(config)},
             # What each mixture trains (sources, heads, weights, caps, sampling, selection), as resolved now.
@@ -111,24 +113,27 @@ def _build_smoke(
     return smoke
 
 
-def resume(sweep_dir: str | Path, *, address: str | None = None) -> Path | str:
+def resume(sweep_dir: str | Path, *, address: str | None = None, wait_for_lease: bool = False) -> Path | str:
     """Continue a sweep from where its driver stopped: finished trials are kept, running ones
     continue from their last checkpoint, and searches not yet started run as planned. A sweep on
-    shared storage (a URI) resumes from any machine."""
-    folder = layout.open_sweep(sweep_dir, driver=True)
+    shared storage (a URI) resumes from any machine; with ``wait_for_lease`` (a launch with
+    ``--resume-existing``, which a job scheduler retries) it first waits for a dead driver's lease there to
+    lapse rather than refuse."""
+    wait_s = LEASE_S + LEASE_RENEW_S if wait_for_lease else 0.0
+    folder = layout.open_sweep(sweep_dir, driver=True, wait_s=wait_s)
     layout.read_manifest(folder, to_run=True)
     config = load_config(folder.config)
     if address is None and (problems := local_problems(config)):
         raise ConfigError(problems, source=str(folder.config))
-    _run(folder, config, address=address)
+    _run(folder, config, address=address, wait_s=wait_s)
     return folder.remote or folder.root
 
 
-def _run(sweep_dir: layout.SweepDir, config: SweepConfig, *, address: str | None) -> None:
+def _run(sweep_dir: layout.SweepDir, config: SweepConfig, *, address: str | None, wait_s: float = 0.0) -> None:
     from cluster import ray_session
     from sweep.run.runner import StudyRun, failure_message, recorder, unpublished
 
-    with layout.driver_lock(sweep_dir):
+    with layout.driver_lock(sweep_dir, wait_s=wait_s):
         try:
             manifest = layout.read_manifest(sweep_dir)
             for search in plan(config):

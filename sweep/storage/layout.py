@@ -196,11 +196,12 @@ class SweepDir:
 FETCHED = ("config.yaml", "manifest.json", "driver.json", "journal", "results")
 
 
-def open_sweep(location: str | Path, *, driver: bool = False, launch: bool = False) -> SweepDir:
+def open_sweep(location: str | Path, *, driver: bool = False, launch: bool = False, wait_s: float = 0.0) -> SweepDir:
     """The sweep directory at ``location``: a local folder, or a sweep on shared storage (a URI) fetched into
     a local copy. That copy always starts from what the storage holds: a driver's (``driver``; empty for a
     sweep about to be ``launch``ed there) is made anew, after checking that no other driver holds the
-    sweep; a reader's is a folder of its own, so it never disturbs a driver on the same machine.
+    sweep (waiting up to ``wait_s`` seconds for another one's lease to lapse: ``driver_lock``); a reader's is a
+    folder of its own, so it never disturbs a driver on the same machine.
 
     Example: ``open_sweep("s3://my-bucket/sweeps/xstilts-1")``.
     """
@@ -218,7 +219,7 @@ def open_sweep(location: str | Path, *, driver: bool = False, launch: bool = Fal
         root = base / f"{remote.rsplit('/', 1)[-1]}-{digest}"
         sweep_dir = SweepDir(root, remote=remote)
         if not launch:
-            _refuse_if_leased(sweep_dir)
+            _refuse_if_leased(sweep_dir, wait_s=wait_s)
         shutil.rmtree(root, ignore_errors=True)  # what a killed driver left here may never have reached storage
         root.mkdir(parents=True)
     else:
@@ -293,17 +294,19 @@ def code_version() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def driver_lock(sweep_dir: SweepDir) -> Iterator[None]:
+def driver_lock(sweep_dir: SweepDir, *, wait_s: float = 0.0) -> Iterator[None]:
     """Hold the sweep for this process while the block runs; refuse if another live driver holds it.
 
     The lock is the operating system's (flock on ``driver.lock``, never a soft lock file that a killed
     driver would leave behind): it is released when its process ends however it ends, kill -9
     included, so a dead driver never blocks a resume. Shared storage has no such lock, so a sweep there
     also holds a lease: the driver's note, renewed every ``LEASE_RENEW_S``; a note renewed within
-    ``LEASE_S`` by another driver refuses this one (a dead driver's lease lapses by itself).
+    ``LEASE_S`` by another driver refuses this one (a dead driver's lease lapses by itself), after waiting up to
+    ``wait_s`` seconds for it to lapse: a job that its scheduler retries on a new cluster (a RayJob's
+    ``backoffLimit``) may start before the dead driver's lease has run out.
     """
     if sweep_dir.remote:
-        _refuse_if_leased(sweep_dir)
+        _refuse_if_leased(sweep_dir, wait_s=wait_s)
     # No silent fallback to a marker file where the file system lacks flock: a killed driver's marker would
     # refuse every resume for good.
     lock = UnixFileLock(sweep_dir.lock_file, fallback_to_soft=False)
@@ -340,13 +343,26 @@ def driver_lock(sweep_dir: SweepDir) -> Iterator[None]:
 _NOTE_LOCK = threading.Lock()  # the renewing thread and the driver both note
 
 
-def _refuse_if_leased(sweep_dir: SweepDir) -> None:
-    """Refuse a second driver of a sweep on shared storage while another one's lease is current."""
-    if _remote_driver_alive(sweep_dir):
-        raise SweepStateError(
-            f"sweep {sweep_dir.remote} is being run by {_holder(sweep_dir)} (its lease was renewed less than "
-            f"{LEASE_S:g} s ago); wait for it or stop it before resuming"
-        )
+def _refuse_if_leased(sweep_dir: SweepDir, *, wait_s: float = 0.0) -> None:
+    """Refuse a second driver of a sweep on shared storage while another one's lease is current, once
+    ``wait_s`` seconds of waiting for it to lapse have passed."""
+    deadline = time.monotonic() + wait_s
+    waiting = False
+    while _remote_driver_alive(sweep_dir):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise SweepStateError(
+                f"sweep {sweep_dir.remote} is being run by {_holder(sweep_dir)} (its lease was renewed less than "
+                f"{LEASE_S:g} s ago); wait for it or stop it before resuming"
+            )
+        if not waiting:
+            print(
+                f"sweep {sweep_dir.remote} was held by {_holder(sweep_dir)}; waiting up to {left:.0f} s for its "
+                "lease to lapse (a driver that still renews it keeps the sweep)",
+                flush=True,
+            )
+            waiting = True
+        time.sleep(min(2.0, left))
 
 
 def _remote_driver_alive(sweep_dir: SweepDir) -> bool:

@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from trainers.fileio import filesystem
@@ -63,7 +64,8 @@ def alive(note: dict[str, Any] | None) -> bool:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists on this machine (one of another user's counts)."""
+    """Whether a process ``pid`` runs on this machine (one of another user's counts; a zombie, dead but not
+    yet reaped by its parent, does not)."""
     if pid <= 0:
         return False
     try:
@@ -72,7 +74,10 @@ def pid_alive(pid: int) -> bool:
         return False
     except (PermissionError, OverflowError):
         return True
-    return True
+    try:  # Linux: the state follows the parenthesised command name
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 class Renewal:

@@ -106,3 +106,39 @@ def test_a_status_probe_does_not_block_a_starting_driver(tmp_path: Path) -> None
         driver_alive(folder)
     with driver_lock(folder):
         assert time.monotonic() - started < 2
+
+
+def test_a_retried_job_waits_for_a_dead_drivers_lease_on_shared_storage_to_lapse(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A RayJob retried on a new cluster may start before the dead driver's lease has run out: with a wait it
+    takes the sweep once the lease lapses; without one, or while the lease outlasts the wait, it is refused."""
+    from sweep.storage import layout
+
+    folder = SweepDir(Path("/nonexistent"), remote="s3://bucket/sweeps/study")
+    lapses_at = time.monotonic() + 0.6
+    monkeypatch.setattr(layout, "_remote_driver_alive", lambda _: time.monotonic() < lapses_at)
+    monkeypatch.setattr(layout, "_holder", lambda _: "process 17 on head-0")
+    with pytest.raises(SweepStateError, match="is being run by process 17 on head-0"):
+        layout._refuse_if_leased(folder)
+    with pytest.raises(SweepStateError, match="is being run by process 17 on head-0"):
+        layout._refuse_if_leased(folder, wait_s=0.2)
+    layout._refuse_if_leased(folder, wait_s=30)
+    assert time.monotonic() >= lapses_at
+    assert "was held by process 17 on head-0; waiting up to" in capsys.readouterr().out
+
+
+def test_a_zombie_holds_no_lease() -> None:
+    """A driver killed but not yet reaped by its parent is dead: its lease does not hold the sweep."""
+    from sweep.storage.lease import pid_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    try:
+        assert not pid_alive(child.pid)
+        assert pid_alive(os.getpid())
+    finally:
+        child.wait()
