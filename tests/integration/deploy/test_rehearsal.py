@@ -242,9 +242,23 @@ def _submit(cluster: LocalRayCluster, bin_dir: Path, pod: dict[str, str], comman
 
 
 def _ended(bin_dir: Path, pod: dict[str, str], address: str, submission_id: str) -> str | None:
-    """The job's final status (SUCCEEDED, FAILED or STOPPED), or None while it runs."""
-    out = _ray_job(bin_dir, pod, address, "status", submission_id).split("Status for job")[-1]
-    return next((s for s in ("SUCCEEDED", "FAILED", "STOPPED") if s in out), None)
+    """The job's final status (SUCCEEDED, FAILED or STOPPED), or None while it runs: asked of the Jobs API as
+    the operator asks it (``GET /api/jobs/<id>``), with the token; the CLI's ``ray job status`` words a success
+    as "Job '...' succeeded" and is no interface to parse."""
+    ask = (
+        "import sys; from ray.job_submission import JobSubmissionClient; "
+        "print(JobSubmissionClient(sys.argv[1]).get_job_status(sys.argv[2]).value)"
+    )
+    done = subprocess.run(
+        [str(bin_dir / "python"), "-c", ask, address, submission_id],
+        env=pod,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    status = done.stdout.strip().splitlines()[-1]
+    return status if status in ("SUCCEEDED", "FAILED", "STOPPED") else None
 
 
 def _wait_job(bin_dir: Path, pod: dict[str, str], address: str, submission_id: str, *, timeout: float) -> str:
