@@ -37,7 +37,8 @@ def _xstilts(sweep: Path) -> None:
 
 def _alignment(sweep: Path) -> None:
     """Recall@10 at every layer of every encoder, and per task at the middle layer."""
-    rows = _query(sweep, "--where", "target=tatoeba", "--where", "metric=recall_at_10", "--where", "language=de")
+    where = ["--where", "target=tatoeba", "--where", "metric=recall_at_10", "--where", "language=de"]
+    rows = _query(sweep, *where, "--columns", "intermediate,layer")
     layers: dict[str, set[int]] = {}
     for r in rows:
         layers.setdefault(r["intermediate"], set()).add(r["layer"])
