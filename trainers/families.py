@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from trainers.errors import ModelError
+from trainers.partition import own_module
 from trainers.spec import ModelSpec
 
 #: Config fields that hold a dropout probability, in any family transformers implements. Each is set
@@ -109,7 +110,7 @@ def load_pretrained(spec: ModelSpec, *, head: str, num_labels: int, dropout: flo
             from trainers.heads import DecoderForMultipleChoice
 
             decoder = transformers.AutoModel.from_pretrained(spec.path, config=config, local_files_only=True)
-            return DecoderForMultipleChoice(decoder)
+            return own_module(lambda: DecoderForMultipleChoice(decoder))
         raise ModelError(
             f"model `{spec.name}` ({config.model_type}) has no `{head}` head in transformers "
             f"{transformers.__version__}; choose a model family that has one for this task"
@@ -130,5 +131,6 @@ def pretrained_skeleton(spec: ModelSpec, *, head: str, num_labels: int, pad_toke
         if head == "ForMultipleChoice" and is_decoder_only(config):
             from trainers.heads import DecoderForMultipleChoice
 
-            return DecoderForMultipleChoice(transformers.AutoModel.from_config(config))
+            decoder = transformers.AutoModel.from_config(config)
+            return own_module(lambda: DecoderForMultipleChoice(decoder))
         raise
