@@ -7,7 +7,7 @@ from typing import Any
 
 from trainers.encoder_io import MAX_SHARD_BYTES, load_encoder_into, load_tensors_into, write_encoder
 from trainers.errors import CheckpointError, DataError
-from trainers.families import ensure_pad_token, load_pretrained, pretrained_skeleton
+from trainers.families import attention, ensure_pad_token, load_pretrained, pretrained_skeleton
 from trainers.fileio import local_copy
 from trainers.partition import building_partitioned
 from trainers.spec import ModelSpec
@@ -89,6 +89,7 @@ def model_skeleton(
 
 
 def _scratch_model(spec: ModelSpec, *, head: str, num_labels: int, vocab_size: int, dropout: float) -> Any:
+    import torch
     import transformers
 
     config = transformers.XLMRobertaConfig(
@@ -107,6 +108,7 @@ def _scratch_model(spec: ModelSpec, *, head: str, num_labels: int, vocab_size: i
         hidden_dropout_prob=dropout,
         attention_probs_dropout_prob=dropout,
     )
+    config._attn_implementation = attention(spec, config, gpu=torch.cuda.is_available())
     if building_partitioned():
         return _scratch_in_parts(config, head=head)
     return getattr(transformers, f"XLMRoberta{head}")(config)
