@@ -157,18 +157,32 @@ def encoder_shards(location: str | Path) -> Iterator[Path]:
 
 
 def load_encoder_into(module: Any, location: str | Path) -> set[str]:
-    """Load an encoder folder's tensors into ``module`` one shard at a time; return the keys loaded."""
+    """Load an encoder folder's tensors into ``module`` one shard at a time; return the keys loaded.
+
+    A module built in parts (ZeRO-3, ``trainers.partition``) is loaded in place: rank 0 reads each shard, and
+    each parameter is gathered, written and partitioned again in turn, so no worker holds the whole encoder.
+    Every worker of the trial must call it.
+    """
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
     loaded: set[str] = set()
     own = module.state_dict().keys()
+    parameters = dict(module.named_parameters())
+    in_parts = any(hasattr(p, "ds_id") for p in parameters.values())
+    writer = not in_parts or _rank() == 0
     unexpected: list[str] = []
     for shard in encoder_shards(location):
-        part = load_file(str(shard))
+        if writer:
+            part = load_file(str(shard))
+            names = list(part)
+        else:  # its values come from rank 0: the names are enough
+            with safe_open(str(shard), framework="pt") as f:
+                part, names = {}, list(f.keys())
         # A pooler may be on one side only (XLM-R's multiple-choice head has one, its tagging head none).
-        unexpected += [k for k in part if k not in own and not k.startswith("pooler.")]
-        module.load_state_dict({k: v for k, v in part.items() if k in own}, strict=False)
-        loaded.update(part)
+        unexpected += [k for k in names if k not in own and not k.startswith("pooler.")]
+        load_tensors_into(module, part, names=[k for k in names if k in own])
+        loaded.update(names)
         del part
     if unexpected:
         raise CheckpointError(
@@ -176,6 +190,40 @@ def load_encoder_into(module: Any, location: str | Path) -> set[str]:
             "and target phases must use the same model"
         )
     return loaded
+
+
+def _rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def load_tensors_into(module: Any, tensors: dict[str, Any], *, names: list[str] | None = None) -> None:
+    """Write ``tensors`` (keyed as ``module.state_dict()``) into ``module``. A module built in parts (ZeRO-3)
+    takes rank 0's tensors (other ranks pass their names only, with ``names``), each parameter gathered,
+    written and partitioned again in turn; buffers, never partitioned, are sent whole from rank 0."""
+    import torch
+
+    from trainers.partition import gathered
+
+    parameters = dict(module.named_parameters())
+    if not any(hasattr(p, "ds_id") for p in parameters.values()):
+        module.load_state_dict(tensors if names is None else {k: tensors[k] for k in names}, strict=False)
+        return
+    import torch.distributed as dist
+
+    write = _rank() == 0
+    buffers = dict(module.named_buffers())
+    with torch.no_grad():
+        for name in names if names is not None else list(tensors):
+            if name in parameters:
+                with gathered([parameters[name]], write=True):
+                    if write:
+                        parameters[name].copy_(tensors[name])
+            elif name in buffers:
+                value = tensors[name].to(buffers[name].device) if write else torch.empty_like(buffers[name])
+                dist.broadcast(value, src=0)
+                buffers[name].copy_(value)
 
 
 def read_encoder(location: str | Path) -> dict[str, Any]:

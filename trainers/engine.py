@@ -28,6 +28,7 @@ from trainers import data as data_lib
 from trainers.errors import ModelError, TaskError
 from trainers.model import build_model, load_encoder, load_tokenizer
 from trainers.multihead import build_multihead
+from trainers.partition import partitioned
 from trainers.reporting import Reporter, evaluate_and_report, plan_evaluations
 from trainers.spec import TrialSpec
 from trainers.tasks import get_task
@@ -156,36 +157,40 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
         limit = min(cap, spec.training.max_eval_examples or cap)
         capped = trial_data.evaluation_sets(sources, tasks, **common, limit=limit, roles=("dev",))
 
-    outputs = {head: (tasks[task].kind, kinds.num_outputs(tasks[task])) for head, task in heads.items()}
-    if len(heads) == 1:
-        ((kind, num_labels),) = outputs.values()
-        model = build_model(
-            spec.model,
-            kind=kind,
-            num_labels=num_labels,
-            vocab_size=len(tokenizer),
-            dropout=hp.dropout,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    else:
-        if spec.training.zero_stage == 3:
-            raise ModelError(mixing.ZERO3_HEADS)
-        model = build_multihead(
-            spec.model,
-            heads=outputs,
-            vocab_size=len(tokenizer),
-            dropout=hp.dropout,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    if spec.init_encoder:
-        load_encoder(model, spec.init_encoder)
+    # Under ZeRO-3 the model is built in parts, each worker holding its own only (trainers.partition).
+    ds_config = deepspeed_config(spec, world_size=world)
+    with partitioned(ds_config):
+        outputs = {head: (tasks[task].kind, kinds.num_outputs(tasks[task])) for head, task in heads.items()}
+        if len(heads) == 1:
+            ((kind, num_labels),) = outputs.values()
+            model = build_model(
+                spec.model,
+                kind=kind,
+                num_labels=num_labels,
+                vocab_size=len(tokenizer),
+                dropout=hp.dropout,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        else:
+            if spec.training.zero_stage == 3:
+                raise ModelError(mixing.ZERO3_HEADS)
+            model = build_multihead(
+                spec.model,
+                heads=outputs,
+                vocab_size=len(tokenizer),
+                dropout=hp.dropout,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        if spec.init_encoder:
+            load_encoder(model, spec.init_encoder)
     if spec.training.activation_checkpointing:
         _checkpoint_activations(model, name=spec.model.name)
     # Biases and normalization weights never decay: the parameters with fewer than two dimensions, in
     # every family (BERT's `LayerNorm.weight`, Llama's `input_layernorm.weight`, DeBERTa's ...). An
     # empty group is left out: DeepSpeed drops it, and the schedule would then have one group too many.
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    keep = [p for p in model.parameters() if p.ndim < 2]
+    # A parameter built in parts (ZeRO-3) keeps its whole shape as `ds_shape`.
+    decay = [p for p in model.parameters() if len(getattr(p, "ds_shape", p.shape)) >= 2]
+    keep = [p for p in model.parameters() if len(getattr(p, "ds_shape", p.shape)) < 2]
     groups = [
         {"params": params, "weight_decay": rate} for params, rate in ((decay, hp.weight_decay), (keep, 0.0)) if params
     ]
@@ -207,7 +212,7 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
         warmup_then_linear_decay(warmup_steps=round(hp.warmup_ratio * total_steps), total_steps=total_steps),
     )
     engine, _, _, scheduler = deepspeed.initialize(
-        model=model, optimizer=optimizer, lr_scheduler=schedule, config=deepspeed_config(spec, world_size=world)
+        model=model, optimizer=optimizer, lr_scheduler=schedule, config=ds_config
     )
     if world == 1 and spec.training.zero_stage == 0:
         # Alone, a worker has no gradients to average: DeepSpeed would still flatten, "all-reduce" and copy

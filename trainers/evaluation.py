@@ -36,8 +36,12 @@ def evaluate(
     *,
     batch_size: int,
     pad_id: int,
+    workers: tuple[int, int] = (0, 1),
 ) -> tuple[dict[str, float], dict[str, tuple[list, Any]]]:
-    """Scores of every (task, split, language), and the test predictions per language."""
+    """Scores of every (task, split, language), and the test predictions per language.
+
+    ``workers=(rank, world)``: each of the trial's workers runs 1/world of every set's batches, and every
+    worker gets the whole predictions (``kinds.predict``); all of them must call this."""
     engine.eval()
     head_of = {task: head for head, task in heads.items()}
     scores, test_predictions = {}, {}
@@ -59,6 +63,8 @@ def evaluate(
             pad_id=pad_id,
             device=engine.device,
             allow_impossible=task.scorer == "squad_v2",
+            workers=workers,
+            lockstep=spec.training.zero_stage == 3,
         )
         for name, value in score(task, examples, predictions, language=language).items():
             scores[score_key(spec, task_name, role, language, name)] = value

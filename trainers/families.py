@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from trainers.errors import ModelError
+from trainers.partition import own_module
 from trainers.spec import ModelSpec
 
 #: Config fields that hold a dropout probability, in any family transformers implements. Each is set
@@ -62,6 +63,57 @@ def is_decoder_only(config: Any) -> bool:
     )
 
 
+#: The attention kernels a model may name in ``model.attn_implementation`` (``auto`` chooses one).
+ATTENTION = ("auto", "eager", "sdpa", "flash_attention_2")
+
+
+def model_class(config: Any) -> Any:
+    """The transformers class of ``config``'s base model (what says which attention kernels it has)."""
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
+    return MODEL_MAPPING[type(config)]
+
+
+def flash_attention_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("flash_attn") is not None
+
+
+def attention(spec: ModelSpec, config: Any, *, gpu: bool) -> str:
+    """The attention kernel a model of ``config`` runs with: ``spec.attn_implementation``, or for ``auto``
+    FlashAttention-2 on a GPU worker where ``flash-attn`` is installed and the family has it, else PyTorch's
+    scaled-dot-product attention where the family has it, else the family's own (eager)."""
+    if spec.attn_implementation != "auto":
+        return spec.attn_implementation
+    cls = model_class(config)
+    if gpu and getattr(cls, "_supports_flash_attn", False) and flash_attention_installed():
+        return "flash_attention_2"
+    return "sdpa" if getattr(cls, "_supports_sdpa", False) else "eager"
+
+
+def attention_problem(spec: ModelSpec, config: Any, *, gpu: bool) -> str | None:
+    """Why ``spec.attn_implementation`` cannot run on these workers (None: it can)."""
+    wanted = spec.attn_implementation
+    if wanted not in ATTENTION:
+        return f"model.attn_implementation {wanted!r} is not one of {', '.join(ATTENTION)}"
+    cls = model_class(config)
+    family = f"model `{spec.name}` ({config.model_type})"
+    if wanted == "sdpa" and not getattr(cls, "_supports_sdpa", False):
+        return f"{family} has no sdpa attention in transformers; set model.attn_implementation to eager or auto"
+    if wanted == "flash_attention_2":
+        if not getattr(cls, "_supports_flash_attn", False):
+            return f"{family} has no FlashAttention-2 in transformers; set model.attn_implementation to sdpa or auto"
+        if not gpu:
+            return f"{family}: FlashAttention-2 runs on GPUs only; set resources.gpus_per_trial, or auto"
+        if not flash_attention_installed():
+            return (
+                f"{family}: model.attn_implementation=flash_attention_2 needs the flash-attn package, which is not "
+                "installed here; install it in the image (pip install flash-attn) or set attn_implementation=auto"
+            )
+    return None
+
+
 def set_dropout(config: Any, dropout: float) -> list[str]:
     """Set ``dropout`` on every dropout field the config has; return the fields set."""
     present = config.to_dict()
@@ -95,8 +147,9 @@ def load_pretrained(spec: ModelSpec, *, head: str, num_labels: int, dropout: flo
     from safetensors import SafetensorError
 
     auto = getattr(transformers, f"AutoModel{head}")
+    kernel = {"attn_implementation": attention(spec, config, gpu=_on_gpu())}
     try:
-        return auto.from_pretrained(spec.path, config=config, local_files_only=True)
+        return auto.from_pretrained(spec.path, config=config, local_files_only=True, **kernel)
     except (OSError, SafetensorError) as exc:  # no weights file, or one that cannot be read
         raise ModelError(
             f"model `{spec.name}`: cannot load its weights from {spec.path} ({str(exc).splitlines()[0]}); "
@@ -108,12 +161,18 @@ def load_pretrained(spec: ModelSpec, *, head: str, num_labels: int, dropout: flo
         if head == "ForMultipleChoice" and is_decoder_only(config):
             from trainers.heads import DecoderForMultipleChoice
 
-            decoder = transformers.AutoModel.from_pretrained(spec.path, config=config, local_files_only=True)
-            return DecoderForMultipleChoice(decoder)
+            decoder = transformers.AutoModel.from_pretrained(spec.path, config=config, local_files_only=True, **kernel)
+            return own_module(lambda: DecoderForMultipleChoice(decoder))
         raise ModelError(
             f"model `{spec.name}` ({config.model_type}) has no `{head}` head in transformers "
             f"{transformers.__version__}; choose a model family that has one for this task"
         ) from None
+
+
+def _on_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def pretrained_skeleton(spec: ModelSpec, *, head: str, num_labels: int, pad_token_id: int | None) -> Any:
@@ -130,5 +189,6 @@ def pretrained_skeleton(spec: ModelSpec, *, head: str, num_labels: int, pad_toke
         if head == "ForMultipleChoice" and is_decoder_only(config):
             from trainers.heads import DecoderForMultipleChoice
 
-            return DecoderForMultipleChoice(transformers.AutoModel.from_config(config))
+            decoder = transformers.AutoModel.from_config(config)
+            return own_module(lambda: DecoderForMultipleChoice(decoder))
         raise

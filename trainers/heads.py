@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from transformers.modeling_outputs import MultipleChoiceModelOutput
 
+from trainers.partition import gathered
+
 
 class DecoderForMultipleChoice(torch.nn.Module):
     """A multiple-choice head for a decoder-only model, which transformers does not provide: each
@@ -23,8 +25,10 @@ class DecoderForMultipleChoice(torch.nn.Module):
         self.config = decoder.config
         self.score = torch.nn.Linear(self.config.hidden_size, 1)
         std = getattr(self.config, "initializer_range", 0.02)
-        torch.nn.init.normal_(self.score.weight, std=std)
-        torch.nn.init.zeros_(self.score.bias)
+        # Built in parts (ZeRO-3, trainers.partition), the layer's weights are partitioned once it is made.
+        with torch.no_grad(), gathered([self.score.weight, self.score.bias], write=True):
+            torch.nn.init.normal_(self.score.weight, std=std)
+            torch.nn.init.zeros_(self.score.bias)
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None, **_: object

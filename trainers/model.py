@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from trainers.encoder_io import MAX_SHARD_BYTES, load_encoder_into, write_encoder
+from trainers.encoder_io import MAX_SHARD_BYTES, load_encoder_into, load_tensors_into, write_encoder
 from trainers.errors import CheckpointError, DataError
-from trainers.families import ensure_pad_token, load_pretrained, pretrained_skeleton
+from trainers.families import attention, ensure_pad_token, load_pretrained, pretrained_skeleton
 from trainers.fileio import local_copy
+from trainers.partition import building_partitioned
 from trainers.spec import ModelSpec
 
 _XLMR_SPECIALS = {
@@ -56,7 +57,8 @@ def build_model(
     A ``scratch`` model gets weights from ``spec.seed`` alone, so every trial of a sweep starts
     from the same "pretrained" encoder; a ``pretrained`` one is loaded from local files, its dropout set
     through its own family's config fields and, for a decoder, its tokenizer's ``pad_token_id``
-    (``trainers.families``).
+    (``trainers.families``). Inside ``trainers.partition.partitioned`` (ZeRO-3) the model is built in
+    parts, each worker holding only its own.
     """
     import torch
 
@@ -87,6 +89,7 @@ def model_skeleton(
 
 
 def _scratch_model(spec: ModelSpec, *, head: str, num_labels: int, vocab_size: int, dropout: float) -> Any:
+    import torch
     import transformers
 
     config = transformers.XLMRobertaConfig(
@@ -105,7 +108,28 @@ def _scratch_model(spec: ModelSpec, *, head: str, num_labels: int, vocab_size: i
         hidden_dropout_prob=dropout,
         attention_probs_dropout_prob=dropout,
     )
+    config._attn_implementation = attention(spec, config, gpu=torch.cuda.is_available())
+    if building_partitioned():
+        return _scratch_in_parts(config, head=head)
     return getattr(transformers, f"XLMRoberta{head}")(config)
+
+
+def _scratch_in_parts(config: Any, *, head: str) -> Any:
+    """A scratch model built in parts (ZeRO-3) with the weights the same seed gives at every other stage:
+    rank 0 draws the whole model as ``_scratch_model`` does and writes it into the partitions, parameter by
+    parameter; the other workers never hold it. (Drawn in parts, module by module, the weights would
+    depend on the ZeRO stage, and a trial's results should not.) A scratch model is a test-sized stand-in
+    for a pretrained one; a pretrained model is loaded into its parts by transformers without any whole copy.
+    """
+    import torch.distributed as dist
+    import transformers
+
+    # Drawn first, from the seed's generator state, as at the other stages.
+    whole = getattr(transformers, f"XLMRoberta{head}")(config) if dist.get_rank() == 0 else None
+    parts = getattr(transformers, f"AutoModel{head}").from_config(config)  # transformers' ZeRO-3 path
+    names = list(parts.state_dict())
+    load_tensors_into(parts, whole.state_dict() if whole is not None else {}, names=names)
+    return parts
 
 
 def base_prefix(model: Any) -> str:
@@ -159,7 +183,7 @@ def _load_torch_file(target: Any, location: str | Path) -> set[str]:
             f"encoder {path} does not fit the model: unexpected {unexpected[:5]}; the intermediate and target "
             "phases must use the same model"
         )
-    target.load_state_dict(state, strict=False)
+    load_tensors_into(target, state)
     return set(state)
 
 

@@ -162,6 +162,7 @@ def evaluate_and_report(
         evals if whole else capped,
         batch_size=spec.training.eval_batch_size,
         pad_id=pad_id,
+        workers=(rank, torch.distributed.get_world_size()),
     )
     if not whole:  # dev on its first examples: rows of their own split, never selected
         scores = {

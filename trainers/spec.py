@@ -85,6 +85,9 @@ class ModelSpec:
     max_length: int = 64  # tokens per example after truncation
     max_positions: int | None = None  # a scratch model's position table; None: max_length + 2 (XLM-R's offset)
     seed: int = 0  # initial weights of a scratch model: the same "pretrained" model for every trial
+    # auto: flash_attention_2 on GPU workers where flash-attn is installed and the family has it, else sdpa
+    # where the family has it, else eager; or one of those by name (trainers.families.attention)
+    attn_implementation: str = "auto"
 
 
 @dataclass(frozen=True, kw_only=True)

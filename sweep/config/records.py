@@ -59,6 +59,8 @@ class ResourcesConfig:
     gpus_per_trial: float = 0.0  # per worker of a trial
     workers_per_trial: int = 1  # >1: a Ray Train run of that many workers per trial, DeepSpeed sharding across them
     memory_per_worker_gb: float | None = None  # a GPU's memory, or a CPU worker's RAM; None: this machine's
+    gpus_per_node: int | None = None  # GPU workers on one node, sharing its RAM; None: this machine's GPUs
+    host_memory_per_node_gb: float | None = None  # a GPU node's RAM; None: this machine's (if it has GPUs)
     max_concurrent_trials: int = 2  # per search: more than a handful makes TPE little better than random
     max_trials_in_flight: int | None = None  # the whole study; None: as many as the cluster fits
     max_searches_in_flight: int | None = None  # searches running at once; None: all that are ready (1: one by one)

@@ -1,5 +1,6 @@
 """Will the model fit? DeepSpeed's estimate of the memory a worker needs for a model's states (weights,
-gradients, optimizer) under the chosen ZeRO stage, offload and worker count, checked before launch.
+gradients, optimizer) under the chosen ZeRO stage, offload and worker count, and of the host memory a GPU
+node needs for the workers on it (offloaded states, and the model while it loads), checked before launch.
 
 The model is built on PyTorch's ``meta`` device from its config, so nothing is allocated and no weights
 are read: a 70B config is counted in about a second. The estimate covers model states only; activations
@@ -60,32 +61,62 @@ def bytes_per_worker(total: int, largest: int, plan: Plan, *, gpu: bool) -> int:
     On a GPU worker, its GPU's memory (offloaded states live in host memory instead); on a CPU worker,
     its share of host memory, where offloading moves nothing.
     """
+    if plan.zero_stage == 3:
+        return _zero3(total, largest, plan, gpu=gpu, workers_per_node=plan.workers)[1]
+    return _zero2(total, plan, gpu=gpu, workers_per_node=plan.workers)[1]
+
+
+def host_bytes_per_node(total: int, largest: int, plan: Plan, *, workers_per_node: int) -> int:
+    """The host memory one GPU node needs for a trial's ``workers_per_node`` workers on it: their offloaded
+    states, and what loading the model takes there (DeepSpeed's estimators). Below ZeRO-3 every worker
+    loads one whole fp32 copy of the model; under ZeRO-3 the model is built in parts (``trainers.partition``,
+    DeepSpeed's ``zero_init``), and a worker holds its partition and the largest layer while loading."""
+    workers_per_node = max(1, min(workers_per_node, plan.workers))
+    if plan.zero_stage == 3:
+        return _zero3(total, largest, plan, gpu=True, workers_per_node=workers_per_node)[0]
+    return _zero2(total, plan, gpu=True, workers_per_node=workers_per_node)[0]
+
+
+def _deepspeed_estimators() -> None:
     if not local_gpus():
         os.environ.setdefault("DS_ACCELERATOR", "cpu")  # else DeepSpeed warns that it found no GPU
+
+
+def _zero3(total: int, largest: int, plan: Plan, *, gpu: bool, workers_per_node: int) -> tuple[int, int]:
+    _deepspeed_estimators()
     from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
+
+    nodes = max(1, -(-plan.workers // workers_per_node))
+    host, device = estimate_zero3_model_states_mem_needs(
+        total,
+        largest,
+        num_gpus_per_node=workers_per_node,
+        num_nodes=nodes,
+        cpu_offload=plan.offload_optimizer and gpu,
+        cpu_offload_params=plan.offload_parameters and gpu,
+        zero_init=True,  # the trainer builds the model in parts (trainers.partition)
+        additional_buffer_factor=BUFFER_FACTOR,
+    )[:2]
+    return int(host), int(device)
+
+
+def _zero2(total: int, plan: Plan, *, gpu: bool, workers_per_node: int) -> tuple[int, int]:
+    _deepspeed_estimators()
     from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
 
-    offload_optimizer = plan.offload_optimizer and gpu
-    if plan.zero_stage == 3:
-        # The trainer builds the whole model on each worker before DeepSpeed partitions it (no zero.Init).
-        _, device = estimate_zero3_model_states_mem_needs(
-            total,
-            largest,
-            num_gpus_per_node=plan.workers,
-            cpu_offload=offload_optimizer,
-            cpu_offload_params=plan.offload_parameters and gpu,
-            zero_init=False,
-            additional_buffer_factor=BUFFER_FACTOR,
-        )[:2]
-        return int(device)
     # Stage 0 shards nothing: one worker's states are those of a single-GPU run.
-    _, device = estimate_zero2_model_states_mem_needs(
+    sharded = plan.workers if plan.zero_stage > 0 else 1
+    nodes = max(1, -(-sharded // workers_per_node))
+    host, device = estimate_zero2_model_states_mem_needs(
         total,
-        num_gpus_per_node=plan.workers if plan.zero_stage > 0 else 1,
-        cpu_offload=offload_optimizer,
+        num_gpus_per_node=min(workers_per_node, sharded),
+        num_nodes=nodes,
+        cpu_offload=plan.offload_optimizer and gpu,
         additional_buffer_factor=BUFFER_FACTOR,
     )
-    return int(device)
+    if plan.zero_stage == 0:  # every worker of the node still loads its own copy
+        host = host * max(1, min(workers_per_node, plan.workers))
+    return int(host), int(device)
 
 
 def memory_per_worker(res: ResourcesConfig) -> tuple[float | None, str]:
@@ -100,8 +131,22 @@ def memory_per_worker(res: ResourcesConfig) -> tuple[float | None, str]:
     return ram * min(1.0, res.cpus_per_trial / cpus), f"this machine's memory x {res.cpus_per_trial:g}/{cpus} CPUs"
 
 
+def host_memory_per_node(res: ResourcesConfig) -> tuple[float | None, int, str]:
+    """A GPU node's RAM in bytes, the workers of a trial on one node, and where the RAM figure comes from
+    (None: unknown here, no check)."""
+    gpus = local_gpus()
+    per_node = res.gpus_per_node or (len(gpus) if gpus else 8)
+    if res.host_memory_per_node_gb is not None:
+        return res.host_memory_per_node_gb * GIB, per_node, "resources.host_memory_per_node_gb"
+    if gpus:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return ram, per_node, "this machine's memory"
+    return None, per_node, ""
+
+
 def check_memory(model: ModelSpec, training: TrainingSpec, res: ResourcesConfig, problems: list[str]) -> None:
-    """Refuse a pretrained model whose states cannot fit a worker, naming plans that would."""
+    """Refuse a pretrained model whose states cannot fit a worker, or whose workers cannot fit a GPU node's
+    host memory, naming plans that would fit both."""
     if model.init != "pretrained":
         return
     available, source = memory_per_worker(res)
@@ -112,22 +157,42 @@ def check_memory(model: ModelSpec, training: TrainingSpec, res: ResourcesConfig,
     except Exception:  # a config transformers cannot build: the model checks say why
         return
     gpu = res.gpus_per_trial > 0
+    host, per_node, host_source = host_memory_per_node(res) if gpu else (None, 1, "")
+
+    def host_need(plan: Plan) -> int:
+        return host_bytes_per_node(total, largest, plan, workers_per_node=per_node)
+
+    def fits(plan: Plan) -> bool:
+        device_fits = bytes_per_worker(total, largest, plan, gpu=gpu) <= available
+        return device_fits and (host is None or host_need(plan) <= host)
+
     chosen = Plan(training.zero_stage, res.workers_per_trial, training.offload_optimizer, training.offload_parameters)
-    need = bytes_per_worker(total, largest, chosen, gpu=gpu)
-    if need <= available:
+    if fits(chosen):
         return
-    fits = [
-        (plan, size)
-        for plan in alternatives(chosen, gpu=gpu)
-        if (size := bytes_per_worker(total, largest, plan, gpu=gpu)) <= available
-    ]
-    hint = "; ".join(f"{plan.describe()} ({size / GIB:.1f} GiB)" for plan, size in fits[:3])
+    ok = [plan for plan in alternatives(chosen, gpu=gpu) if fits(plan)]
+    hint = "; ".join(
+        f"{plan.describe()} ({bytes_per_worker(total, largest, plan, gpu=gpu) / GIB:.1f} GiB a worker"
+        + (f", {host_need(plan) / GIB:.0f} GiB of host memory a node)" if host is not None else ")")
+        for plan in ok[:3]
+    )
+    need = bytes_per_worker(total, largest, chosen, gpu=gpu)
+    if need > available:
+        problem = (
+            f"model `{model.name}` ({total / 1e9:.2f}B parameters) needs about {need / GIB:.1f} GiB per worker "
+            f"for its weights, gradients and optimizer state under ZeRO stage {chosen.zero_stage} with "
+            f"{chosen.workers} worker(s) (DeepSpeed's estimate; activations come on top), but a worker has "
+            f"{available / GIB:.1f} GiB ({source}); "
+        )
+    else:
+        problem = (
+            f"model `{model.name}` ({total / 1e9:.2f}B parameters) needs about {host_need(chosen) / GIB:.0f} GiB "
+            f"of host memory on a node for {min(per_node, chosen.workers)} of its {chosen.workers} worker(s) under "
+            f"ZeRO stage {chosen.zero_stage} (DeepSpeed's estimate: offloaded states, and below ZeRO-3 a whole "
+            f"fp32 copy of the model a worker while it loads), but a node has {host / GIB:.0f} GiB "
+            f"({host_source}); "
+        )
     problems.append(
-        f"model `{model.name}` ({total / 1e9:.2f}B parameters) needs about {need / GIB:.1f} GiB per worker for "
-        f"its weights, gradients and optimizer state under ZeRO stage {chosen.zero_stage} with "
-        f"{chosen.workers} worker(s) (DeepSpeed's estimate; activations come on top), but a worker has "
-        f"{available / GIB:.1f} GiB ({source}); "
-        + (f"what would fit: {hint}" if hint else "no ZeRO stage, offload or worker count up to 64 fits it")
+        problem + (f"what would fit: {hint}" if hint else "no ZeRO stage, offload or worker count up to 64 fits it")
     )
 
 

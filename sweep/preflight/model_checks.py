@@ -63,6 +63,46 @@ def check_model(model: ModelSpec, training: TrainingSpec, problems: list[str], *
         problems.append("training.eval_batch_size and training.torch_threads must be >= 1")
 
 
+def check_attention(model: ModelSpec, resources: Any, problems: list[str], *, check_files: bool = True) -> None:
+    """``model.attn_implementation``: a kernel transformers has for the family, on the workers' devices (a
+    pretrained model's family is read from its config.json, with ``check_files``)."""
+    from trainers.families import ATTENTION, attention_problem
+
+    if model.attn_implementation not in ATTENTION:
+        problems.append(f"model.attn_implementation {model.attn_implementation!r} is not one of {', '.join(ATTENTION)}")
+        return
+    if model.attn_implementation == "auto":
+        return
+    config = _family_config(model, check_files=check_files)
+    if config is not None and (problem := attention_problem(model, config, gpu=resources.gpus_per_trial > 0)):
+        problems.append(problem)
+
+
+def attention_of(config: Any) -> str | None:
+    """The attention kernel the trials of a one-model study (``SweepConfig.for_model``) run with, as
+    ``trainers.families.attention`` resolves it on their workers (None: the model's config is not here)."""
+    from trainers.families import attention
+
+    family = _family_config(config.model, check_files=True)
+    return None if family is None else attention(config.model, family, gpu=config.resources.gpus_per_trial > 0)
+
+
+def _family_config(model: ModelSpec, *, check_files: bool) -> Any:
+    """The transformers config of the model's family (None where it cannot be read here)."""
+    import transformers
+
+    if model.init == "scratch":
+        return transformers.XLMRobertaConfig()
+    if not check_files or not model.path:
+        return None
+    try:
+        from trainers.families import pretrained_config
+
+        return pretrained_config(model)
+    except Exception:  # the file checks say what is wrong with it
+        return None
+
+
 #: What ``save_pretrained`` writes for the weights (one file, or shards with an index), either format.
 WEIGHT_FILES = (
     "model.safetensors",

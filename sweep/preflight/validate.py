@@ -16,7 +16,7 @@ from sweep.config.models import merged
 from sweep.config.records import PHASES, ResourcesConfig, SweepConfig
 from sweep.errors import ConfigError, check_choice, suggest
 from sweep.preflight.machine import check_local_resources
-from sweep.preflight.model_checks import check_model
+from sweep.preflight.model_checks import check_attention, check_model
 from sweep.preflight.task_checks import check_tasks
 from trainers.spec import POOLINGS
 
@@ -43,6 +43,7 @@ def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", config.name):
         problems.append(f"name `{config.name}` may only use letters, digits, '.', '_' and '-'")
     check_model(config.model, config.training, problems, check_files=check_data)
+    check_attention(config.model, config.resources, problems, check_files=check_data)
     for phase in PHASES:
         stage = config.stage(phase)
         if stage.epochs < 1 or stage.num_samples < 1:

@@ -18,6 +18,7 @@ from sweep.config.mixtures import composition, mixtures_of
 from sweep.config.records import SweepConfig
 from sweep.errors import ConfigError, SweepStateError, XStiltsError
 from sweep.plan.searches import plan
+from sweep.preflight.model_checks import attention_of
 from sweep.preflight.validate import load_config, local_problems
 from sweep.storage import layout
 from sweep.storage.lease import LEASE_RENEW_S, LEASE_S
@@ -86,6 +87,8 @@ def launch(
             "searches": {s.id: {"phase": s.phase, "pair": s.pair, "state": "pending"} for s in plan(config)},
             # What each mixture trains (sources, heads, weights, caps, sampling, selection), as resolved now.
             "mixtures": {name: composition(spec) for name, spec in mixtures_of(config).items()},
+            # The attention kernel each model's trials run with (model.attn_implementation, `auto` resolved).
+            "attention": {name: attention_of(config.for_model(name)) for name in config.model_names()},
         },
     )
     sweep_dir.publish(sweep_dir.manifest)

@@ -20,6 +20,7 @@ def finished_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = yaml.safe_load(QUICKSTART.read_text())
     tokenizer = str(ROOT / "data" / "toy" / "tokenizer.json")
     small = {**config["model"], "name": "tiny-small", "tokenizer": tokenizer, "hidden_size": 32, "num_layers": 1}
+    small["attn_implementation"] = "eager"  # the family's own attention, where the other runs sdpa
     big = {**config["model"], "name": "tiny-big", "tokenizer": tokenizer, "training": {"zero_stage": 0}}
     config.update(
         name="models",
@@ -48,6 +49,7 @@ def test_each_model_has_its_own_searches_and_encoder(finished_sweep: Path) -> No
         for model in ("tiny-small", "tiny-big")
         for search in ("intermediate-toy_nli", "target-none-toy_paws", "target-toy_nli-toy_paws")
     )
+    assert manifest["attention"] == {"tiny-small": "eager", "tiny-big": "sdpa"}  # `auto` resolved on CPUs
     for model in ("tiny-small", "tiny-big"):
         encoder = Path(manifest["searches"][f"{model}.intermediate-toy_nli"]["encoder"])
         assert encoder == finished_sweep / "encoders" / f"{model}.toy_nli" / "encoder"

@@ -45,6 +45,23 @@ def qa_lengths(max_length: int) -> tuple[int, int]:
     return query, max(1, min(128, (max_length - query - 4) // 3))
 
 
+def _forward(kind: str, model: Any, batch: dict[str, Any], device: Any) -> Any:
+    out = model(**{k: v.to(device) for k, v in batch.items() if k not in _TARGET_KEYS})
+    if kind == "qa":
+        return out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
+    return out.logits.float().cpu().numpy()
+
+
+def _gathered(mine: dict[int, Any], count: int) -> list[Any]:
+    """Every worker's batch outputs, in batch order, on every worker."""
+    import torch.distributed as dist
+
+    parts: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, mine)
+    merged = {index: out for part in parts for index, out in part.items()}
+    return [merged[i] for i in range(count)]
+
+
 def _module(kind: str) -> ModuleType:
     try:
         return MODULES[kind]
@@ -77,19 +94,36 @@ def predict(
     pad_id: int,
     device: Any,
     allow_impossible: bool = False,
+    workers: tuple[int, int] = (0, 1),
+    lockstep: bool = False,
 ) -> Any:
-    """Run ``model`` (in eval mode, no gradients) over ``features`` and decode per example."""
+    """Run ``model`` (in eval mode, no gradients) over ``features`` and decode per example.
+
+    With ``workers=(rank, world)`` each of a trial's workers runs 1/world of the batches (the batches one
+    worker would make, dealt round-robin) and the outputs are gathered to every worker before decoding:
+    the predictions are exactly one worker's, QA's windows and tagging's sentences included, for 1/world
+    of the compute. ``lockstep`` (ZeRO-3, whose forward gathers parameters with every worker) makes
+    every worker run the same number of forward passes, repeating a batch it then drops.
+    """
     import torch
 
-    outputs: list[Any] = []
+    rank, world = workers
+    made = batches(kind, features, order=list(range(len(features))), batch_size=batch_size, pad_id=pad_id)
+    mine: dict[int, Any] = {}
+    spare, count = None, 0
     with torch.no_grad():
-        for batch in batches(kind, features, order=list(range(len(features))), batch_size=batch_size, pad_id=pad_id):
-            inputs = {k: v.to(device) for k, v in batch.items() if k not in _TARGET_KEYS}
-            out = model(**inputs)
-            if kind == "qa":
-                outputs.append((out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()))
-            else:
-                outputs.append(out.logits.float().cpu().numpy())
+        for index, batch in enumerate(made):
+            count += 1
+            if spare is None:
+                spare = batch
+            if index % world != rank:
+                continue
+            mine[index] = _forward(kind, model, batch, device)
+        if lockstep:
+            for _ in range(-(-count // world) - len(mine)):
+                if spare is not None:
+                    _forward(kind, model, spare, device)
+    outputs = [mine[i] for i in sorted(mine)] if world == 1 else _gathered(mine, count)
     if kind in ("classification", "multiple_choice"):
         logits = np.concatenate(outputs) if outputs else np.zeros((0, 1))
         return _module(kind).decode(logits)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sweep.errors import ConfigError
-from sweep.preflight.memory import Plan, bytes_per_worker, model_sizes
+from sweep.preflight.memory import Plan, bytes_per_worker, host_bytes_per_node, model_sizes
 from sweep.preflight.validate import load_config
 from trainers.spec import ModelSpec
 
@@ -73,3 +73,27 @@ def test_a_model_that_cannot_fit_a_worker_is_refused_with_what_would_fit(llama_7
     assert "training.offload_optimizer needs ZeRO: set training.zero_stage to 1, 2 or 3" in _problems(
         [*fits, "training.zero_stage=0", "training.offload_optimizer=true"]
     )
+
+
+def test_gpu_workers_that_cannot_fit_their_node_s_host_memory_are_refused_with_what_would(llama_7b: Path) -> None:
+    """Below ZeRO-3 each of a node's eight workers loads a whole fp32 copy of a 7B model (DeepSpeed's host
+    estimate: 4 bytes x 8 workers x 1.5 a parameter, 317 GB); built in parts under ZeRO-3 a worker holds
+    its partition and the largest layer."""
+    model = ["model.init=pretrained", f"model.path={llama_7b}", "model.tokenizer=null", "model.name=llama-7b"]
+    node = ["resources.gpus_per_trial=1", "resources.memory_per_worker_gb=80", "resources.workers_per_trial=8"]
+    node += ["resources.gpus_per_node=8", "resources.host_memory_per_node_gb=256"]
+    (problem,) = _problems([*model, *node, "training.zero_stage=2"])
+    assert problem.startswith(
+        "model `llama-7b` (6.61B parameters) needs about 295 GiB of host memory on a node for 8 of its 8 "
+        "worker(s) under ZeRO stage 2"
+    ), problem
+    assert "but a node has 256 GiB (resources.host_memory_per_node_gb); what would fit: training.zero_stage=3 " in (
+        problem
+    )
+    total, largest = model_sizes(ModelSpec(name="llama-7b", init="pretrained", path=str(llama_7b)))
+    assert host_bytes_per_node(total, largest, Plan(2, 8), workers_per_node=8) == int(total * 4 * 8 * 1.5)
+    assert host_bytes_per_node(total, largest, Plan(3, 8), workers_per_node=8) == int(largest * 4 * 8 * 1.5)
+    # The plan it names fits; with a node big enough, ZeRO-2 does too.
+    assert load_config(QUICKSTART, [*model, *node, "training.zero_stage=3"]).training.zero_stage == 3
+    roomy = [*model, *node, "training.zero_stage=2", "resources.host_memory_per_node_gb=1100"]
+    assert load_config(QUICKSTART, roomy).training.zero_stage == 2

@@ -1,0 +1,180 @@
+"""Benchmark: each train worker's peak host memory for one trial of a 200M-parameter Llama-shaped model, at
+1, 2 and 4 workers, ZeRO-2 and ZeRO-3, with the model built whole on every worker ("before",
+``XSTILTS_WHOLE_MODEL_BUILD=1``) and built in parts under ZeRO-3 ("after", ``trainers.partition``), in one run.
+
+The workload, the same for every case: a pretrained Llama-shaped decoder saved to a local folder (seed 0,
+``--hidden`` x ``--layers``, the tiny tokenizer's 400-token vocabulary), one epoch of ``2 x workers`` toy NLI
+examples (one per worker per step, fp32, AdamW) and an evaluation of 4 dev examples, with its checkpoint, by
+``trainers.engine.run_trial`` on ``workers`` gloo processes of this machine (what Ray Train runs in a
+sweep). The same trial of the tiny Llama (``trainers.tiny.SIZES``) at the same workers and stage gives what a
+worker holds besides the model (Python, torch, DeepSpeed, tokenizer, data): its baseline.
+
+Measured: each worker's peak resident memory (``VmHWM`` of ``/proc/self/status`` as the worker ends, the
+kernel's count, the same for every case), the maximum over the workers, ``--repeats`` times (median, min,
+max). Compared with the ZeRO share of one worker in fp32 with Adam (weights, gradients and two moments: 16
+bytes x parameters / workers at ZeRO-3; at ZeRO-2 the weights are whole, 4 + 12 / workers bytes a
+parameter): the excess is peak - baseline - share, in fp32 copies of the model (4 bytes x parameters).
+Goal: at ZeRO-3, after, the excess stays below half of one copy.
+
+Run: ``.venv/bin/python bench/zero3_memory.py [--workers 1 2 4 --repeats 1]`` (about 20 minutes on 2 cores,
+24 GB; 4 workers of the whole build need about 10 GB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DS_ACCELERATOR", "cpu")
+
+GB = 1e9
+
+
+class _Quiet:
+    """A reporter that keeps nothing: the checkpoint is written (its memory counts), then dropped."""
+
+    def report(self, metrics: dict[str, Any], *, checkpoint_dir: Path) -> None:
+        pass
+
+
+def _worker(rank: int, world: int, port: int, spec_data: dict, out: str, whole: bool) -> None:
+    os.environ.update(LOCAL_RANK=str(rank), RANK=str(rank), WORLD_SIZE=str(world), DS_ACCELERATOR="cpu")
+    if whole:
+        os.environ["XSTILTS_WHOLE_MODEL_BUILD"] = "1"
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    from trainers.engine import run_trial
+    from trainers.spec import TrialSpec
+
+    run_trial(TrialSpec.from_dict(spec_data), reporter=_Quiet())
+    dist.destroy_process_group()
+    status = Path("/proc/self/status").read_text()
+    peak_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+    Path(out).with_suffix(f".{rank}").write_text(str(peak_kb * 1024))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _spec(model: Path, *, stage: int, workers: int) -> dict[str, Any]:
+    from trainers.spec import HyperParameters, ModelSpec, TrainingSpec, TrialSpec
+
+    return TrialSpec(
+        sweep="bench",
+        search="zero3-memory",
+        phase="intermediate",
+        task="toy_nli",
+        train_languages=("en",),
+        eval_languages=("en",),
+        eval_splits=("dev",),
+        select_on="english_dev",
+        data_dir=str(ROOT / "data" / "toy"),
+        epochs=1,
+        seed=0,
+        model=ModelSpec(name="bench-llama", init="pretrained", path=str(model), max_length=32),
+        training=TrainingSpec(zero_stage=stage, max_train_examples=2 * workers, max_eval_examples=4, eval_batch_size=4),
+        hparams=HyperParameters(learning_rate=1e-4, warmup_ratio=0.0, dropout=0.0, micro_batch_size=1),
+    ).to_dict()
+
+
+def _peak(model: Path, *, stage: int, workers: int, whole: bool) -> int:
+    """The largest of the workers' peak resident memory, in bytes, for one trial."""
+    import torch.multiprocessing as mp
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "peak"
+        args = (workers, _free_port(), _spec(model, stage=stage, workers=workers), str(out), whole)
+        mp.start_processes(_worker, args=args, nprocs=workers, join=True, start_method="spawn")
+        return max(int(out.with_suffix(f".{rank}").read_text()) for rank in range(workers))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hidden", type=int, default=1024)
+    parser.add_argument("--layers", type=int, default=16)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--stages", type=int, nargs="+", default=[2, 3])
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    from safetensors import safe_open
+
+    from trainers.tiny import save_tiny_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        inner = 11 * args.hidden // 4  # Llama's ratio, rounded as its configs do
+        sizes = {"hidden_size": args.hidden, "num_layers": args.layers, "num_heads": args.hidden // 64}
+        sizes |= {"intermediate_size": inner, "max_positions": 128}
+        big = save_tiny_model("llama", Path(tmp) / "big", seed=0, sizes=sizes)
+        tiny = save_tiny_model("llama", Path(tmp) / "tiny", seed=0)
+        with safe_open(str(big / "model.safetensors"), framework="pt") as f:
+            params = sum(_numel(f.get_slice(k).get_shape()) for k in f.keys())
+        copy = 4 * params
+        print(f"model: Llama-shaped, {params / 1e6:.0f}M parameters, one fp32 copy {copy / GB:.2f} GB")
+        print(
+            f"{'stage':>5} {'workers':>7} {'build':>6} {'peak GB (median, min-max)':>27} {'baseline':>8} "
+            f"{'share':>6} {'excess GB':>9} {'copies':>6}"
+        )
+        rows = []
+        for stage in args.stages:
+            for workers in args.workers:
+                share = 16 * params / workers if stage == 3 else (4 + 12 / workers) * params
+                for whole in (True, False):
+                    if stage != 3 and not whole:
+                        continue  # below ZeRO-3 both builds are one whole copy a worker: one row
+                    base = statistics.median(
+                        _peak(tiny, stage=stage, workers=workers, whole=whole) for _ in range(args.repeats)
+                    )
+                    peaks = [_peak(big, stage=stage, workers=workers, whole=whole) for _ in range(args.repeats)]
+                    median = statistics.median(peaks)
+                    excess = median - base - share
+                    build = "whole" if whole else "parts"
+                    rows.append(
+                        {
+                            "stage": stage,
+                            "workers": workers,
+                            "build": build,
+                            "peaks": peaks,
+                            "baseline": base,
+                            "share": share,
+                            "excess": excess,
+                            "copies": excess / copy,
+                        }
+                    )
+                    print(
+                        f"{stage:>5} {workers:>7} {build:>6} {median / GB:>9.2f} ({min(peaks) / GB:.2f}-"
+                        f"{max(peaks) / GB:.2f}){'':>7} {base / GB:>8.2f} {share / GB:>6.2f} "
+                        f"{excess / GB:>9.2f} {excess / copy:>6.2f}",
+                        flush=True,
+                    )
+        after = [r for r in rows if r["stage"] == 3 and r["build"] == "parts"]
+        if after:
+            worst = max(r["copies"] for r in after)
+            print(f"ZeRO-3, built in parts: largest excess {worst:.2f} fp32 copies (goal: below 0.50)")
+        if args.json:
+            args.json.write_text(json.dumps({"parameters": params, "rows": rows}, indent=1))
+
+
+def _numel(shape: list[int]) -> int:
+    count = 1
+    for size in shape:
+        count *= size
+    return count
+
+
+if __name__ == "__main__":
+    main()
