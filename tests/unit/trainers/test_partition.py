@@ -7,21 +7,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.s3 import free_port
+
 pytestmark = pytest.mark.slow  # two-process gloo runs: make test-all
 
 KINDS = ("classification", "multiple_choice", "qa", "tagging")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _worker(rank: int, world: int, port: int, folder: str, encoder: str, out: str) -> None:
@@ -74,7 +69,7 @@ def _run(folder: Path, tmp_path: Path, *, encoder: Path | None = None) -> dict[s
     import torch.multiprocessing as mp
 
     out = tmp_path / "found.json"
-    args = (2, _free_port(), str(folder), str(encoder or ""), str(out))
+    args = (2, free_port(), str(folder), str(encoder or ""), str(out))
     mp.start_processes(_worker, args=args, nprocs=2, join=True, start_method="spawn")
     return json.loads(out.read_text())
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.s3 import free_port
 from trainers.spec import ModelSpec, TrainingSpec, TrialSpec
 
 pytestmark = pytest.mark.slow  # two-process gloo runs: make test-all
@@ -87,17 +87,11 @@ def _worker(rank: int, world: int, port: int, specs: list[dict], out: str) -> No
     dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _run(specs: list[TrialSpec], world: int, tmp_path: Path) -> list[list[Any]]:
     import torch.multiprocessing as mp
 
     out = str(tmp_path / f"found-{world}")
-    args = (world, _free_port(), [s.to_dict() for s in specs], out)
+    args = (world, free_port(), [s.to_dict() for s in specs], out)
     mp.start_processes(_worker, args=args, nprocs=world, join=True, start_method="spawn")
     return [pickle.loads(Path(f"{out}.{rank}").read_bytes()) for rank in range(world)]
 
