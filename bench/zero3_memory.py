@@ -53,6 +53,9 @@ def _worker(rank: int, world: int, port: int, spec_data: dict, out: str, whole: 
     import torch.distributed as dist
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    from trainers import ops
+
+    ops.ready()  # DeepSpeed's compiled ops, built once per environment
     from trainers.engine import run_trial
     from trainers.spec import TrialSpec
 

@@ -43,6 +43,9 @@ def ensure_process_group() -> None:
     """
     import torch.distributed as dist
 
+    from trainers import ops
+
+    ops.ready()  # before DeepSpeed starts its backend, which loads its compiled ops
     if dist.is_initialized():
         return
     os.environ.setdefault("LOCAL_RANK", "0")
@@ -127,11 +130,8 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
     random.seed(spec.seed)
     np.random.seed(spec.seed)
     torch.manual_seed(spec.seed)
-    if not torch.cuda.is_available():
-        os.environ.setdefault("DS_ACCELERATOR", "cpu")
-    import deepspeed
-
     ensure_process_group()
+    import deepspeed
     import torch.distributed as dist
 
     rank, world = dist.get_rank(), dist.get_world_size()

@@ -6,7 +6,6 @@ minute on a fresh machine, a few seconds once the ops are cached.
 
 from __future__ import annotations
 
-import os
 import time
 
 
@@ -14,14 +13,12 @@ def main() -> None:
     """Initialise one tiny DeepSpeed engine and take one step."""
     import torch
 
-    if not torch.cuda.is_available():
-        os.environ.setdefault("DS_ACCELERATOR", "cpu")
-    import deepspeed
-
     from trainers.engine import ensure_process_group
 
     started = time.perf_counter()
-    ensure_process_group()
+    ensure_process_group()  # builds DeepSpeed's ops into this environment's folder (trainers.ops)
+    import deepspeed
+
     model = torch.nn.Linear(4, 2)
     engine, *_ = deepspeed.initialize(
         model=model,

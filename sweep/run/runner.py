@@ -141,6 +141,15 @@ class StudyRun:
             remove_tree(join(str(self.sweep_dir.tune), TRAIN_RUNS))
             self._reconcile(grid)
             self.study.finalize_finished()
+            for state in self.study.states.values():
+                if state.state not in ("done", "failed"):  # never a silent success: say so, and resume it
+                    ended = len((state.finished | state.failed) & set(state.suggested))
+                    self.failed(
+                        state.search,
+                        f"the study's Tune run ended with {ended} of its {state.samples} trials ended; "
+                        f"`sweep resume {self.sweep_dir.remote or self.sweep_dir.root}` runs the rest",
+                    )
+                    state.state = "failed"
 
     def trial_config(self, search: Search, sampled: dict[str, Any]) -> dict[str, Any]:
         """The Tune config of a new trial of ``search`` (called when its search proposes it)."""

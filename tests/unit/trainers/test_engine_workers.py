@@ -61,6 +61,9 @@ def _worker(rank: int, world: int, port: int, spec_data: dict, root: str, stop_a
         torch.cuda.set_device(rank)
         backend = "nccl"
     dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    from trainers import ops
+
+    ops.ready()  # DeepSpeed's compiled ops, built once per environment
     try:
         run_trial(
             TrialSpec.from_dict(spec_data),

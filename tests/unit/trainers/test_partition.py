@@ -25,6 +25,9 @@ def _worker(rank: int, world: int, port: int, folder: str, encoder: str, out: st
 
     os.environ.update(LOCAL_RANK=str(rank), RANK=str(rank), WORLD_SIZE=str(world), DS_ACCELERATOR="cpu")
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    from trainers import ops
+
+    ops.ready()  # DeepSpeed's compiled ops, built once per environment
     from safetensors.torch import load_file
 
     from trainers.encoder_io import read_encoder

@@ -82,6 +82,9 @@ def _worker(rank: int, world: int, port: int, specs: list[dict], out: str) -> No
 
     os.environ.update(LOCAL_RANK=str(rank), RANK=str(rank), WORLD_SIZE=str(world), DS_ACCELERATOR="cpu")
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    from trainers import ops
+
+    ops.ready()  # DeepSpeed's compiled ops, built once per environment
     found = [_scores(TrialSpec.from_dict(data), rank=rank, world=world) for data in specs]
     Path(f"{out}.{rank}").write_bytes(pickle.dumps(found))
     dist.destroy_process_group()
