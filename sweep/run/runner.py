@@ -409,15 +409,23 @@ class StudyRun:
         self.progress.search_failed(search, reason)
         return "failed"
 
-    def _export(self, search: Search, best: dict[str, Any]) -> Path:
-        from trainers.encoder_export import export_encoder
+    def _export(self, search: Search, best: dict[str, Any]) -> str:
+        """Export ``search``'s best encoder on the cluster (``sweep.run.exports``); return where it is."""
+        from sweep.run.exports import export_best_encoder
 
         spec = self.specs.get(search.id) or trial_spec(self.config, search, self.sweep_dir)
-        out = self.sweep_dir.encoder(search.encoder_key)
-        checkpoint = self.sweep_dir.checkpoint(search=search.id, trial_id=best["trial_id"], step=best["step"])
-        export_encoder(checkpoint, out, spec=spec)
-        self.sweep_dir.publish_encoder(search.encoder_key)
-        return self.sweep_dir.encoder_location(search.encoder_key)
+        table = ResultsStore.read(self.sweep_dir.results / search.id)
+        mask = pc.and_(pc.equal(table["search"], search.id), pc.equal(table["trial_id"], best["trial_id"]))
+        nodes = [n for n in table.filter(mask).column("node").to_pylist() if n]
+        return export_best_encoder(
+            self.sweep_dir,
+            search=search.id,
+            trial_id=best["trial_id"],
+            step=best["step"],
+            key=search.encoder_key,
+            spec=spec,
+            node=nodes[-1] if nodes else "",
+        )
 
 
 def _finished_trials(table: Any) -> dict[str, set[str]]:
