@@ -62,7 +62,8 @@ def save(engine: Any, folder: Path, *, rank: int, state: dict[str, Any]) -> None
     import numpy as np
     import torch
 
-    engine.save_checkpoint(str(folder), tag=TAG)
+    # A frozen base (training.adapter) is left out: it comes back from where the trial built it from.
+    engine.save_checkpoint(str(folder), tag=TAG, exclude_frozen_parameters=_has_frozen(engine))
     if rank == 0:
         write_state(folder, **state)
     # Dropout draws from these: restoring them makes a resumed epoch identical to an uninterrupted one.
@@ -85,7 +86,7 @@ def restore(engine: Any, folder: Path, *, batches_per_epoch: int) -> dict[str, i
             f"checkpoint {folder} holds ZeRO shards of {workers} workers, but this trial runs on "
             f"{dist.get_world_size()}; resume with the same resources.workers_per_trial"
         )
-    load_path, _ = engine.load_checkpoint(str(folder), tag=TAG)
+    load_path, _ = engine.load_checkpoint(str(folder), tag=TAG, load_module_strict=not _has_frozen(engine))
     if load_path is None:
         raise CheckpointError(f"DeepSpeed could not load the checkpoint in {folder}")
     rng_path = folder / rng_file(dist.get_rank())
@@ -107,3 +108,7 @@ def restore(engine: Any, folder: Path, *, batches_per_epoch: int) -> dict[str, i
     if position >= batches_per_epoch:
         return {"epoch": epoch + 1, "position": 0, "evaluations": evaluations}
     return {"epoch": epoch, "position": position, "evaluations": evaluations}
+
+
+def _has_frozen(engine: Any) -> bool:
+    return any(not p.requires_grad for p in engine.module.parameters())

@@ -40,6 +40,8 @@ def export_encoder(
     """
     import torch
 
+    if spec.training.adapter is not None:
+        return _export_merged(Path(checkpoint_dir), Path(out_dir), spec=spec, max_shard_bytes=max_shard_bytes)
     skeleton = _trial_skeleton(spec)
     prefix = base_prefix(skeleton)
     encoder = skeleton.base_model.state_dict()
@@ -62,6 +64,50 @@ def export_encoder(
             materialize=lambda t: t.contiguous().float(),
             max_shard_bytes=max_shard_bytes,
         )
+
+
+def _export_merged(checkpoint_dir: Path, out_dir: Path, *, spec: TrialSpec, max_shard_bytes: int) -> None:
+    """A trial trained with adapters (``training.adapter``) kept only them and its heads: its model is built
+    again as the trial built it (frozen weights from the same files, encoder or seed), the checkpoint's
+    tensors go in, and the encoder is written with each adapter folded into its weight
+    (``trainers.adapters.merged``). This holds one fp32 copy of the model, on the node that exports."""
+    import torch
+
+    from trainers import adapters
+    from trainers.model import build_model, load_encoder
+
+    sources = mixing.sources_of(spec)
+    tasks = {s.task: data_lib.resolve_labels(get_task(s.task), data_dir=Path(spec.data_dir)) for s in sources}
+    outputs = {
+        head: (tasks[task].kind, kinds.num_outputs(tasks[task])) for head, task in mixing.heads_of(sources).items()
+    }
+    tokenizer = load_tokenizer(spec.model)
+    common = {"vocab_size": len(tokenizer), "dropout": spec.hparams.dropout, "pad_token_id": tokenizer.pad_token_id}
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        if len(outputs) == 1:
+            ((kind, num_labels),) = outputs.values()
+            model = build_model(spec.model, kind=kind, num_labels=num_labels, **common)
+        else:
+            from trainers.multihead import build_multihead
+
+            model = build_multihead(spec.model, heads=outputs, **common)
+        if spec.init_encoder:
+            load_encoder(model, spec.init_encoder)
+        adapters.attach(model, spec.training.adapter, spec.hparams)
+    state = _checkpoint_weights(checkpoint_dir, zero_stage=spec.training.zero_stage)
+    trained = [name for name, p in model.named_parameters() if p.requires_grad]
+    missing = [name for name in trained if name not in state]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {checkpoint_dir} does not fit the adapters of task {spec.task}: missing {sorted(missing)[:5]}"
+        )
+    with torch.no_grad():
+        parameters = dict(model.named_parameters())
+        for name in trained:
+            parameters[name].copy_(state[name].contiguous().float())
+    encoder = adapters.merged(model)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        write_encoder(encoder, out_dir, max_shard_bytes=max_shard_bytes)
 
 
 def _trial_skeleton(spec: TrialSpec) -> Any:

@@ -183,14 +183,19 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
             )
         if spec.init_encoder:
             load_encoder(model, spec.init_encoder)
+        if spec.training.adapter is not None:  # LoRA: adapters and heads train, the rest is frozen
+            from trainers import adapters
+
+            adapters.attach(model, spec.training.adapter, hp)
     if spec.training.activation_checkpointing:
         _checkpoint_activations(model, name=spec.model.name)
     # Biases and normalization weights never decay: the parameters with fewer than two dimensions, in
     # every family (BERT's `LayerNorm.weight`, Llama's `input_layernorm.weight`, DeBERTa's ...). An
     # empty group is left out: DeepSpeed drops it, and the schedule would then have one group too many.
     # A parameter built in parts (ZeRO-3) keeps its whole shape as `ds_shape`.
-    decay = [p for p in model.parameters() if len(getattr(p, "ds_shape", p.shape)) >= 2]
-    keep = [p for p in model.parameters() if len(getattr(p, "ds_shape", p.shape)) < 2]
+    trained = [p for p in model.parameters() if p.requires_grad]  # all but a frozen base (training.adapter)
+    decay = [p for p in trained if len(getattr(p, "ds_shape", p.shape)) >= 2]
+    keep = [p for p in trained if len(getattr(p, "ds_shape", p.shape)) < 2]
     groups = [
         {"params": params, "weight_decay": rate} for params, rate in ((decay, hp.weight_decay), (keep, 0.0)) if params
     ]

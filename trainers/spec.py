@@ -43,6 +43,9 @@ class HyperParameters:
     # for a larger effective batch than memory allows
     dropout: float = 0.1  # hidden and attention dropout, as the encoders were pretrained with
     adam_epsilon: float = 1e-8  # AdamW's default; raise it for bf16/fp16 stability if needed
+    # With ``training.adapter``: its rank and scale, searched like any other value (None: the adapter's own)
+    lora_r: int | None = None
+    lora_alpha: float | None = None
 
     @classmethod
     def from_search(cls, values: Mapping[str, Any]) -> HyperParameters:
@@ -59,7 +62,28 @@ class HyperParameters:
 
 
 #: Each hyperparameter's type (int or float), by name: what a search space may set.
-HYPERPARAMETERS: dict[str, type] = dict(typing.get_type_hints(HyperParameters))
+HYPERPARAMETERS: dict[str, type] = {
+    name: next(t for t in typing.get_args(hint) if t is not type(None)) if typing.get_args(hint) else hint
+    for name, hint in typing.get_type_hints(HyperParameters).items()
+}
+
+
+#: What ``training.adapter.method`` may be.
+ADAPTER_METHODS = ("lora",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdapterSpec:
+    """Parameter-efficient fine-tuning (``training.adapter``): low-rank adapters (LoRA, through ``peft``)
+    on the encoder's linear layers; they and the task heads train, the rest of the model is frozen."""
+
+    method: str = "lora"  # one of ADAPTER_METHODS
+    r: int = 16  # the adapters' rank (``hp.lora_r`` overrides it per trial)
+    alpha: float = 32.0  # their scale is alpha / r (``hp.lora_alpha`` overrides alpha)
+    dropout: float = 0.05  # dropout on the adapters' input
+    # Module names (the last part of their names) that get adapters; empty: the family's attention and
+    # feed-forward projections (``trainers.adapters.TARGETS``)
+    target_modules: tuple[str, ...] = ()
 
 
 def unknown_hyperparameter(name: str) -> str | None:
@@ -107,6 +131,7 @@ class TrainingSpec:
     eval_every: str | None = None  # "500 steps" (optimizer steps) or "0.25 epochs"; None: at each epoch's end
     eval_dev_examples: int | None = None  # evaluations before the last score dev on its first N examples
     # (jiant uses 500) and skip test; the last scores everything, and only full evaluations are selected
+    adapter: AdapterSpec | None = None  # LoRA on a frozen model (None: every weight trains)
     feature_cache: str | None = "default"  # tokenized splits shared by trials; default: $XSTILTS_FEATURE_CACHE
     # or ~/.cache/xstilts/features; None: off
 
@@ -223,7 +248,11 @@ class TrialSpec:
             data["train_languages"] = (data.pop("train_language"),)
         data["train_languages"] = tuple(data["train_languages"])
         data["model"] = ModelSpec(**data["model"])
-        data["training"] = TrainingSpec(**data["training"])
+        training = dict(data["training"])
+        if isinstance(training.get("adapter"), Mapping):
+            adapter = training["adapter"]
+            training["adapter"] = AdapterSpec(**{**adapter, "target_modules": tuple(adapter["target_modules"])})
+        data["training"] = TrainingSpec(**training)
         data["hparams"] = HyperParameters(**data.get("hparams", {}))
         data["eval_languages"] = tuple(data["eval_languages"])
         data["eval_splits"] = tuple(data["eval_splits"])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from cluster.hardware import local_gpus
 from sweep.config.records import ResourcesConfig
-from trainers.spec import ModelSpec, TrainingSpec
+from trainers.spec import AdapterSpec, ModelSpec, TrainingSpec
 
 GIB = 1024**3
 #: DeepSpeed's own margin for buffers and fragmentation, as its estimators print by default.
@@ -53,6 +53,34 @@ def model_sizes(model: ModelSpec) -> tuple[int, int]:
     total = sum(p.numel() for p in built.parameters())
     largest = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in built.modules())
     return total, largest
+
+
+def adapter_size(model: ModelSpec, adapter: AdapterSpec) -> int:
+    """The parameters ``adapter``'s LoRA adds to a pretrained model (r x (inputs + outputs) for each adapted
+    linear layer, at the adapter's own rank), counted on the meta device."""
+    import torch
+    import transformers
+
+    from trainers.adapters import target_modules
+    from trainers.families import pretrained_config
+
+    with torch.device("meta"):
+        built = transformers.AutoModel.from_config(pretrained_config(model))
+    targets = set(target_modules(built, adapter))
+    return sum(
+        adapter.r * (m.in_features + m.out_features)
+        for name, m in built.named_modules()
+        if isinstance(m, torch.nn.Linear) and name.rsplit(".", 1)[-1] in targets
+    )
+
+
+def frozen_bytes(total: int, largest: int, plan: Plan, *, precision: str) -> int:
+    """A frozen base's weights on one worker (``training.adapter``): no gradients, no optimizer state,
+    only the weights in the trial's precision; ZeRO-3 shards them and gathers a layer at a time."""
+    size = 4 if precision == "fp32" else 2
+    if plan.zero_stage == 3:
+        return int(size * (total / plan.workers + largest))
+    return size * total
 
 
 def bytes_per_worker(total: int, largest: int, plan: Plan, *, gpu: bool) -> int:
@@ -158,28 +186,45 @@ def check_memory(model: ModelSpec, training: TrainingSpec, res: ResourcesConfig,
         return
     gpu = res.gpus_per_trial > 0
     host, per_node, host_source = host_memory_per_node(res) if gpu else (None, 1, "")
+    trained = total  # every weight trains, or (training.adapter) only the adapters and heads on a frozen base
+    if training.adapter is not None:
+        from trainers.errors import ModelError
+
+        try:
+            trained = adapter_size(model, training.adapter)
+        except ModelError as exc:  # target modules the model does not have
+            problems.append(str(exc))
+            return
+
+    def need(plan: Plan) -> int:
+        if trained == total:
+            return bytes_per_worker(total, largest, plan, gpu=gpu)
+        frozen = frozen_bytes(total, largest, plan, precision=training.precision)
+        return frozen + bytes_per_worker(trained, min(largest, trained), plan, gpu=gpu)
 
     def host_need(plan: Plan) -> int:
         return host_bytes_per_node(total, largest, plan, workers_per_node=per_node)
 
     def fits(plan: Plan) -> bool:
-        device_fits = bytes_per_worker(total, largest, plan, gpu=gpu) <= available
-        return device_fits and (host is None or host_need(plan) <= host)
+        return need(plan) <= available and (host is None or host_need(plan) <= host)
 
     chosen = Plan(training.zero_stage, res.workers_per_trial, training.offload_optimizer, training.offload_parameters)
     if fits(chosen):
         return
     ok = [plan for plan in alternatives(chosen, gpu=gpu) if fits(plan)]
     hint = "; ".join(
-        f"{plan.describe()} ({bytes_per_worker(total, largest, plan, gpu=gpu) / GIB:.1f} GiB a worker"
+        f"{plan.describe()} ({need(plan) / GIB:.1f} GiB a worker"
         + (f", {host_need(plan) / GIB:.0f} GiB of host memory a node)" if host is not None else ")")
         for plan in ok[:3]
     )
-    need = bytes_per_worker(total, largest, chosen, gpu=gpu)
-    if need > available:
+    needed = need(chosen)
+    what = "its weights, gradients and optimizer state"
+    if trained != total:
+        what = f"its frozen weights and its adapters' ({trained / 1e6:.1f}M parameters) gradients and optimizer state"
+    if needed > available:
         problem = (
-            f"model `{model.name}` ({total / 1e9:.2f}B parameters) needs about {need / GIB:.1f} GiB per worker "
-            f"for its weights, gradients and optimizer state under ZeRO stage {chosen.zero_stage} with "
+            f"model `{model.name}` ({total / 1e9:.2f}B parameters) needs about {needed / GIB:.1f} GiB per worker "
+            f"for {what} under ZeRO stage {chosen.zero_stage} with "
             f"{chosen.workers} worker(s) (DeepSpeed's estimate; activations come on top), but a worker has "
             f"{available / GIB:.1f} GiB ({source}); "
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 from sweep.config.model_files import hub_cache_file, in_hub_cache, model_config_data, usable_positions
 from sweep.errors import check_choice
-from trainers.spec import ModelSpec, TrainingSpec, eval_interval
+from trainers.spec import ADAPTER_METHODS, ModelSpec, TrainingSpec, eval_interval
 
 
 def check_model(model: ModelSpec, training: TrainingSpec, problems: list[str], *, check_files: bool = True) -> None:
@@ -23,6 +23,14 @@ def check_model(model: ModelSpec, training: TrainingSpec, problems: list[str], *
         problems.append("training.offload_optimizer needs ZeRO: set training.zero_stage to 1, 2 or 3")
     if training.offload_parameters and training.zero_stage != 3:
         problems.append("training.offload_parameters needs training.zero_stage=3 (only stage 3 partitions parameters)")
+    if (adapter := training.adapter) is not None:
+        check_choice(problems, "training.adapter.method", adapter.method, ADAPTER_METHODS)
+        if adapter.r < 1 or adapter.alpha <= 0:
+            problems.append(
+                f"training.adapter: r must be >= 1 and alpha > 0, got r={adapter.r}, alpha={adapter.alpha:g}"
+            )
+        if not 0 <= adapter.dropout < 1:
+            problems.append(f"training.adapter.dropout must be in [0, 1), got {adapter.dropout:g}")
     if model.init == "scratch":
         check_choice(problems, "model.architecture", model.architecture, ("xlm-roberta",))
         if min(model.hidden_size, model.num_layers, model.num_heads, model.intermediate_size) < 1:

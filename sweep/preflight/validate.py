@@ -51,6 +51,12 @@ def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
                 f"{phase}.epochs and {phase}.num_samples must be at least 1 "
                 f"(got {stage.epochs} and {stage.num_samples})"
             )
+        adapter_values = sorted({"lora_r", "lora_alpha"} & set(stage.search_space.params))
+        if adapter_values and config.training.adapter is None:
+            problems.append(
+                f"{phase}'s search space sets {', '.join(adapter_values)}, which only an adapter has; set "
+                "training.adapter (e.g. training.adapter.r=16) or leave them out of the space"
+            )
         if config.search.scheduler == "asha" and config.training.eval_every is None:
             if config.search.grace_period > stage.epochs:
                 problems.append(

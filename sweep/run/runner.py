@@ -33,7 +33,7 @@ from sweep.storage.journal import TrialJournal
 from sweep.storage.results import ResultsStore
 from sweep.storage.select import best_trial, test_summary, trial_counts
 from trainers.fileio import exists, join, remove_tree
-from trainers.spec import MixtureSpec, TrialSpec
+from trainers.spec import HyperParameters, MixtureSpec, TrialSpec
 from trainers.tasks import get_task, selection_languages, split_ref, training_data
 
 TRAIN_RUNS = "train"  # under the sweep's tune/ folder: the transient Ray Train runs of multi-worker trials
@@ -205,8 +205,12 @@ class StudyRun:
     def _best_hp(self, search_id: str) -> dict[str, Any]:
         """The hyperparameters of ``search_id``'s best trial, as its results record them."""
         best = layout.read_manifest(self.sweep_dir)["searches"][search_id]["best"]
+        return self._hp_of(search_id, best["trial_id"])
+
+    def _hp_of(self, search_id: str, trial_id: str) -> dict[str, Any]:
+        """The hyperparameters of a trial, as its results record them."""
         table = ResultsStore.read(self.sweep_dir.results / search_id)
-        mask = pc.and_(pc.equal(table["search"], search_id), pc.equal(table["trial_id"], best["trial_id"]))
+        mask = pc.and_(pc.equal(table["search"], search_id), pc.equal(table["trial_id"], trial_id))
         row = table.filter(mask).slice(0, 1).to_pylist()[0]
         return {name: row[f"hp_{name}"] for name in HP_COLUMN_TYPES if row.get(f"hp_{name}") is not None}
 
@@ -414,6 +418,9 @@ class StudyRun:
         from sweep.run.exports import export_best_encoder
 
         spec = self.specs.get(search.id) or trial_spec(self.config, search, self.sweep_dir)
+        # The trial's own values: an adapter's rank and scale decide the tensors its checkpoint holds.
+        hp = HyperParameters.from_search(self._hp_of(search.id, best["trial_id"]))
+        spec = dataclasses.replace(spec, hparams=hp)
         table = ResultsStore.read(self.sweep_dir.results / search.id)
         mask = pc.and_(pc.equal(table["search"], search.id), pc.equal(table["trial_id"], best["trial_id"]))
         nodes = [n for n in table.filter(mask).column("node").to_pylist() if n]

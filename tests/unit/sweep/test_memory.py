@@ -97,3 +97,25 @@ def test_gpu_workers_that_cannot_fit_their_node_s_host_memory_are_refused_with_w
     assert load_config(QUICKSTART, [*model, *node, "training.zero_stage=3"]).training.zero_stage == 3
     roomy = [*model, *node, "training.zero_stage=2", "resources.host_memory_per_node_gb=1100"]
     assert load_config(QUICKSTART, roomy).training.zero_stage == 2
+
+
+def test_lora_on_a_frozen_base_needs_its_weights_and_the_adapters_states_only(llama_7b: Path) -> None:
+    """training.adapter: a 7B base frozen in bf16 (2 bytes a parameter, no gradients or optimizer state)
+    with rank-16 adapters on every linear layer (40M parameters, 16 bytes each and DeepSpeed's margin)
+    fits one 40 GiB worker, where full fine-tuning needs ZeRO-3 over four."""
+    from sweep.preflight.memory import adapter_size
+    from trainers.spec import AdapterSpec
+
+    spec = ModelSpec(name="llama-7b", init="pretrained", path=str(llama_7b))
+    # 32 layers x (q, k, v, o: 16 x 8192 each; gate, up: 16 x 15104; down: 16 x 15104)
+    assert adapter_size(spec, AdapterSpec(r=16)) == 32 * 16 * (4 * 8192 + 3 * 15104)
+    model = ["model.init=pretrained", f"model.path={llama_7b}", "model.tokenizer=null", "model.name=llama-7b"]
+    lora = ["training.adapter.r=16", "training.precision=bf16", "resources.memory_per_worker_gb=40"]
+    config = load_config(QUICKSTART, [*model, *lora])
+    assert config.training.adapter == AdapterSpec(r=16) and config.resources.workers_per_trial == 1
+    # Too small a worker: refused, naming the frozen weights and the adapters.
+    (problem,) = _problems([*model, *lora[:2], "resources.memory_per_worker_gb=12"])
+    assert "needs about 13.1 GiB per worker for its frozen weights and its adapters' (40.0M parameters)" in problem
+    assert "training.adapter.target_modules names ['c_attn']" in " ".join(
+        _problems([*model, *lora, "training.adapter.target_modules=[c_attn]"])
+    )
