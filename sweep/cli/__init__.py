@@ -26,6 +26,7 @@ COMMANDS = {
         "report",
         "compact",
         "validate",
+        "estimate",
         "tasks",
         "store",
         "data",

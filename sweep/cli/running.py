@@ -162,8 +162,73 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _estimate_args(p: argparse.ArgumentParser) -> None:
+    _config_arg(p)
+    p.add_argument("--gpus", type=float, required=True, help="GPUs of the cluster (CPUs for a study without GPUs)")
+    p.add_argument("--gpu", default="a100-40gb", help="the GPU, for its peak bf16 FLOP/s (a100-40gb, h100-80gb, ...)")
+    p.add_argument("--mfu", type=float, default=0.4, help="model FLOPs utilization assumed (default 0.4)")
+    p.add_argument(
+        "--throughput",
+        action="append",
+        default=[],
+        metavar="MODEL=SEQ_PER_S",
+        help="a model entry's measured training sequences a second on one GPU (repeatable); "
+        "others are estimated from parameters and FLOPs",
+    )
+    p.add_argument(
+        "--durations",
+        metavar="SWEEP_DIR",
+        help="take each search's trial length from this finished sweep's results instead",
+    )
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sweep.preflight.estimate import estimate, measured_durations
+    from sweep.preflight.validate import load_config
+
+    config = load_config(args.config, args.overrides, check_data=False)
+    throughputs = {}
+    for item in args.throughput:
+        name, _, value = item.partition("=")
+        try:
+            throughputs[name] = float(value)
+        except ValueError:
+            raise ConfigError([f"--throughput {item!r} is not MODEL=SEQUENCES_PER_SECOND"]) from None
+    unknown = set(throughputs) - set(config.model_names())
+    if unknown:
+        raise ConfigError([f"--throughput names {sorted(unknown)}, not models of this study: {config.model_names()}"])
+    durations = measured_durations(Path(args.durations)) if args.durations else None
+    result = estimate(config, gpus=args.gpus, gpu=args.gpu, mfu=args.mfu, throughputs=throughputs, durations=durations)
+    unit = result.unit
+    basis = f"trial lengths measured in {args.durations}" if durations else f"{args.gpu} at {args.mfu:.0%} MFU"
+    print(f"{args.config} on {args.gpus:g} {unit}s ({basis}):")
+    print(f"  {'search':52} {'trials':>6} {unit + 's':>5} {'a trial':>9} {unit + '-hours':>10} {'start':>9} {'end':>9}")
+    for cost in result.searches:
+        print(
+            f"  {cost.search.id[:52]:52} {cost.trials:>6} {cost.gpus_per_trial:>5g} {_span(cost.trial_seconds):>9} "
+            f"{cost.gpu_hours:>10.2f} {_span(cost.start):>9} {_span(cost.end):>9}"
+        )
+    print(f"  total: {result.gpu_hours:,.2f} {unit}-hours; wall-clock {_span(result.wall_seconds)}")
+    print(f"  {unit}s in use: peak {result.peak_in_use:g} of {result.capacity:g}, mean {result.mean_in_use:.1f}")
+    print(f"  longest chain: {' -> '.join(result.chain)} ({_span(result.chain_seconds)})")
+    return 0
+
+
+def _span(seconds: float) -> str:
+    """``3d04h``, ``5h12m``, ``7m05s`` or ``42s``."""
+    s = round(seconds)
+    if s >= 86400:
+        return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
 COMMANDS = {
     "launch": (_launch_args, _launch, "start a sweep"),
     "resume": (_resume_args, _resume, "continue a sweep whose driver stopped"),
     "validate": (_validate_args, _validate, "check a config completely, without starting Ray"),
+    "estimate": (_estimate_args, _estimate, "a study's GPU-hours and wall-clock on a cluster, before it runs"),
 }

@@ -70,9 +70,11 @@ def smoke_config(
     report = build_data(config, source=source, overlay=overlay)
     report["data_dir"] = str(source)
     texts = _texts(overlay)
+    scales = _scales(config)
     entries = []
     for name in config.model_names():
-        entries.append(_tiny(config.for_model(name).model, work=work / "models", tokenizer=tokenizer, texts=texts))
+        model = config.for_model(name).model
+        entries.append(_tiny(model, work=work / "models", tokenizer=tokenizer, texts=texts, scale=scales[name]))
     training = dataclasses.replace(config.training, **SMALL_TRAINING)
     resources = dataclasses.replace(
         config.resources,
@@ -233,8 +235,44 @@ def _texts(overlay: Path, *, per_file: int = 200) -> list[str]:
     return texts
 
 
-def _tiny(model: ModelSpec, *, work: Path, tokenizer: str | None, texts: list[str]) -> ModelSpec:
-    """A tiny random model of ``model``'s family, saved under ``work``; its spec keeps the model's name."""
+def _scales(config: SweepConfig) -> dict[str, float]:
+    """Each model's size over the study's smallest (parameters, from its config where its files are here,
+    else the known sizes of ``sweep.preflight.estimate``); 1 where a size is unknown. A study of 7B, 13B and
+    30B models gets tiny models in the same order of size, so their smoke results differ as theirs will."""
+    from sweep.errors import ConfigError as Unknown
+    from sweep.preflight.estimate import parameters_of
+
+    sizes: dict[str, float | None] = {}
+    for name in config.model_names():
+        try:
+            sizes[name] = parameters_of(config.for_model(name))
+        except Unknown:
+            sizes[name] = None
+    known = [v for v in sizes.values() if v]
+    smallest = min(known) if known else 1.0
+    return {name: (size / smallest if size else 1.0) for name, size in sizes.items()}
+
+
+def scaled_sizes(scale: float) -> dict[str, int]:
+    """The tiny model's sizes for a model ``scale`` times the smallest: width and depth grow as the cube
+    root of the parameter ratio (as they roughly do across a model family).
+
+    >>> scaled_sizes(1.0) == SIZES, scaled_sizes(4.8)["hidden_size"], scaled_sizes(4.8)["num_layers"]
+    (True, 112, 3)
+    """
+    factor = max(1.0, scale) ** (1 / 3)
+    hidden = 16 * round(SIZES["hidden_size"] / 16 * factor)
+    return {
+        "hidden_size": hidden,
+        "num_layers": max(SIZES["num_layers"], round(SIZES["num_layers"] * factor)),
+        "num_heads": SIZES["num_heads"],
+        "intermediate_size": 2 * hidden,
+    }
+
+
+def _tiny(model: ModelSpec, *, work: Path, tokenizer: str | None, texts: list[str], scale: float = 1.0) -> ModelSpec:
+    """A tiny random model of ``model``'s family (``scale`` times the smallest of its study), saved under
+    ``work``; its spec keeps the model's name."""
     from trainers.model import load_tokenizer
     from trainers.tiny import save_tiny_model, train_tokenizer
 
@@ -262,6 +300,6 @@ def _tiny(model: ModelSpec, *, work: Path, tokenizer: str | None, texts: list[st
     if folder.exists():
         shutil.rmtree(folder)
     max_length = min(model.max_length, MAX_LENGTH)
-    sizes = {**SIZES, "max_positions": MAX_LENGTH + 2}  # room for any per-target length, capped as well
+    sizes = {**scaled_sizes(scale), "max_positions": MAX_LENGTH + 2}  # room for any per-target length, capped
     save_tiny_model(family, folder, tokenizer=own, sizes=sizes, seed=model.seed)
     return ModelSpec(name=model.name, init="pretrained", architecture=family, path=str(folder), max_length=max_length)

@@ -68,6 +68,18 @@ def _scaling(sweep: Path) -> None:
     }
 
 
+def _scaling_decoders(sweep: Path) -> None:
+    """A row per decoder entry (full fine-tuning and LoRA) and intermediate entry; the LoRA entries trained
+    adapters (their trials record the rank)."""
+    matrix = _query(sweep, "--pivot")
+    models = {"llama-7b", "llama-7b-lora", "llama-13b-lora", "llama-30b-lora"}
+    assert {(r["model"], r["intermediate"]) for r in matrix} == {
+        (m, e) for m in models for e in ("none", "mnli", "xnli_multilingual")
+    }
+    for target in ("xnli", "xcopa", "udpos", "panx", "xquad", "tatoeba", "lareqa"):
+        assert all(r[target] is not None for r in matrix), target
+
+
 def _mixing(sweep: Path) -> None:
     """Five English shares, each mixture's composition as it trained, and seeds for the spread."""
     matrix = _query(sweep, "--pivot", "--language", "sw")
@@ -96,6 +108,7 @@ ANSWERS = {
     "alignment": _alignment,
     "reasoning": _reasoning,
     "scaling": _scaling,
+    "scaling_decoders": _scaling_decoders,
     "mixing": _mixing,
     "qa_retrieval": _qa_retrieval,
 }

@@ -54,6 +54,7 @@ QUESTIONS = {  # each research question of docs/studies.md has its config
     "alignment.yaml",
     "reasoning.yaml",
     "scaling.yaml",
+    "scaling_decoders.yaml",
     "mixing.yaml",
     "qa_retrieval.yaml",
 }

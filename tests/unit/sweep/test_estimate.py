@@ -1,0 +1,86 @@
+"""`sweep estimate`: searches sized from the data or the registry, ASHA's expected stopping, and the
+study's own scheduling simulated on a cluster; every shipped study gets its GPU-hours and wall-clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sweep.cli import main
+from sweep.plan.searches import plan
+from sweep.preflight.estimate import _expected_epochs, estimate
+from sweep.preflight.validate import load_config
+
+ROOT = Path(__file__).resolve().parents[3]
+QUICKSTART = ROOT / "configs" / "quickstart.yaml"
+STUDIES = sorted((ROOT / "configs" / "studies").glob("*.yaml"))
+
+
+def test_asha_expects_each_rung_to_keep_one_trial_in_reduction_factor() -> None:
+    config = load_config(QUICKSTART, ["search.scheduler=asha", "search.grace_period=1", "search.reduction_factor=2"])
+    search = plan(config)[0]
+    # Rungs at 1, 2 and 4 of 8 epochs: 1 + 1/2 + 2/4 + 4/8.
+    assert _expected_epochs(config, search, 8) == pytest.approx(1 + 0.5 + 0.5 + 0.5)
+    fifo = load_config(QUICKSTART, ["search.scheduler=fifo"])
+    assert _expected_epochs(fifo, plan(fifo)[0], 8) == 8.0
+
+
+def test_the_schedule_follows_the_study_s_caps_and_dependencies() -> None:
+    """Two CPUs, two trials a search at once: stage one's 3 trials of 10 s take 20 s; the baseline pair
+    fills the second CPU meanwhile, and the other pair starts when stage one ends."""
+    config = load_config(
+        QUICKSTART,
+        [
+            "intermediate_tasks=[toy_nli]",
+            "target_tasks=[toy_order]",
+            "intermediate.num_samples=3",
+            "target.num_samples=2",
+        ],
+    )
+    durations = {"intermediate-toy_nli": 10.0, "target-none-toy_order": 4.0, "target-toy_nli-toy_order": 5.0}
+    result = estimate(config, gpus=2, durations=durations)
+    spans = {c.search.id: (c.start, c.end) for c in result.searches}
+    assert result.unit == "CPU" and result.peak_in_use == 2
+    assert spans["intermediate-toy_nli"] == (0.0, 20.0)
+    assert spans["target-toy_nli-toy_order"][0] == 20.0
+    assert result.wall_seconds == 25.0
+    assert result.gpu_hours == pytest.approx((3 * 10 + 2 * 4 + 2 * 5) / 3600)
+    assert result.chain == ["intermediate-toy_nli", "target-toy_nli-toy_order"] and result.chain_seconds == 25.0
+
+
+def test_the_data_s_files_are_counted_where_they_are_here() -> None:
+    config = load_config(QUICKSTART, ["intermediate_tasks=[toy_nli]", "target_tasks=[toy_order]"])
+    lines = sum(1 for line in (ROOT / "data" / "toy" / "toy_nli.en" / "train.jsonl").open() if line.strip())
+    stage_one = next(c for c in estimate(config, gpus=2).searches if c.search.phase == "intermediate")
+    capped = min(lines, config.training.max_train_examples or lines)
+    epochs = _expected_epochs(config, stage_one.search, config.stage_of(stage_one.search).epochs)
+    assert stage_one.train_sequences == pytest.approx(capped * epochs)
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
+def test_every_shipped_study_is_estimated_on_64_gpus(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["estimate", str(path), "--gpus", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "GPU-hours; wall-clock" in out and "GPUs in use: peak" in out and "longest chain:" in out
+    config = load_config(path, check_data=False)
+    result = estimate(config, gpus=64)
+    assert len(result.searches) == len(plan(config)) and result.gpu_hours > 0
+    assert 0 < result.peak_in_use <= 64 and result.wall_seconds >= result.chain_seconds * 0.999
+
+
+def test_bad_throughputs_and_unknown_gpus_are_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["estimate", str(STUDIES[0]), "--gpus", "64", "--throughput", "nope=5"]) == 2
+    assert "--throughput names ['nope']" in capsys.readouterr().err
+    assert main(["estimate", str(STUDIES[0]), "--gpus", "64", "--gpu", "tpu"]) == 2
+    assert "unknown --gpu 'tpu'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
+def test_each_study_s_cost_comment_is_what_the_estimate_prints(path: Path) -> None:
+    """The header's cost is the command's output, not a hand estimate that drifts from the code."""
+    from sweep.cli.running import _span
+
+    result = estimate(load_config(path, check_data=False), gpus=64)
+    header = " ".join(line.lstrip("# ") for line in path.read_text().split("\nname:")[0].splitlines())
+    assert f"{result.gpu_hours:,.0f} GPU-hours, {_span(result.wall_seconds)} of wall-clock on 64 GPUs" in header
