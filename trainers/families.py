@@ -144,6 +144,13 @@ def load_pretrained(spec: ModelSpec, *, head: str, num_labels: int, dropout: flo
     config.num_labels = num_labels
     if getattr(config, "pad_token_id", None) is None and pad_token_id is not None:
         config.pad_token_id = pad_token_id
+    vocab = getattr(config, "vocab_size", None)
+    if isinstance(config.pad_token_id, int) and vocab and config.pad_token_id >= vocab:
+        raise ModelError(
+            f"model `{spec.name}`: the padding token's id {config.pad_token_id} is outside its vocabulary of {vocab} "
+            f"(the tokenizer in {spec.path} adds a token the model has no embedding for); give the folder a "
+            "tokenizer whose pad token is one of the model's (e.g. its end-of-sequence token)"
+        )
     from safetensors import SafetensorError
 
     auto = getattr(transformers, f"AutoModel{head}")

@@ -52,3 +52,44 @@ def test_a_model_that_cannot_be_loaded_fails_each_trial_once_with_its_error(tmp_
     assert all("model.safetensors" in r["error"] for r in rows)
     # The stage-one search failed, so its pair never ran; the baseline's trials failed the same way.
     assert {r["search"] for r in rows} == {"intermediate-toy_nli", "target-none-toy_order"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["qwen2", "mistral"])
+def test_a_decoder_family_no_code_names_runs_a_sweep_with_lora(tmp_path: Path, family: str) -> None:
+    """Qwen2 and Mistral appear nowhere in trainers/: a tiny one, built from transformers' own config class
+    and saved the way released weights are, runs both phases with LoRA on its attention and feed-forward."""
+    import transformers
+
+    from trainers.tiny import tiny_config, train_tokenizer
+
+    tokenizer = train_tokenizer("llama")
+    tokenizer.pad_token = tokenizer.eos_token  # in the vocabulary, as released decoders' folders have it
+    llama = tiny_config("llama", tokenizer).to_dict()
+    config_class = transformers.AutoConfig.for_model(family).__class__
+    keys = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
+    config = config_class(**{k: llama[k] for k in keys}, num_key_value_heads=1, max_position_embeddings=128)
+    config.bos_token_id, config.eos_token_id = tokenizer.bos_token_id, tokenizer.eos_token_id
+    folder = tmp_path / f"tiny-{family}"
+    transformers.AutoModel.from_config(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    model = [
+        "model.init=pretrained",
+        f"model.path={folder}",
+        "model.tokenizer=null",
+        f"model.name=tiny-{family}",
+        f"model.architecture={family}",
+        "training.adapter.r=4",
+        "training.adapter.target_modules=[q_proj,v_proj,up_proj,down_proj]",
+    ]
+    done = run_sweep("launch", str(QUICKSTART), *MINI, *model, "--name", family, "--storage", str(tmp_path))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = ds.dataset(tmp_path / family / "results").to_table().to_pylist()
+    assert {r["status"] for r in rows} <= {"completed", "stopped"}
+    assert {r["search"] for r in rows} == {"intermediate-toy_nli", "target-none-toy_order", "target-toy_nli-toy_order"}
+    encoder = tmp_path / family / "encoders" / "toy_nli" / "encoder" / "model.safetensors"
+    from safetensors import safe_open
+
+    with safe_open(str(encoder), "pt") as f:
+        names = list(f.keys())
+    assert any(n.endswith("q_proj.weight") for n in names) and not any("lora_" in n for n in names)

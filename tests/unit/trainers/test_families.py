@@ -322,3 +322,24 @@ def test_a_pretrained_model_of_each_family_trains_a_tagging_head_and_tags_round_
     assert kinds.tagging.decode(TAGGED, features, gold) == [list(ex.tags) for ex in TAGGED]
 
     _assert_trains(family, "tagging", _train(family, folders[family], "tagging"))
+
+
+def test_a_tokenizer_whose_pad_token_the_model_lacks_is_refused_with_the_fix(tmp_path: Path) -> None:
+    """A Llama tokenizer saved beside a Qwen2 model: transformers loads it as Qwen2's, which adds a pad token
+    past the model's 400 embeddings. The trial says so, as a ModelError (no retry), not torch's assertion."""
+    import transformers
+
+    from trainers.errors import ModelError
+    from trainers.model import build_model, load_tokenizer
+    from trainers.spec import ModelSpec
+    from trainers.tiny import train_tokenizer
+
+    config = transformers.Qwen2Config(
+        vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2
+    )
+    transformers.AutoModel.from_config(config).save_pretrained(tmp_path / "q")
+    train_tokenizer("llama").save_pretrained(tmp_path / "q")
+    spec = ModelSpec(name="q", init="pretrained", architecture="qwen2", path=str(tmp_path / "q"))
+    tokenizer = load_tokenizer(spec)
+    with pytest.raises(ModelError, match="padding token's id 400 is outside its vocabulary of 400"):
+        build_model(spec, num_labels=3, vocab_size=len(tokenizer), dropout=0.1, pad_token_id=tokenizer.pad_token_id)
