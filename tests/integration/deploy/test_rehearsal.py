@@ -236,9 +236,26 @@ def _ray_job(bin_dir: Path, pod: dict[str, str], address: str, *args: str) -> st
 
 
 def _submit(cluster: LocalRayCluster, bin_dir: Path, pod: dict[str, str], command: str, submission_id: str) -> str:
+    """Submit as KubeRay's submitter does, which its Job retries: the head's dashboard may answer before its
+    agent can take jobs ("No available agent to submit job, please try again later")."""
+    import time
+
     address = cluster.wait_ready()["dashboard"]
-    _ray_job(bin_dir, pod, address, "submit", "--submission-id", submission_id, "--no-wait", "--", *command.split())
-    return address
+    submit = ["job", "submit", "--address", address, "--submission-id", submission_id, "--no-wait", "--"]
+    deadline = time.monotonic() + 180
+    while True:
+        done = subprocess.run(
+            [str(bin_dir / "python"), "-m", "ray.scripts.scripts", *submit, *command.split()],
+            env=pod,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if done.returncode == 0:
+            return address
+        if "No available agent" not in done.stderr or time.monotonic() > deadline:
+            raise AssertionError(done.stdout[-3000:] + done.stderr[-3000:])
+        time.sleep(5)
 
 
 def _ended(bin_dir: Path, pod: dict[str, str], address: str, submission_id: str) -> str | None:

@@ -58,11 +58,15 @@ def test_the_data_s_files_are_counted_where_they_are_here() -> None:
     assert stage_one.train_sequences == pytest.approx(capped * epochs)
 
 
-@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
-def test_every_shipped_study_is_estimated_on_64_gpus(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["estimate", str(path), "--gpus", "64"]) == 0
+def test_the_command_prints_each_search_and_the_totals(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["estimate", str(ROOT / "configs" / "studies" / "scaling.yaml"), "--gpus", "64"]) == 0
     out = capsys.readouterr().out
     assert "GPU-hours; wall-clock" in out and "GPUs in use: peak" in out and "longest chain:" in out
+    assert "xlm-roberta-xl.intermediate-mnli" in out
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
+def test_every_shipped_study_is_estimated_on_64_gpus(path: Path) -> None:
     config = load_config(path, check_data=False)
     result = estimate(config, gpus=64)
     assert len(result.searches) == len(plan(config)) and result.gpu_hours > 0
