@@ -76,12 +76,7 @@ def _export_merged(checkpoint_dir: Path, out_dir: Path, *, spec: TrialSpec, max_
     from trainers import adapters
     from trainers.model import build_model, load_encoder
 
-    sources = mixing.sources_of(spec)
-    tasks = {s.task: data_lib.resolve_labels(get_task(s.task), data_dir=Path(spec.data_dir)) for s in sources}
-    outputs = {
-        head: (tasks[task].kind, kinds.num_outputs(tasks[task])) for head, task in mixing.heads_of(sources).items()
-    }
-    tokenizer = load_tokenizer(spec.model)
+    outputs, tokenizer = _trial_heads(spec)
     common = {"vocab_size": len(tokenizer), "dropout": spec.hparams.dropout, "pad_token_id": tokenizer.pad_token_id}
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         if len(outputs) == 1:
@@ -110,14 +105,19 @@ def _export_merged(checkpoint_dir: Path, out_dir: Path, *, spec: TrialSpec, max_
         write_encoder(encoder, out_dir, max_shard_bytes=max_shard_bytes)
 
 
-def _trial_skeleton(spec: TrialSpec) -> Any:
-    """The model a trial of ``spec`` trains (one head per task of a mixture), on the meta device."""
+def _trial_heads(spec: TrialSpec) -> tuple[dict[str, tuple[str, int]], Any]:
+    """A trial's heads (name -> (kind, outputs)) and its tokenizer."""
     sources = mixing.sources_of(spec)
     tasks = {s.task: data_lib.resolve_labels(get_task(s.task), data_dir=Path(spec.data_dir)) for s in sources}
     outputs = {
         head: (tasks[task].kind, kinds.num_outputs(tasks[task])) for head, task in mixing.heads_of(sources).items()
     }
-    tokenizer = load_tokenizer(spec.model)
+    return outputs, load_tokenizer(spec.model)
+
+
+def _trial_skeleton(spec: TrialSpec) -> Any:
+    """The model a trial of ``spec`` trains (one head per task of a mixture), on the meta device."""
+    outputs, tokenizer = _trial_heads(spec)
     if len(outputs) == 1:
         ((kind, num_labels),) = outputs.values()
         return model_skeleton(

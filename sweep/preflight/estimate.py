@@ -306,14 +306,14 @@ def simulate(config: SweepConfig, costs: list[SearchCost], *, capacity: float, u
         ended[search.id] = now
         return "done"
 
+    started: set[str] = set()
+
     def trial_config(search: Search, sampled: dict[str, Any]) -> dict[str, Any]:
-        cost = by_id[search.id]
-        if not cost.start and search.id not in started:
-            cost.start = now
+        if search.id not in started:  # its first trial: the search starts now
+            by_id[search.id].start = now
             started.add(search.id)
         return {"search": search.id}
 
-    started: set[str] = set()
     states = [SearchState(search=c.search, samples=c.trials, needs=c.search.needs) for c in costs]
     res = config.resources
     study = Study(
