@@ -172,8 +172,6 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
                 pad_token_id=tokenizer.pad_token_id,
             )
         else:
-            if spec.training.zero_stage == 3:
-                raise ModelError(mixing.ZERO3_HEADS)
             model = build_multihead(
                 spec.model,
                 heads=outputs,
@@ -253,10 +251,6 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
         rates=rates,
         sizes=sizes,
     )
-    # A step of one head leaves the other heads without gradients. ZeRO's flat partitions give them zeros,
-    # so Adam's momentum still moves them; without ZeRO they would stand still. Zeros in both cases keep
-    # a trial's results independent of its ZeRO stage.
-    idle_heads_step = list(model.parameters()) if len(heads) > 1 and spec.training.zero_stage == 0 else []
     evaluations = progress["evaluations"]
     losses: list[list[float]] = [[] for _ in sources]
     train_seconds, examples = 0.0, 0
@@ -275,9 +269,7 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
             )
             inputs = {k: v.to(engine.device) for k, v in batch.items()}
             loss = (engine(**inputs) if len(heads) == 1 else engine(head=source.head, **inputs)).loss
-            engine.backward(loss)
-            if idle_heads_step:
-                _zero_missing_grads(idle_heads_step)
+            engine.backward(loss)  # a mixture's idle heads get zero gradients (trainers.multihead)
             engine.step()
             losses[planned_batch.source].append(float(loss.detach()))
             train_seconds += time.perf_counter() - started
@@ -299,14 +291,6 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
                 losses, train_seconds, examples = [[] for _ in sources], 0.0, 0
                 engine.train()
     engine.destroy()
-
-
-def _zero_missing_grads(parameters: list[Any]) -> None:
-    import torch
-
-    for parameter in parameters:
-        if parameter.requires_grad and parameter.grad is None:
-            parameter.grad = torch.zeros_like(parameter)
 
 
 def _checkpoint_activations(model: Any, *, name: str) -> None:

@@ -18,13 +18,6 @@ from trainers.errors import DataError
 from trainers.spec import MixtureSpec, SourceSpec, TrialSpec
 from trainers.tasks import get_task
 
-#: Why a mixture of several heads does not train under ZeRO-3 (checked by `sweep validate` too).
-ZERO3_HEADS = (
-    "a mixture with several task heads cannot train under ZeRO-3: DeepSpeed's stage-3 hooks do not follow an "
-    "encoder that several heads share (it trained to other losses than stage 0); use training.zero_stage=2, "
-    "which shards gradients and optimizer state, or give the sources one head"
-)
-
 
 def sources_of(spec: TrialSpec) -> tuple[SourceSpec, ...]:
     """The sources ``spec`` trains: its mixture's, or the one of a single-task trial."""

@@ -9,7 +9,7 @@ from trainers.encoder_io import MAX_SHARD_BYTES, load_encoder_into, load_tensors
 from trainers.errors import CheckpointError, DataError
 from trainers.families import attention, ensure_pad_token, load_pretrained, pretrained_skeleton
 from trainers.fileio import local_copy
-from trainers.partition import building_partitioned
+from trainers.partition import building_partitioned, suspended
 from trainers.spec import ModelSpec
 
 _XLMR_SPECIALS = {
@@ -82,7 +82,7 @@ def model_skeleton(
     from trainers.kinds import HEADS
 
     head = HEADS[kind]
-    with torch.device("meta"):
+    with suspended(), torch.device("meta"):  # nothing to partition: no weights
         if spec.init == "pretrained":
             return pretrained_skeleton(spec, head=head, num_labels=num_labels, pad_token_id=pad_token_id)
         return _scratch_model(spec, head=head, num_labels=num_labels, vocab_size=vocab_size, dropout=0.0)
@@ -121,12 +121,14 @@ def _scratch_in_parts(config: Any, *, head: str) -> Any:
     depend on the ZeRO stage, and a trial's results should not.) A scratch model is a test-sized stand-in
     for a pretrained one; a pretrained model is loaded into its parts by transformers without any whole copy.
     """
+    import torch
     import torch.distributed as dist
     import transformers
 
     # Drawn first, from the seed's generator state, as at the other stages.
     whole = getattr(transformers, f"XLMRoberta{head}")(config) if dist.get_rank() == 0 else None
-    parts = getattr(transformers, f"AutoModel{head}").from_config(config)  # transformers' ZeRO-3 path
+    with torch.random.fork_rng(devices=[]):  # what is drawn next (a mixture's other heads) as at other stages
+        parts = getattr(transformers, f"AutoModel{head}").from_config(config)  # transformers' ZeRO-3 path
     names = list(parts.state_dict())
     load_tensors_into(parts, whole.state_dict() if whole is not None else {}, names=names)
     return parts

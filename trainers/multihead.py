@@ -19,12 +19,21 @@ from trainers.spec import ModelSpec
 
 
 class MultiHeadModel(torch.nn.Module):
-    """Task heads sharing one encoder; ``forward(head=name, **inputs)`` runs one of them."""
+    """Task heads sharing one encoder; ``forward(head=name, **inputs)`` runs one of them.
+
+    In training, every parameter gets a gradient at every step: the layers whose parameters the step's
+    loss does not reach (the other heads, and encoder layers only they read, such as XLM-R's pooler) are
+    run on zeros and their outputs added to the loss times zero, so their gradients are zeros. At every
+    ZeRO stage and with ZeRO-Offload, DeepSpeed then treats them as any parameter of any step; left without
+    a gradient, ZeRO-3 would step them on the last gradient they had (its partitions keep it), and
+    ZeRO-Offload with gradient accumulation would drop the gradients of a window's earlier micro-steps.
+    """
 
     def __init__(self, heads: Mapping[str, torch.nn.Module]) -> None:
         super().__init__()
         self.heads = torch.nn.ModuleDict(dict(heads))
         self.config = next(iter(heads.values())).config
+        self._idle: dict[str, list[torch.nn.Module]] = {}  # each head's unreached layers, found at its first step
 
     @property
     def base_model(self) -> torch.nn.Module:
@@ -32,7 +41,55 @@ class MultiHeadModel(torch.nn.Module):
         return next(iter(self.heads.values())).base_model
 
     def forward(self, head: str, **inputs: Any) -> Any:
-        return self.heads[head](**inputs)
+        out = self.heads[head](**inputs)
+        if not (self.training and torch.is_grad_enabled()) or out.loss is None:
+            return out
+        if head not in self._idle:
+            reached = _parameters_reached(out.loss)
+            self._idle[head] = [
+                layer
+                for layer in self.modules()
+                if any(p.requires_grad and id(p) not in reached for p in layer.parameters(recurse=False))
+            ]
+        if self._idle[head]:
+            out.loss = out.loss + sum(_zero_output(layer) for layer in self._idle[head])
+        return out
+
+
+def _parameters_reached(loss: torch.Tensor) -> set[int]:
+    """The ids of the parameters ``loss``'s autograd graph leads to (nothing is computed)."""
+    reached: set[int] = set()
+    seen: set[Any] = set()
+    stack = [loss.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        variable = getattr(node, "variable", None)  # an AccumulateGrad node: a leaf tensor
+        if variable is not None:
+            reached.add(id(variable))
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return reached
+
+
+def _zero_output(layer: torch.nn.Module) -> torch.Tensor:
+    """``layer`` run on one row of zeros, summed, times zero: a term of the loss whose gradient with respect
+    to every parameter of ``layer`` is zero. Called as a module (not by reading its weights), so ZeRO-3
+    gathers the parameters for it as for any layer."""
+    weight = next(layer.parameters(recurse=False))
+    options = {"dtype": weight.dtype, "device": weight.device}
+    if isinstance(layer, torch.nn.Linear):
+        zeros = torch.zeros(1, layer.in_features, **options)
+    elif isinstance(layer, torch.nn.LayerNorm):
+        zeros = torch.zeros(1, *layer.normalized_shape, **options)
+    elif isinstance(layer, torch.nn.Embedding):
+        zeros = torch.zeros(1, dtype=torch.long, device=weight.device)
+    else:
+        raise TypeError(
+            f"a mixture's head left a {type(layer).__name__} layer unused, which cannot be given a zero gradient"
+        )
+    return layer(zeros).float().sum() * 0.0
 
 
 def _attach_encoder(model: torch.nn.Module, encoder: torch.nn.Module) -> None:

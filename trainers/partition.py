@@ -32,6 +32,8 @@ WHOLE_BUILD = "XSTILTS_WHOLE_MODEL_BUILD"
 
 #: The DeepSpeed configs of the ``partitioned`` blocks now open (innermost last).
 _OPEN: list[dict[str, Any]] = []
+#: transformers' handles of those configs, held here: transformers keeps only a weak reference.
+_HANDLES: list[Any] = []
 
 
 def is_zero3(ds_config: dict[str, Any]) -> bool:
@@ -51,14 +53,34 @@ def partitioned(ds_config: dict[str, Any]) -> Iterator[None]:
     # Without the global batch: zero.Init checks it against DeepSpeed's own world size, which is set only
     # at deepspeed.initialize (the micro-batch and accumulation steps give it again there).
     building = {k: v for k, v in ds_config.items() if k != "train_batch_size"}
-    keep = HfDeepSpeedConfig(building)  # transformers holds it by a weak reference: alive for the block
+    _HANDLES.append(HfDeepSpeedConfig(building))  # alive for the block
     _OPEN.append(building)
     try:
         yield
     finally:
         _OPEN.pop()
-        del keep
+        _HANDLES.pop()
         unset_hf_deepspeed_config()
+
+
+@contextlib.contextmanager
+def suspended() -> Iterator[None]:
+    """Build whole again for the block, inside a ``partitioned`` one: for models on the ``meta`` device
+    (names and shapes, no weights), which there is nothing to partition in."""
+    if not _OPEN:
+        yield
+        return
+    from transformers.integrations import HfDeepSpeedConfig
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    open_now = list(_OPEN)
+    _OPEN.clear()
+    unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        _OPEN.extend(open_now)
+        _HANDLES[-1] = HfDeepSpeedConfig(_OPEN[-1])
 
 
 def building_partitioned() -> bool:

@@ -139,6 +139,32 @@ def test_a_two_worker_zero_3_trial_stopped_after_its_first_evaluation_resumes_to
     assert stopped[0]["train/en/loss"] == whole[0]["train/en/loss"]
 
 
+@pytest.mark.slow  # two-process gloo runs: make test-all
+def test_a_mixture_trains_on_two_zero_3_workers_as_at_stage_0_and_its_encoder_starts_a_target(tmp_path: Path) -> None:
+    """Three heads on one encoder, each worker holding a part of every head: the losses and scores of the
+    same two workers at stage 0, and an encoder consolidated from the shards that starts a target."""
+    import dataclasses
+
+    from trainers.encoder_export import export_encoder
+
+    from .test_mixtures import mixture_spec
+
+    def trial(zero: int) -> TrialSpec:
+        base = mixture_spec(training=TrainingSpec(zero_stage=zero, max_train_examples=96, max_eval_examples=32))
+        return dataclasses.replace(base, hparams=dataclasses.replace(base.hparams, micro_batch_size=4, dropout=0.0))
+
+    plain = run_workers(trial(0), tmp_path / "plain", world=2)
+    parts = run_workers(trial(3), tmp_path / "parts", world=2)
+    for a, b in zip(plain, parts, strict=True):
+        for task in ("toy_nli", "toy_qa", "toy_choice"):
+            assert b[f"{task}:train/en/loss"] == pytest.approx(a[f"{task}:train/en/loss"], abs=LOSS_TOLERANCE), task
+        assert b["objective"] == pytest.approx(a["objective"], abs=1e-6)
+    export_encoder(tmp_path / "parts" / "epoch_2", tmp_path / "encoder", spec=trial(3))
+    target = dataclasses.replace(_trial(micro=8, zero=3), phase="target", init_encoder=str(tmp_path / "encoder"))
+    metrics = run_workers(target, tmp_path / "target", world=2)
+    assert metrics[-1]["train/en/loss"] < metrics[0]["train/en/loss"]
+
+
 @pytest.mark.gpu
 def test_two_gpus_train_bf16_with_zero_3_and_resume_to_the_same_losses(tmp_path: Path) -> None:
     """On a machine with two GPUs (NCCL): bf16 with ZeRO-3 across them trains, and a trial stopped after its
