@@ -31,6 +31,7 @@ OFTEN = [
 ]
 
 
+@pytest.mark.slow  # 30-40 s: runs with `make test-all`, keeping `make test` within its 15 minutes on a fresh machine
 def test_a_sweep_evaluates_every_quarter_epoch_and_selects_whole_evaluations(tmp_path: Path) -> None:
     done = run_sweep("launch", str(QUICKSTART), *OFTEN, "--name", "often", "--storage", str(tmp_path))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

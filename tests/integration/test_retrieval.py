@@ -161,6 +161,7 @@ def test_sweep_evaluates_tatoeba_after_phase_one(mirror: Path, tmp_path: Path) -
             assert [json.loads(scored.stdout)["accuracy"]] == expected
 
 
+@pytest.mark.slow  # 30-40 s: runs with `make test-all`, keeping `make test` within its 15 minutes on a fresh machine
 def test_sweep_evaluates_release_file_tasks_after_phase_one(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()

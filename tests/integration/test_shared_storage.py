@@ -96,6 +96,7 @@ def _reported_pair_trial(prefix: str) -> bool:
     )
 
 
+@pytest.mark.slow  # 90 s: runs with `make test-all`, keeping `make test` within its 15 minutes on a fresh machine
 def test_launch_kill_resume_and_query_through_s3(s3: dict[str, str], tmp_path: Path) -> None:
     location = f"s3://{BUCKET}/sweeps/shared"
     env = {**os.environ, **s3, "PYTHONUNBUFFERED": "1"}
