@@ -30,7 +30,7 @@ from trainers.model import build_model, load_encoder, load_tokenizer
 from trainers.multihead import build_multihead
 from trainers.partition import partitioned
 from trainers.reporting import Reporter, evaluate_and_report, plan_evaluations
-from trainers.spec import TrialSpec
+from trainers.spec import ModelSpec, TrialSpec
 from trainers.tasks import get_task
 
 __all__ = ["deepspeed_config", "ensure_process_group", "run_trial", "shard", "warmup_then_linear_decay"]
@@ -67,6 +67,8 @@ def deepspeed_config(spec: TrialSpec, *, world_size: int = 1) -> dict[str, Any]:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": False}
     if training.offload_parameters:  # ZeRO-Infinity's parameter offload (stage 3 only)
         zero["offload_param"] = {"device": "cpu", "pin_memory": False}
+    if training.zero_stage == 3:
+        zero |= stage3_buffers(spec.model)
     return {
         "train_micro_batch_size_per_gpu": hp.micro_batch_size,
         "gradient_accumulation_steps": hp.gradient_accumulation_steps,
@@ -81,6 +83,44 @@ def deepspeed_config(spec: TrialSpec, *, world_size: int = 1) -> dict[str, Any]:
         "steps_per_print": 10**9,  # DeepSpeed's own step logging would flood trial logs
         "wall_clock_breakdown": False,
     }
+
+
+def stage3_buffers(model: ModelSpec) -> dict[str, int]:
+    """ZeRO-3's working buffers, sized by the model's width h rather than DeepSpeed's fixed defaults.
+
+    Gradients are reduced in buckets of h^2 elements and parameters prefetched in buckets of 0.9 h^2, and
+    those under 10 h elements (biases, norms) stay whole: transformers' "auto" values. The optimizer steps
+    over sub-groups of at most 10 h^2 elements, so its temporaries (the flattened gradients, Adam's
+    denominators) are a few layers' worth. DeepSpeed's defaults are sized for throughput on big models: a
+    500M-element gradient bucket allocated at start (2 GB in fp32 whatever the model) and one
+    1e9-element sub-group, whose temporaries are about three times a worker's partition of the model.
+
+    Without a width (a config that names none), DeepSpeed's defaults stand; so they do with
+    ``XSTILTS_WHOLE_MODEL_BUILD=1``, the way before (``bench/zero3_memory.py``)."""
+    from trainers.partition import WHOLE_BUILD
+
+    hidden = model_width(model)
+    if not hidden or os.environ.get(WHOLE_BUILD) == "1":
+        return {}
+    return {
+        "reduce_bucket_size": hidden * hidden,
+        "stage3_prefetch_bucket_size": int(0.9 * hidden * hidden),
+        "stage3_param_persistence_threshold": 10 * hidden,
+        "sub_group_size": 10 * hidden * hidden,
+    }
+
+
+def model_width(model: ModelSpec) -> int | None:
+    """The model's hidden size: the spec's own for a scratch model, its config's for a pretrained one."""
+    if model.init != "pretrained":
+        return model.hidden_size
+    from trainers.families import pretrained_config
+
+    config = pretrained_config(model)
+    for key in ("hidden_size", "d_model", "n_embd"):
+        if isinstance(getattr(config, key, None), int):
+            return getattr(config, key)
+    return None
 
 
 def shard(batch: list[int], *, rank: int, world_size: int) -> list[int]:

@@ -139,10 +139,17 @@ def tiny_config(family: str, tokenizer: Any, *, sizes: dict[str, int] | None = N
 
 
 def save_tiny_model(
-    family: str, folder: Path, *, seed: int = 0, tokenizer: Any = None, sizes: dict[str, int] | None = None
+    family: str,
+    folder: Path,
+    *,
+    seed: int = 0,
+    tokenizer: Any = None,
+    sizes: dict[str, int] | None = None,
+    max_shard_size: str | None = None,
 ) -> Path:
     """Write a tiny random ``family`` model and its tokenizer (one trained here unless given) to ``folder``;
-    return the folder."""
+    return the folder. ``max_shard_size`` (``"100MB"``) splits the weights into shard files with an index,
+    as released checkpoints of big models are."""
     import torch
     import transformers
 
@@ -156,7 +163,7 @@ def save_tiny_model(
     folder.mkdir(parents=True, exist_ok=True)
     transformers.utils.logging.disable_progress_bar()  # a bar for a one-shard save is noise in a run's output
     try:
-        model.save_pretrained(folder)
+        model.save_pretrained(folder, **({"max_shard_size": max_shard_size} if max_shard_size else {}))
     finally:
         transformers.utils.logging.enable_progress_bar()
     tokenizer.save_pretrained(folder)

@@ -250,3 +250,34 @@ def test_memory_savers_train_to_the_same_losses(memory_savers: dict[str, Any], t
     run_trial(spec(training=dataclasses.replace(base, **memory_savers), hparams=hp), reporter=saved)
     losses = [[m["train/en/loss"] for m in keep.metrics] for keep in (plain, saved)]
     assert losses[1] == pytest.approx(losses[0], abs=1e-6)
+
+
+def test_zero_3_buffers_are_sized_by_the_model_width(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At ZeRO-3 DeepSpeed's buffers follow the model's width h (gradient buckets of h^2, optimizer
+    sub-groups of 10 h^2, tensors under 10 h kept whole), a scratch model's from its spec and a pretrained
+    one's from its config; below ZeRO-3, and with the whole-model build of before, DeepSpeed's own stand."""
+    import transformers
+
+    from trainers.engine import deepspeed_config
+
+    def zero(stage: int, model: ModelSpec) -> dict[str, Any]:
+        run = spec(model=model, training=TrainingSpec(zero_stage=stage))
+        return deepspeed_config(run)["zero_optimization"]
+
+    scratch = ModelSpec(tokenizer=str(TOY / "tokenizer.json"), hidden_size=96)
+    assert zero(3, scratch) == {
+        "stage": 3,
+        "reduce_bucket_size": 96 * 96,
+        "stage3_prefetch_bucket_size": int(0.9 * 96 * 96),
+        "stage3_param_persistence_threshold": 960,
+        "sub_group_size": 10 * 96 * 96,
+    }
+    assert zero(2, scratch) == {"stage": 2}
+    config = transformers.LlamaConfig(
+        hidden_size=160, intermediate_size=320, num_hidden_layers=1, num_attention_heads=4
+    )
+    config.save_pretrained(tmp_path)
+    pretrained = ModelSpec(init="pretrained", architecture="llama", path=str(tmp_path))
+    assert zero(3, pretrained)["sub_group_size"] == 10 * 160 * 160
+    monkeypatch.setenv("XSTILTS_WHOLE_MODEL_BUILD", "1")
+    assert zero(3, scratch) == {"stage": 3}
