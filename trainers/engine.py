@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from trainers import checkpoint, kinds, mixing, trial_data
+from trainers import checkpoint, hostmem, kinds, mixing, trial_data
 from trainers import data as data_lib
 from trainers.errors import ModelError, TaskError
 from trainers.model import build_model, load_encoder, load_tokenizer
@@ -166,6 +166,7 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
     import torch
 
     hp = spec.hparams
+    hostmem.fix_mmap_threshold()  # what a step frees goes back to the system (trainers.hostmem)
     torch.set_num_threads(spec.training.torch_threads)
     random.seed(spec.seed)
     np.random.seed(spec.seed)
