@@ -5,9 +5,9 @@ smaller ones from its heap, which keeps what is freed for reuse. The threshold s
 default, rises to the size of each mapped block that is freed, up to 32 MiB: after the first few
 parameters gathered and released, a training step's tensors of a layer's size come from the heap, and
 what the step frees stays counted in the worker's resident memory. Measured on one ZeRO-3 worker of a
-206M-parameter model (``bench/zero3_memory.py``), that was 1 GB at its peak, more than one fp32 copy of the
-model. A fixed threshold keeps the tensors above it in mappings of their own; the 4 MiB default leaves
-smaller ones (a tiny model's, a micro-batch's activations) on the fast heap.
+206M-parameter model (``bench/zero3_memory.py``), that was 0.95 GB of its peak at one worker and 0.86 GB at
+two: about one fp32 copy of the model. A fixed threshold keeps the tensors above it in mappings of their
+own; the 4 MiB default leaves smaller ones (a tiny model's, a micro-batch's activations) on the fast heap.
 """
 
 from __future__ import annotations
