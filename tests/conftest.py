@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import tempfile
 from pathlib import Path
 
@@ -15,6 +16,13 @@ XTREME_SAMPLE = ROOT.parent / "shared" / "data" / "xtreme-sample"
 
 # Tests (and the sweeps and Ray workers they start) keep tokenized splits out of the user's home.
 os.environ.setdefault("XSTILTS_FEATURE_CACHE", tempfile.mkdtemp(prefix="xstilts-test-features-"))
+
+# The pinned losses (test_engine, test_families) are torch's AVX2 kernels' sums. Its AVX-512 kernels add in
+# another order: on an AVX-512 machine Llama's multiple-choice head ended its 16 steps at 0.58460 or 0.58165,
+# depending on what the process had run before, against 0.58411 with AVX2. Every x86-64 machine CI may get
+# runs AVX2, so tests (and the Ray workers they start, which inherit it) dispatch to it. Set before torch loads.
+if platform.machine().lower() in ("x86_64", "amd64"):
+    os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
 
 # Trials and tests never reach a hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -99,11 +99,11 @@ def _train(family: str, folder: Path, kind: str) -> list[float]:
     return losses.values
 
 
-#: The first and last of the STEPS losses of Llama's heads, seed 0, fp32 on CPU (torch 2.13, transformers
-#: 5.23, DeepSpeed 0.19.8). Only Llama's are pinned: its byte-level BPE tokenizer trains the same in every
-#: process, while `tokenizers`' WordPiece and Unigram trainers do not (the vocabulary, even its size, changes
-#: from one process to the next), so the other families' losses move with them. Over seven runs, their last
-#: loss was 0.04-0.43 of their first; Llama's ratios are 0.02-0.42.
+#: The first and last of the STEPS losses of Llama's heads, seed 0, fp32 on CPU through torch's AVX2 kernels
+#: (tests/conftest.py; torch 2.13, transformers 5.25, DeepSpeed 0.19.8). Only Llama's are pinned: its
+#: byte-level BPE tokenizer trains the same in every process, while `tokenizers`' WordPiece and Unigram trainers
+#: do not (the vocabulary, even its size, changes from one process to the next), so the other families' losses
+#: move with them. Over seven runs, their last loss was 0.04-0.43 of their first; Llama's ratios are 0.02-0.42.
 PINNED_LLAMA = {
     "classification": (0.707239, 0.011529),
     "multiple_choice": (1.388328, 0.584108),
