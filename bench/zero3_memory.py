@@ -78,6 +78,7 @@ def _worker(rank: int, world: int, port: int, spec_data: dict, out: str, whole: 
 
     deepspeed.initialize = timed_initialize
     run_trial(TrialSpec.from_dict(spec_data), reporter=_Quiet())
+    dist.barrier()  # no rank tears gloo down while another still talks to it
     dist.destroy_process_group()
     Path(out).with_suffix(f".{rank}").write_text(json.dumps({"build": built[0], "trial": _peak_bytes()}))
 

@@ -46,7 +46,9 @@ SIZE = [
     "languages=[en,de]",
     "per_target=",
     "intermediate.epochs=1",
-    "target.epochs=2",
+    # Long enough that the half-done study outlasts a few `sweep status` polls: at 2 epochs the last search
+    # took 2 s, and once (in a full test-all run) the study ended between two polls.
+    "target.epochs=40",
     "training.precision=fp32",
     "training.torch_threads=1",
     "training.eval_batch_size=32",

@@ -103,4 +103,6 @@ def test_the_driver_does_not_hold_the_encoder_it_exports(tmp_path: Path) -> None
         + ", ".join(f"{k} {v / 1e6:.0f} MB" for k, v in grew.items())
     )
     assert grew["in the driver"] > size / 2  # what the measure sees when the driver does it itself
-    assert grew["on the cluster"] < size / 10
+    # Ray's client grows the driver too: 29 MB alone, 55 MB once in a full test-all run; a quarter of the
+    # encoder is well above that and well below the 0.9 GB an export in the driver costs.
+    assert grew["on the cluster"] < size / 4

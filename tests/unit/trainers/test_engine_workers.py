@@ -65,13 +65,15 @@ def _worker(rank: int, world: int, port: int, spec_data: dict, root: str, stop_a
 
     ops.ready()  # DeepSpeed's compiled ops, built once per environment
     try:
-        run_trial(
-            TrialSpec.from_dict(spec_data),
-            reporter=Gather(Path(root), rank, stop_after=stop_after),
-            resume_dir=Path(resume) if resume else None,
-        )
-    except _Stop:
-        pass
+        try:
+            run_trial(
+                TrialSpec.from_dict(spec_data),
+                reporter=Gather(Path(root), rank, stop_after=stop_after),
+                resume_dir=Path(resume) if resume else None,
+            )
+        except _Stop:
+            pass
+        dist.barrier()  # no rank tears gloo down while another still talks to it
     finally:
         dist.destroy_process_group()
 

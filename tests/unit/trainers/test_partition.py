@@ -65,6 +65,7 @@ def _worker(rank: int, world: int, port: int, folder: str, encoder: str, out: st
         found[kind] = {"held": held, "whole": whole, "differ": differ, "head_std": head_std}
     if rank == 0:
         Path(out).write_text(json.dumps(found))
+    dist.barrier()  # no rank tears gloo down while another still talks to it
     dist.destroy_process_group()
 
 

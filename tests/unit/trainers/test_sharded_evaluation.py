@@ -87,6 +87,7 @@ def _worker(rank: int, world: int, port: int, specs: list[dict], out: str) -> No
     ops.ready()  # DeepSpeed's compiled ops, built once per environment
     found = [_scores(TrialSpec.from_dict(data), rank=rank, world=world) for data in specs]
     Path(f"{out}.{rank}").write_bytes(pickle.dumps(found))
+    dist.barrier()  # no rank tears gloo down while another still talks to it
     dist.destroy_process_group()
 
 
