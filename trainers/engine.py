@@ -14,21 +14,22 @@ and checkpoint folder, and may pass the folder of a checkpoint to resume from.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from trainers import checkpoint, hostmem, kinds, mixing, trial_data
 from trainers import data as data_lib
-from trainers.errors import ModelError, TaskError
+from trainers.errors import ModelError, TaskError, XStiltsError
 from trainers.model import build_model, load_encoder, load_tokenizer
 from trainers.multihead import build_multihead
-from trainers.partition import partitioned
+from trainers.partition import one_fp32_copy, partitioned
 from trainers.reporting import Reporter, evaluate_and_report, plan_evaluations
 from trainers.spec import ModelSpec, TrialSpec
 from trainers.tasks import get_task
@@ -91,9 +92,14 @@ def stage3_buffers(model: ModelSpec) -> dict[str, int]:
     Gradients are reduced in buckets of h^2 elements and parameters prefetched in buckets of 0.9 h^2, and
     those under 10 h elements (biases, norms) stay whole: transformers' "auto" values. The optimizer steps
     over sub-groups of at most 10 h^2 elements, so its temporaries (the flattened gradients, Adam's
-    denominators) are a few layers' worth. DeepSpeed's defaults are sized for throughput on big models: a
-    500M-element gradient bucket allocated at start (2 GB in fp32 whatever the model) and one
-    1e9-element sub-group, whose temporaries are about three times a worker's partition of the model.
+    denominators) are a few layers' worth. A gathered parameter is released after use unless it is needed
+    again within 10 h^2 elements, and at most 10 h^2 gathered elements are held at once, under a layer of a
+    decoder (about 12 h^2): with DeepSpeed's 1e9 for both, every parameter gathered in a forward pass that
+    follows the first stayed whole until the backward pass used it, a whole fp32 copy of any model under
+    1e9 parameters on every worker (0.83 GB for a 206M model at 2 workers, measured). DeepSpeed's defaults
+    are sized for throughput on big models: a 500M-element gradient bucket allocated at start (2 GB in fp32
+    whatever the model) and one 1e9-element sub-group, whose temporaries are about three times a worker's
+    partition of the model.
 
     Without a width (a config that names none), DeepSpeed's defaults stand; so they do with
     ``XSTILTS_WHOLE_MODEL_BUILD=1``, the way before (``bench/zero3_memory.py``)."""
@@ -107,6 +113,8 @@ def stage3_buffers(model: ModelSpec) -> dict[str, int]:
         "stage3_prefetch_bucket_size": int(0.9 * hidden * hidden),
         "stage3_param_persistence_threshold": 10 * hidden,
         "sub_group_size": 10 * hidden * hidden,
+        "stage3_max_live_parameters": 10 * hidden * hidden,
+        "stage3_max_reuse_distance": 10 * hidden * hidden,
     }
 
 
@@ -121,6 +129,30 @@ def model_width(model: ModelSpec) -> int | None:
         if isinstance(getattr(config, key, None), int):
             return getattr(config, key)
     return None
+
+
+#: What building a model from a config it cannot take raises (transformers' and peft's checks, torch's
+#: asserts on sizes): the same config fails the same way on every attempt. Not RuntimeError: a worker whose
+#: peer died mid-build sees a DistBackendError (a RuntimeError), which a retry may well fix.
+UNBUILDABLE = (ValueError, TypeError, KeyError, AttributeError, AssertionError, IndexError, NotImplementedError)
+
+
+@contextlib.contextmanager
+def unbuildable_is_fatal(model: ModelSpec) -> Iterator[None]:
+    """Turn an error of building ``model`` into a ``ModelError`` naming the model and the cause: a trial
+    reports it at once and is never retried (``sweep.run.trial_run.run_or_fatal``)."""
+    try:
+        yield
+    except XStiltsError:
+        raise
+    except UNBUILDABLE as exc:
+        where = f" from {model.path}" if model.path else ""
+        cause = (str(exc).splitlines() or [""])[0]
+        raise ModelError(
+            f"model `{model.name}` cannot be built{where}: {type(exc).__name__}: {cause}; "
+            "check its config.json (and training.adapter) against its family's, or rebuild the folder with "
+            "save_pretrained"
+        ) from exc
 
 
 def shard(batch: list[int], *, rank: int, world_size: int) -> list[int]:
@@ -200,7 +232,7 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
 
     # Under ZeRO-3 the model is built in parts, each worker holding its own only (trainers.partition).
     ds_config = deepspeed_config(spec, world_size=world)
-    with partitioned(ds_config):
+    with partitioned(ds_config), unbuildable_is_fatal(spec.model):
         outputs = {head: (tasks[task].kind, kinds.num_outputs(tasks[task])) for head, task in heads.items()}
         if len(heads) == 1:
             ((kind, num_labels),) = outputs.values()
@@ -255,9 +287,10 @@ def run_trial(spec: TrialSpec, *, reporter: Reporter, resume_dir: Path | None = 
         optimizer,
         warmup_then_linear_decay(warmup_steps=round(hp.warmup_ratio * total_steps), total_steps=total_steps),
     )
-    engine, _, _, scheduler = deepspeed.initialize(
-        model=model, optimizer=optimizer, lr_scheduler=schedule, config=ds_config
-    )
+    with one_fp32_copy():  # fp32 weights are their own master copy under ZeRO-3 (trainers.partition)
+        engine, _, _, scheduler = deepspeed.initialize(
+            model=model, optimizer=optimizer, lr_scheduler=schedule, config=ds_config
+        )
     if world == 1 and spec.training.zero_stage == 0:
         # Alone, a worker has no gradients to average: DeepSpeed would still flatten, "all-reduce" and copy
         # them back every step (see bench/trainer_throughput.py). ZeRO stages keep it:

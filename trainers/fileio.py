@@ -166,11 +166,18 @@ def remove_file(location: str) -> None:
 def upload(local: Path, location: str) -> None:
     """Copy a local file to ``location`` (a URI). An object store writes an object whole or not at all,
     so a reader there never sees half a file either."""
+    upload_bytes(Path(local).read_bytes(), location)
+
+
+def upload_bytes(data: bytes, location: str) -> None:
+    """Write ``data`` as the object (or file) at ``location``, whole or not at all (as ``upload``). An object
+    store needs no folders: pyarrow would write an empty marker object for each level, requests that cost as
+    much as the upload itself."""
     fs, path = filesystem(location)
-    parent = path.rsplit("/", 1)[0]
-    fs.create_dir(parent, recursive=True)
+    if fs.type_name == "local":
+        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(path) as out:
-        out.write(Path(local).read_bytes())
+        out.write(data)
 
 
 def download(location: str, local: Path) -> bool:

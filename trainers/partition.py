@@ -16,6 +16,9 @@ checkpoint into it, one copy per worker.
 
 ``XSTILTS_WHOLE_MODEL_BUILD=1`` in a worker's environment turns the partitioned build off (every worker
 builds the whole model, as before it existed): the "before" of ``bench/zero3_memory.py``.
+
+``one_fp32_copy()``, around ``deepspeed.initialize``, keeps ZeRO-3 from copying weights that are already fp32
+into a second set of fp32 master weights (``XSTILTS_FP32_MASTER_COPY=1`` keeps the copy).
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ T = TypeVar("T")
 
 #: The environment variable that turns the partitioned build off (the benchmark's "before").
 WHOLE_BUILD = "XSTILTS_WHOLE_MODEL_BUILD"
+
+#: The environment variable that keeps DeepSpeed's second fp32 copy (the benchmark's "before").
+MASTER_COPY = "XSTILTS_FP32_MASTER_COPY"
 
 #: The DeepSpeed configs of the ``partitioned`` blocks now open (innermost last).
 _OPEN: list[dict[str, Any]] = []
@@ -108,3 +114,41 @@ def gathered(parameters: list[Any], *, write: bool) -> contextlib.AbstractContex
     import deepspeed
 
     return deepspeed.zero.GatheredParameters(parameters, modifier_rank=0 if write else None)
+
+
+@contextlib.contextmanager
+def one_fp32_copy() -> Iterator[None]:
+    """ZeRO-3 optimizers made in this block use a worker's fp32 weight partitions as their master weights
+    instead of copying them.
+
+    DeepSpeed (0.19.8, ``stage3.DeepSpeedZeroOptimizer_Stage3._create_fp32_partitions``) means to do this for
+    weights already in fp32 without optimizer offload, but decides it with ``partition.device ==
+    self.device``, where ``self.device`` is the accelerator's device *name*, a string; a ``torch.device``
+    never equals a string, so every fp32 model got a second copy of its partitions: 4 bytes a parameter
+    over ZeRO-3's 16, over one fp32 copy of the model per node's workers (measured in
+    ``bench/zero3_memory.py``). For the one call that decides, the name is given as the ``torch.device`` it
+    names; the optimizer then steps the partitions in place, and copying them back after each step copies
+    a tensor into itself. Half precision and offload take DeepSpeed's own paths as before.
+    """
+    if os.environ.get(MASTER_COPY) == "1":
+        yield
+        return
+    import torch
+    from deepspeed.runtime.zero.stage3 import DeepSpeedZeroOptimizer_Stage3 as Stage3
+
+    create = Stage3._create_fp32_partitions
+
+    def create_sharing(self: Any) -> Any:
+        name = self.device
+        if isinstance(name, str):
+            self.device = torch.device(name)
+        try:
+            return create(self)
+        finally:
+            self.device = name
+
+    Stage3._create_fp32_partitions = create_sharing
+    try:
+        yield
+    finally:
+        Stage3._create_fp32_partitions = create

@@ -32,11 +32,20 @@ SIZES = {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size"
 
 
 def train_tokenizer(family: str, texts: list[str] | None = None, *, vocab_size: int = 400) -> Any:
-    """A fast tokenizer of ``family``'s kind trained on ``CORPUS`` and ``texts``."""
+    """A fast tokenizer of ``family``'s kind trained on ``CORPUS`` and ``texts``.
+
+    Its vocabulary holds every character of the corpus as a piece (Unigram's and WordPiece's alphabet; Llama's
+    byte-level one is 256 bytes): where those are more than ``vocab_size`` leaves room for (text in many
+    scripts: the XTREME sample's nine-language smoke data has about 3,700), the vocabulary grows by the
+    alphabet's size, so ``vocab_size`` pieces beyond it are still learned."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     corpus = CORPUS * 3 + list(texts or [])
+    if family != "llama":
+        alphabet = len(set().union(*map(set, corpus)))
+        if alphabet + 8 > vocab_size:  # Unigram refuses: "not large enough to contain all chars"
+            vocab_size += alphabet
     if family == "bert":
         specials = {
             "unk_token": "[UNK]",

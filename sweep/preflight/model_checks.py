@@ -157,16 +157,21 @@ def _check_pretrained_files(model: ModelSpec, problems: list[str]) -> None:
     if Path(tokenizer).suffix == ".json":
         if not Path(tokenizer).is_file():
             problems.append(f"model.tokenizer {tokenizer} does not exist")
+        else:
+            _check_vocabulary(model, data, problems)
     elif not (Path(tokenizer).exists() or in_hub_cache(tokenizer)) or not _has_file(tokenizer, TOKENIZER_FILES):
         where = "model.tokenizer" if model.tokenizer else "model.path"
         problems.append(
             f"{where} {tokenizer} holds no tokenizer (none of {', '.join(TOKENIZER_FILES[:3])}, ...); save the "
             "model's tokenizer there (tokenizer.save_pretrained) or set model.tokenizer to a folder that has one"
         )
-    _check_vocabulary(model, data, problems)
+    else:
+        _check_vocabulary(model, data, problems)
     hidden, heads = data.get("hidden_size"), data.get("num_attention_heads")
     if isinstance(hidden, int) and isinstance(heads, int) and heads > 0 and hidden % heads:
         problems.append(f"model.path {model.path}: hidden_size {hidden} is not divisible by {heads} attention heads")
+    else:
+        _check_buildable(model, problems)
     usable = usable_positions(model)
     if usable is not None and model.max_length > usable:
         problems.append(
@@ -176,24 +181,72 @@ def _check_pretrained_files(model: ModelSpec, problems: list[str]) -> None:
 
 
 def _check_vocabulary(model: ModelSpec, data: dict[str, Any], problems: list[str]) -> None:
-    """A tokenizer with more tokens than the model has embeddings gives ids the model cannot look up;
-    the usual cause is a scratch config's ``model.tokenizer`` kept when switching to a pretrained model."""
-    if not model.tokenizer or not isinstance(data.get("vocab_size"), int):
+    """Every id the tokenizer gives, its pad token's included, must have an embedding: past the model's
+    ``vocab_size`` a trial fails at its first batch (torch's "Padding_idx must be within num_embeddings").
+    The tokenizer is loaded as the trials load it (``trainers.model.load_tokenizer``: transformers' class for
+    the folder, which may add tokens, and the end-of-sequence token as pad token when it has none). The usual
+    causes: a scratch config's ``model.tokenizer`` kept when switching to a pretrained model, and a tokenizer
+    saved beside a model of another family (Qwen2's adds ``<|endoftext|>`` to a vocabulary of exactly the
+    model's size)."""
+    vocab = data.get("vocab_size")
+    if not isinstance(vocab, int):
         return
-    path = Path(model.tokenizer)
-    path = path / "tokenizer.json" if path.is_dir() else path
-    if path.suffix != ".json" or not path.is_file():
-        return
-    from tokenizers import Tokenizer
+    from trainers.errors import DataError, ModelError
+    from trainers.model import load_tokenizer
 
     try:
-        size = Tokenizer.from_file(str(path)).get_vocab_size(with_added_tokens=True)
-    except Exception as exc:  # the tokenizers library raises bare Exceptions on unreadable files
-        problems.append(f"model.tokenizer {path} cannot be read as a tokenizer ({str(exc).splitlines()[0]})")
+        tokenizer = load_tokenizer(model)
+    except (DataError, ModelError) as exc:
+        problems.append(str(exc))
         return
-    if size > data["vocab_size"]:
+    except Exception as exc:  # noqa: BLE001 - tokenizers and transformers raise many kinds on unreadable files
+        where = f"model.tokenizer {model.tokenizer}" if model.tokenizer else f"model.path {model.path}"
+        problems.append(f"{where}: its tokenizer cannot be loaded ({str(exc).splitlines()[0]})")
+        return
+    size = len(tokenizer)  # added tokens included
+    configured = data.get("pad_token_id")
+    pad = configured if isinstance(configured, int) else tokenizer.pad_token_id
+    if model.tokenizer and size > vocab:
         problems.append(
-            f"model.tokenizer {model.tokenizer} has {size} tokens, more than the {data['vocab_size']} embeddings "
+            f"model.tokenizer {model.tokenizer} has {size} tokens, more than the {vocab} embeddings "
             f"of model.path {model.path}; a pretrained model needs its own tokenizer: set model.tokenizer=null "
             "to use the one in model.path"
+        )
+    elif size > vocab or (isinstance(pad, int) and pad >= vocab):
+        what = (
+            f"its pad token `{tokenizer.pad_token}` has id {pad}"
+            if isinstance(pad, int) and pad >= vocab
+            else f"it has {size} tokens"
+        )
+        problems.append(
+            f"model.path {model.path}: the tokenizer gives ids the model has no embedding for ({what}, and the "
+            f"model has {vocab} embeddings); save a tokenizer that matches the model in {model.path}, or resize "
+            f"the model's embeddings (model.resize_token_embeddings({max(size, (pad or 0) + 1)}), then "
+            "save_pretrained) and train them"
+        )
+
+
+def _check_buildable(model: ModelSpec, problems: list[str]) -> None:
+    """The model's body, built from its config on the ``meta`` device (shapes, no memory): what transformers
+    refuses there (an activation it has no function for, sizes its layers cannot take), every trial would
+    meet at its start."""
+    import torch
+    import transformers
+
+    from trainers.engine import UNBUILDABLE
+    from trainers.errors import ModelError
+    from trainers.families import pretrained_config
+
+    try:
+        config = pretrained_config(model)
+        with torch.device("meta"):
+            transformers.AutoModel.from_config(config)
+    except ModelError as exc:
+        problems.append(str(exc))
+    except UNBUILDABLE as exc:
+        cause = (str(exc).splitlines() or [""])[0]
+        problems.append(
+            f"model.path {model.path}: transformers cannot build a model from its config.json "
+            f"({type(exc).__name__}: {cause}); check the config against its family's, or rebuild the folder "
+            "with save_pretrained"
         )

@@ -118,7 +118,9 @@ class Recorder:
                 "ended_at": time.time(),
             },
         )
-        return self._write(trial_id, attempt)
+        written = self._write(trial_id, attempt)
+        self.journal.seal(search=self.search.id, trial_id=trial_id)  # one object on shared storage again
+        return written
 
     def rebuild_missing(self) -> list[Path]:
         """Write the results file of every ended attempt that has none (e.g. moved aside as damaged)."""

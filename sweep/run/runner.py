@@ -47,7 +47,12 @@ def recorder(sweep_dir: layout.SweepDir, config: SweepConfig, search: Search) ->
     evaluation = is_evaluation(search)
     return Recorder(
         store=ResultsStore(sweep_dir.results, sweep=config.name, hp_types=HP_COLUMN_TYPES, publish=sweep_dir.publish),
-        journal=TrialJournal(sweep_dir.journal, publish=sweep_dir.publish),
+        journal=TrialJournal(
+            sweep_dir.journal,
+            publish=sweep_dir.publish,
+            publish_part=sweep_dir.publish_bytes,
+            unpublish_parts=sweep_dir.unpublish_tree,
+        ),
         search=search,
         sweep=config.name,
         model=search.model or config.model.name,

@@ -2,19 +2,32 @@
 
 The results store writes an attempt's rows only when the attempt ends; the journal is what
 lets ``sweep resume`` rebuild those rows after the driver crashed mid-attempt.
+
+On shared storage (an object store, which cannot append) each append is published as an object of its own,
+``journal/<search>/<trial>.parts/<offset>.jsonl`` holding the bytes the append added at that byte offset of
+the trial's file; when an attempt ends, its file is published whole as ``<trial>.jsonl`` (``seal``) and its
+parts deleted. Uploads then grow with a trial's reports, not with their square. ``fold_parts`` rebuilds a
+downloaded copy's files from the whole file and the parts after it. ``XSTILTS_JOURNAL_WHOLE_UPLOADS=1``
+publishes the whole file at each append instead, as before (``bench/journal_uploads.py``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from sweep.errors import ResultsError
 from sweep.storage.results import safe_path_part
-from trainers.fileio import fsync_dir
+from trainers.fileio import fsync_dir, write_atomic
+
+#: The environment variable that publishes a trial's whole journal at each append (the way before).
+WHOLE_UPLOADS = "XSTILTS_JOURNAL_WHOLE_UPLOADS"
+#: The suffix of the folder of a trial's published parts, beside its ``.jsonl``.
+PARTS = ".parts"
 
 
 class TrialJournal:
@@ -36,9 +49,20 @@ class TrialJournal:
         journal.records(search="xnli", trial_id="a1b2_00000")  # [{"attempt": 0, "step": 1}]
     """
 
-    def __init__(self, root: Path, *, publish: Callable[[Path], None] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        publish: Callable[[Path], None] | None = None,
+        publish_part: Callable[[Path, bytes], None] | None = None,
+        unpublish_parts: Callable[[Path], None] | None = None,
+    ) -> None:
         self.root = Path(root)
-        self.publish = publish  # copies each appended file to shared storage (``SweepDir.publish``)
+        self.publish = publish  # copies a file to shared storage (``SweepDir.publish``)
+        # Publish one append's bytes as an object of its own (a path under the root, and the bytes), and
+        # delete a trial's published parts: without them every append publishes the whole file.
+        self.publish_part = None if os.environ.get(WHOLE_UPLOADS) == "1" else publish_part
+        self.unpublish_parts = unpublish_parts
 
     def path(self, *, search: str, trial_id: str) -> Path:
         """Return ``root/<search>/<trial_id>.jsonl``."""
@@ -58,17 +82,33 @@ class TrialJournal:
         new_dir = not path.parent.exists()
         path.parent.mkdir(parents=True, exist_ok=True)
         new_file = not path.exists()
+        data = line.encode() + b"\n"
         with open(path, "a+b") as fh:
             _cut_torn_tail(fh)
-            fh.write(line.encode() + b"\n")
+            start = fh.seek(0, os.SEEK_END)
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         if new_file:
             fsync_dir(path.parent)
         if new_dir:
             fsync_dir(path.parent.parent)
-        if self.publish is not None:
+        if self.publish_part is not None:
+            self.publish_part(part_path(path, start), data)
+        elif self.publish is not None:
             self.publish(path)  # the whole file: an object store has no append
+
+    def seal(self, *, search: str, trial_id: str) -> None:
+        """Publish the trial's file whole and delete its published parts (when an attempt ends): shared
+        storage then holds one object for it until it appends again."""
+        if self.publish_part is None or self.publish is None:
+            return
+        path = self.path(search=search, trial_id=trial_id)
+        if not path.is_file():
+            return
+        self.publish(path)
+        if self.unpublish_parts is not None:
+            self.unpublish_parts(parts_folder(path))
 
     def records(self, *, search: str, trial_id: str) -> list[dict]:
         """Return the trial's records in order, first one of each (attempt, step) only."""
@@ -110,6 +150,52 @@ class TrialJournal:
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def parts_folder(path: Path) -> Path:
+    """The folder of a trial file's published parts: ``<trial>.parts`` beside ``<trial>.jsonl``."""
+    return path.with_suffix(PARTS)
+
+
+def part_path(path: Path, start: int) -> Path:
+    """The name of the part holding what an append wrote at byte ``start`` of ``path``."""
+    return parts_folder(path) / f"{start:016d}.jsonl"
+
+
+def fold_parts(root: Path) -> int:
+    """Rebuild the journal files of a downloaded copy under ``root`` from their published parts; return
+    how many files changed.
+
+    A trial's file is its whole published file followed by the parts that start where it ends, in order.
+    Parts that end before that are left over from a seal whose deletes did not finish (the whole file holds
+    them); a part that starts after the end of what came before is never followed (each append is published
+    after the one before it, so such a part can only come from a copy that was never whole)."""
+    changed = 0
+    if not Path(root).is_dir():
+        return 0
+    for folder in sorted(Path(root).glob(f"*/*{PARTS}")):
+        if not folder.is_dir():
+            continue
+        path = folder.with_suffix(".jsonl")
+        data = path.read_bytes() if path.is_file() else b""
+        parts = []
+        for part in folder.glob("*.jsonl"):
+            try:
+                parts.append((int(part.stem), part))
+            except ValueError:
+                continue  # not a part this module wrote
+        grown = data
+        for start, part in sorted(parts):
+            if start < len(grown):
+                continue
+            if start > len(grown):
+                break
+            grown += part.read_bytes()
+        if grown != data:
+            write_atomic(path, grown, durable=False)
+            changed += 1
+        shutil.rmtree(folder)
+    return changed
 
 
 def _check_record(record: Any, *, where: str) -> None:

@@ -31,7 +31,19 @@ from sweep.errors import CheckpointError, SweepStateError
 from sweep.storage.lease import LEASE_S, Renewal, alive, holder_note, read_note
 from trainers.checkpoint import STATE_FILE, TAG, read_state, report_step
 from trainers.encoder_io import publish_encoder
-from trainers.fileio import copy_from, download, exists, filesystem, is_uri, join, remove_file, upload, write_json
+from trainers.fileio import (
+    copy_from,
+    download,
+    exists,
+    filesystem,
+    is_uri,
+    join,
+    remove_file,
+    remove_tree,
+    upload,
+    upload_bytes,
+    write_json,
+)
 
 ENCODER = "encoder"  # the folder of an exported encoder, under encoders/<task>/
 OLD_ENCODER = "encoder.pt"  # the single file earlier versions exported
@@ -104,6 +116,20 @@ class SweepDir:
         """Copy a file written in the local copy to the same place on shared storage (no-op without)."""
         if self.remote:
             upload(path, join(self.remote, *Path(path).relative_to(self.root).parts))
+
+    def publish_bytes(self, path: Path, data: bytes) -> None:
+        """Write ``data`` to the place on shared storage of ``path`` in the local copy (no-op without): an
+        object of its own, with no local file behind it (a journal append's part)."""
+        if self.remote:
+            upload_bytes(data, self._remote_of(path))
+
+    def unpublish_tree(self, path: Path) -> None:
+        """Delete the folder on shared storage at the place of ``path`` in the local copy (no-op without)."""
+        if self.remote:
+            remove_tree(self._remote_of(path))
+
+    def _remote_of(self, path: Path) -> str:
+        return join(self.remote or "", *Path(path).relative_to(self.root).parts)
 
     def unpublish(self, path: Path) -> None:
         """Delete the copy on shared storage of a file deleted from the local copy (no-op without)."""
@@ -233,6 +259,9 @@ def open_sweep(location: str | Path, *, driver: bool = False, launch: bool = Fal
                 download(join(remote, name), root / name)
         except OSError as exc:
             raise SweepStateError(f"cannot read the sweep at {remote}: {exc}") from exc
+        from sweep.storage.journal import fold_parts
+
+        fold_parts(root / "journal")  # each trial's whole file and its appends since (sweep.storage.journal)
     return SweepDir(root, remote=remote)
 
 

@@ -48,15 +48,21 @@ def _running_with_reports(sweep_dir: Path) -> int:
     return count
 
 
-def _trial_process_under(raylet_pid: int) -> bool:
-    """Whether a trial (Tune's function trainable actor) runs under this raylet."""
-    for child in psutil.Process(raylet_pid).children(recursive=True):
+def _trial_processes(parent: int) -> list[psutil.Process]:
+    """The trials (Tune's function trainable actors) running under process ``parent`` (a raylet, a driver)."""
+    found = []
+    for child in psutil.Process(parent).children(recursive=True):
         try:
             if "ImplicitFunc" in " ".join(child.cmdline()):
-                return True
+                found.append(child)
         except psutil.Error:
             continue
-    return False
+    return found
+
+
+def _trial_process_under(raylet_pid: int) -> bool:
+    """Whether a trial runs under this raylet."""
+    return bool(_trial_processes(raylet_pid))
 
 
 def test_a_trial_on_a_lost_node_is_retried_on_a_surviving_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -160,3 +166,81 @@ def test_a_trial_that_keeps_failing_is_recorded_and_the_study_goes_on(tmp_path: 
     assert {r["attempt"] for r in errors} == {0} and {r["status"] for r in errors} == {"errored"}
     assert "retrying" not in done.stdout
     assert run_sweep("query", str(tmp_path / "failing"), "--pivot").returncode == 0
+
+
+def _journal(path: Path) -> list[dict]:
+    from sweep.storage.journal import TrialJournal
+
+    return TrialJournal(path.parent.parent).records(search=path.parent.name, trial_id=path.stem)
+
+
+@pytest.mark.slow  # a minute
+def test_a_trial_that_keeps_crashing_uses_up_its_retries_and_the_study_goes_on(tmp_path: Path) -> None:
+    """One trial's process is killed at the first report of each of its attempts (a trial that crashes by
+    itself: a segfault, an out-of-memory kill): Tune retries it `resources.max_failures` (2) times from its
+    last checkpoint, then ends it errored; its search goes on with its other trial, and the pair after it."""
+    overrides = [
+        "intermediate_tasks=[toy_nli]",
+        "target_tasks=[toy_order]",
+        "languages=[en]",
+        "baseline=false",
+        "search.scheduler=fifo",
+        "intermediate.epochs=6",
+        "intermediate.num_samples=2",
+        "target.epochs=1",
+        "target.num_samples=1",
+        "training.max_train_examples=600",
+        "training.max_eval_examples=50",
+        "resources.max_failures=2",
+        "resources.max_concurrent_trials=1",  # one trial at a time: the one running is the one reporting
+    ]
+    log = (tmp_path / "launch.log").open("w")
+    driver = subprocess.Popen(
+        sweep_cmd("launch", str(QUICKSTART), *overrides, "--name", "crashing", "--storage", str(tmp_path)),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    journals = tmp_path / "crashing" / "journal" / "intermediate-toy_nli"
+    victim: Path | None = None
+    kills: list[tuple[int, int]] = []  # (attempt, step) at each kill
+    deadline = time.monotonic() + 600
+    while driver.poll() is None:
+        assert time.monotonic() < deadline, (tmp_path / "launch.log").read_text()[-3000:]
+        if victim is None:
+            found = sorted(journals.glob("*.jsonl"), key=lambda p: p.stat().st_mtime) if journals.is_dir() else []
+            victim = found[0] if found else None
+        if victim is not None and len(kills) < 3:
+            records = _journal(victim)
+            attempt = max((r["attempt"] for r in records), default=-1)
+            reported = [r for r in records if r["attempt"] == attempt and r["step"] > 0]
+            ended_now = any(r["attempt"] == attempt and r["step"] == 0 for r in records)
+            if reported and not ended_now and attempt == len(kills):
+                for proc in _trial_processes(driver.pid):
+                    proc.kill()
+                kills.append((attempt, max(r["step"] for r in reported)))
+        time.sleep(0.1)
+    output = (tmp_path / "launch.log").read_text()
+    assert driver.returncode == 0, output[-3000:]
+    assert victim is not None and [a for a, _ in kills] == [0, 1, 2], kills
+
+    rows = ds.dataset(tmp_path / "crashing" / "results").to_table().to_pylist()
+    keys = [(r["trial_id"], r["attempt"], r["step"], r["split"], r["language"], r["metric"]) for r in rows]
+    assert len(keys) == len(set(keys)), "a row was recorded twice"
+    stage_one = [r for r in rows if r["search"] == "intermediate-toy_nli"]
+    statuses = {(r["trial_id"], r["attempt"]): r["status"] for r in stage_one}
+    crashed = victim.stem
+    # Three attempts, each ended errored: the first and its two retries.
+    assert {a: s for (t, a), s in statuses.items() if t == crashed} == {0: "errored", 1: "errored", 2: "errored"}
+    # Each retry went on from the last checkpoint of the attempt before, not from the start.
+    first_steps = {
+        a: min(r["step"] for r in stage_one if (r["trial_id"], r["attempt"]) == (crashed, a) and r["step"] > 0)
+        for a in (1, 2)
+    }
+    assert first_steps[1] > 1 and first_steps[2] > first_steps[1], first_steps
+    others = {t for (t, _), s in statuses.items() if t != crashed and s == "completed"}
+    assert len(others) == 1, statuses  # the search's other trial ran to its end
+    manifest = json.loads((tmp_path / "crashing" / "manifest.json").read_text())
+    assert {s["state"] for s in manifest["searches"].values()} == {"done"}
+    assert any(r["phase"] == "target" and r["status"] == "completed" for r in rows)  # the pair after it ran

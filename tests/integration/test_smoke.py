@@ -89,3 +89,35 @@ def test_a_smoke_run_needs_no_data(tmp_path: Path) -> None:
     rows = ds.dataset(tmp_path / "quickstart-smoke" / "results").to_table().to_pylist()
     assert {r["task"] for r in rows if r["phase"] == "intermediate" and r["split"] == "dev"} >= {"snli", "mnli", "anli"}
     assert {r["regime"] for r in rows if r["phase"] == "target"} == {"zero_shot", "translate_train"}
+
+
+NINE = ["en", "ar", "de", "es", "fr", "hi", "ru", "sw", "zh"]  # the sample's PAN-X and XNLI languages
+
+
+@pytest.mark.slow  # a minute
+def test_a_smoke_run_without_a_tokenizer_trains_one_for_every_script_of_the_sample(
+    xtreme_sample: Path, tmp_path: Path
+) -> None:
+    """No `--tokenizer` and no model files here: the tiny XLM-R's tokenizer is trained on the run's data, in
+    nine languages and five scripts, and its vocabulary grows to hold every character (Unigram refused a
+    2,000-piece vocabulary: "not large enough to contain all chars")."""
+    from trainers.model import load_tokenizer
+    from trainers.spec import ModelSpec
+
+    config = tmp_path / "nine.yaml"
+    config.write_text(yaml.safe_dump({**STUDY, "name": "nine", "languages": NINE, "target_tasks": ["xnli", "panx"]}))
+    data = ["--data-dir", str(xtreme_sample / "hf")]
+    done = run_sweep("launch", str(config), "--smoke", *data, "--storage", str(tmp_path / "sweeps"), timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    sweep = tmp_path / "sweeps" / "nine-smoke"
+    manifest = json.loads((sweep / "manifest.json").read_text())
+    assert {s["state"] for s in manifest["searches"].values()} == {"done"}
+    tested = {r["language"] for r in ds.dataset(sweep / "results").to_table().to_pylist() if r["target"] == "xnli"}
+    assert set(NINE) <= tested
+    (folder,) = {Path(p).parent for p in (sweep / "smoke").rglob("tokenizer.json")}
+    tokenizer = load_tokenizer(ModelSpec(name="xlmr-large", init="pretrained", path=str(folder)))
+    for language in NINE:
+        path = xtreme_sample / "hf" / f"xnli.{language}" / "validation.jsonl"
+        premises = [json.loads(line)["premise"] for line in path.read_text(encoding="utf-8").splitlines()[:20]]
+        ids = [i for text in premises for i in tokenizer(text)["input_ids"]]
+        assert tokenizer.unk_token_id not in ids, language  # every character of the text is a piece

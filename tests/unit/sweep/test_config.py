@@ -308,6 +308,35 @@ def test_a_scratch_tokenizer_kept_for_a_pretrained_model_is_refused_when_it_outg
     assert load_config(QUICKSTART, ["model.init=pretrained", f"model.path={model}"]).model.tokenizer
 
 
+def test_a_tokenizer_whose_pad_token_the_model_lacks_is_refused_before_any_trial(tmp_path: Path) -> None:
+    """A Llama tokenizer saved beside a Qwen2 model of its 400 tokens: transformers loads it as Qwen2's, which
+    adds `<|endoftext|>` as token 400 and pads with it. Every trial would fail at its first batch; validation
+    names both sizes and the fix. The same tokenizer beside a model of 401 embeddings passes."""
+    import transformers
+
+    from trainers.tiny import train_tokenizer
+
+    def folder(vocab: int) -> Path:
+        config = transformers.Qwen2Config(
+            vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2
+        )
+        path = tmp_path / f"qwen2-{vocab}"
+        transformers.AutoModel.from_config(config).save_pretrained(path)
+        train_tokenizer("llama").save_pretrained(path)
+        return path
+
+    model = folder(400)
+    overrides = ["model.init=pretrained", "model.tokenizer=null", "model.max_length=32"]
+    problems = problems_of([*overrides, f"model.path={model}"])
+    assert (
+        f"model.path {model}: the tokenizer gives ids the model has no embedding for (its pad token "
+        f"`<|endoftext|>` has id 400, and the model has 400 embeddings); save a tokenizer that matches the model "
+        f"in {model}, or resize the model's embeddings (model.resize_token_embeddings(401), then save_pretrained) "
+        "and train them"
+    ) in problems, problems
+    assert load_config(QUICKSTART, [*overrides, f"model.path={folder(401)}"]).model.path
+
+
 def test_retrieval_layer_beyond_a_pretrained_models_depth_is_found_before_launch(tmp_path: Path) -> None:
     model = _model_folder(tmp_path, '{"model_type": "xlm-roberta", "num_hidden_layers": 4}')
     pretrained = ["model.init=pretrained", f"model.path={model}", "resources.memory_per_worker_gb=64"]
@@ -351,3 +380,20 @@ def test_retrieval_layers_are_checked(layers: str, expected: str) -> None:
 def test_retrieval_layers_all_or_a_list() -> None:
     assert load_config(QUICKSTART, ["retrieval.layers=all"]).retrieval.layers == "all"
     assert load_config(QUICKSTART, ["retrieval.layers=[0, 2]"]).retrieval.layers == (0, 2)
+
+
+def test_a_config_transformers_cannot_build_is_refused_before_any_trial(tmp_path: Path) -> None:
+    """An activation transformers has no function for: the model's body is built on the meta device at
+    validation, and the problem names the folder and the cause."""
+    import json
+
+    from trainers.tiny import save_tiny_model
+
+    folder = save_tiny_model("llama", tmp_path / "llama", seed=0)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "hidden_act": "no_such_act"}))
+    overrides = ["model.init=pretrained", "model.tokenizer=null", "model.max_length=32", f"model.path={folder}"]
+    assert problems_of(overrides) == [
+        f"model.path {folder}: transformers cannot build a model from its config.json (KeyError: 'no_such_act'); "
+        "check the config against its family's, or rebuild the folder with save_pretrained"
+    ]

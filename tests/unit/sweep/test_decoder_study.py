@@ -14,6 +14,7 @@ import pytest
 from sweep.preflight.memory import check_memory
 from sweep.preflight.model_checks import check_model
 from sweep.preflight.validate import load_config
+from trainers.tiny import train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[3]
 STUDY = ROOT / "configs" / "studies" / "scaling_decoders.yaml"
@@ -53,7 +54,7 @@ def study(tmp_path: Path) -> Path:
         folder.mkdir(parents=True)
         (folder / "config.json").write_text(json.dumps(config))
         (folder / "model.safetensors.index.json").write_text("{}")  # validation reads no weights
-        (folder / "tokenizer.json").write_text("{}")
+        train_tokenizer("llama").save_pretrained(folder)  # a real one: validation loads it
     return copy
 
 

@@ -110,3 +110,81 @@ def test_trials_and_searches_are_listed_sorted(tmp_path: Path) -> None:
 def test_unsafe_names_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ResultsError, match="cannot be used as a file name"):
         make_journal(tmp_path).path(search="../x", trial_id="t1")
+
+
+def _objects(env: dict[str, str], bucket: str) -> dict[str, bytes]:
+    import pyarrow.fs as pafs
+
+    fs = pafs.S3FileSystem(endpoint_override=env["AWS_ENDPOINT_URL"], access_key="testing", secret_key="testing")
+    found = {}
+    for info in fs.get_file_info(pafs.FileSelector(bucket, recursive=True)):
+        if info.type == pafs.FileType.File:
+            with fs.open_input_stream(info.path) as f:
+                found[info.path[len(bucket) + 1 :]] = f.read()
+    return found
+
+
+def test_on_shared_storage_each_append_is_an_object_and_a_sealed_trial_is_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On S3 (moto's server) an append publishes its own bytes, never the whole file again; the end of an
+    attempt publishes the file whole and deletes the parts; a reader's copy (open_sweep) is the driver's
+    file byte for byte at every moment, including a seal whose deletes never ran and a driver that went on
+    appending after a copy was made."""
+    from sweep.storage.journal import PARTS
+    from sweep.storage.layout import SweepDir, open_sweep
+    from tests.s3 import s3_endpoint
+
+    with s3_endpoint("sweeps") as env:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        local = SweepDir(tmp_path / "driver", remote="s3://sweeps/one")
+        for name in ("config.yaml", "manifest.json"):  # what open_sweep needs to call it a sweep
+            (local.root / name).parent.mkdir(parents=True, exist_ok=True)
+            (local.root / name).write_text("{}")
+            local.publish(local.root / name)
+        journal = TrialJournal(
+            local.journal, publish=local.publish, publish_part=local.publish_bytes, unpublish_parts=local.unpublish_tree
+        )
+
+        def append(step: int, attempt: int = 0) -> None:
+            journal.append(search="xnli", trial_id="t1", record={"attempt": attempt, "step": step, "x": "y" * 50})
+
+        def reader_copy() -> bytes:
+            return (open_sweep("s3://sweeps/one").journal / "xnli" / "t1.jsonl").read_bytes()
+
+        for step in range(1, 6):
+            append(step)
+        whole = journal.path(search="xnli", trial_id="t1").read_bytes()
+        parts = {k: v for k, v in _objects(env, "sweeps").items() if k.startswith("one/journal/")}
+        assert len(parts) == 5 and all(f"/t1{PARTS}/" in k for k in parts)
+        assert sum(len(v) for v in parts.values()) == len(whole)  # each byte uploaded once
+        assert reader_copy() == whole
+
+        journal.seal(search="xnli", trial_id="t1")
+        assert [k for k in _objects(env, "sweeps") if k.startswith("one/journal/")] == ["one/journal/xnli/t1.jsonl"]
+        assert reader_copy() == whole
+
+        # A retry appends again after the seal; a stale part the seal left (its deletes cut short) is covered.
+        append(1, attempt=1)
+        local.publish_bytes(local.journal / "xnli" / f"t1{PARTS}" / f"{0:016d}.jsonl", whole[:40])
+        grown = journal.path(search="xnli", trial_id="t1").read_bytes()
+        assert reader_copy() == grown and len(grown) > len(whole)
+        driver = open_sweep("s3://sweeps/one", driver=True, wait_s=0)  # a driver resuming from storage
+        assert TrialJournal(driver.journal).records(search="xnli", trial_id="t1") == journal.records(
+            search="xnli", trial_id="t1"
+        )
+
+
+def test_without_part_publishing_the_whole_file_is_published_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``XSTILTS_JOURNAL_WHOLE_UPLOADS=1`` (the benchmark's "before"): each append publishes the whole file."""
+    published: list[bytes] = []
+    monkeypatch.setenv("XSTILTS_JOURNAL_WHOLE_UPLOADS", "1")
+    journal = TrialJournal(
+        tmp_path / "journal", publish=lambda p: published.append(p.read_bytes()), publish_part=lambda p, d: None
+    )
+    for step in (1, 2, 3):
+        journal.append(search="xnli", trial_id="t1", record={"attempt": 0, "step": step})
+    assert [len(b.splitlines()) for b in published] == [1, 2, 3]

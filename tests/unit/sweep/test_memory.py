@@ -12,6 +12,7 @@ from sweep.errors import ConfigError
 from sweep.preflight.memory import Plan, bytes_per_worker, host_bytes_per_node, model_sizes
 from sweep.preflight.validate import load_config
 from trainers.spec import ModelSpec
+from trainers.tiny import train_tokenizer
 
 QUICKSTART = Path(__file__).resolve().parents[3] / "configs" / "quickstart.yaml"
 #: Llama-2-7B's shape (32 layers of 4096, a 32,000-token vocabulary).
@@ -33,7 +34,7 @@ def llama_7b(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps(LLAMA_7B))
     (folder / "model.safetensors.index.json").write_text("{}")  # validation reads no weights
-    (folder / "tokenizer.json").write_text("{}")
+    train_tokenizer("llama").save_pretrained(folder)  # a real one: validation loads it
     return folder
 
 

@@ -254,7 +254,8 @@ def test_memory_savers_train_to_the_same_losses(memory_savers: dict[str, Any], t
 
 def test_zero_3_buffers_are_sized_by_the_model_width(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """At ZeRO-3 DeepSpeed's buffers follow the model's width h (gradient buckets of h^2, optimizer
-    sub-groups of 10 h^2, tensors under 10 h kept whole), a scratch model's from its spec and a pretrained
+    sub-groups of 10 h^2, tensors under 10 h kept whole, at most 10 h^2 gathered elements held or kept for
+    reuse), a scratch model's from its spec and a pretrained
     one's from its config; below ZeRO-3, and with the whole-model build of before, DeepSpeed's own stand."""
     import transformers
 
@@ -271,6 +272,8 @@ def test_zero_3_buffers_are_sized_by_the_model_width(tmp_path: Path, monkeypatch
         "stage3_prefetch_bucket_size": int(0.9 * 96 * 96),
         "stage3_param_persistence_threshold": 960,
         "sub_group_size": 10 * 96 * 96,
+        "stage3_max_live_parameters": 10 * 96 * 96,
+        "stage3_max_reuse_distance": 10 * 96 * 96,
     }
     assert zero(2, scratch) == {"stage": 2}
     config = transformers.LlamaConfig(
@@ -281,3 +284,21 @@ def test_zero_3_buffers_are_sized_by_the_model_width(tmp_path: Path, monkeypatch
     assert zero(3, pretrained)["sub_group_size"] == 10 * 160 * 160
     monkeypatch.setenv("XSTILTS_WHOLE_MODEL_BUILD", "1")
     assert zero(3, scratch) == {"stage": 3}
+
+
+def test_a_model_its_config_cannot_build_is_a_model_error_at_once(tmp_path: Path) -> None:
+    """A config transformers cannot build a model from (an activation it has no function for) fails the same
+    way on every attempt: the trial raises a ModelError naming the model, the folder and the cause, which
+    a sweep reports without retrying (sweep.run.trial_run.run_or_fatal)."""
+    import json
+
+    from trainers.errors import ModelError
+    from trainers.tiny import save_tiny_model
+
+    folder = save_tiny_model("llama", tmp_path / "llama", seed=0)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "hidden_act": "no_such_act"}))
+    model = ModelSpec(name="broken", init="pretrained", architecture="llama", path=str(folder), max_length=32)
+    run = spec(model=model, training=TrainingSpec(zero_stage=0, max_train_examples=8, max_eval_examples=8))
+    with pytest.raises(ModelError, match=rf"model `broken` cannot be built from {folder}: KeyError: .*no_such_act"):
+        run_trial(run, reporter=Keep(tmp_path))
