@@ -171,8 +171,8 @@ def upload(local: Path, location: str) -> None:
 
 def upload_bytes(data: bytes, location: str) -> None:
     """Write ``data`` as the object (or file) at ``location``, whole or not at all (as ``upload``). An object
-    store needs no folders: pyarrow would write an empty marker object for each level, requests that cost as
-    much as the upload itself."""
+    store needs no folders: pyarrow would write an empty marker object for each level above the object, a
+    request each (bench/journal_uploads.py)."""
     fs, path = filesystem(location)
     if fs.type_name == "local":
         fs.create_dir(path.rsplit("/", 1)[0], recursive=True)

@@ -227,26 +227,16 @@ def _check_vocabulary(model: ModelSpec, data: dict[str, Any], problems: list[str
 
 
 def _check_buildable(model: ModelSpec, problems: list[str]) -> None:
-    """The model's body, built from its config on the ``meta`` device (shapes, no memory): what transformers
-    refuses there (an activation it has no function for, sizes its layers cannot take), every trial would
-    meet at its start."""
-    import torch
-    import transformers
-
-    from trainers.engine import UNBUILDABLE
+    """The model's body, built from its config on the ``meta`` device (shapes, no memory; the memory check's
+    own count, ``sweep.preflight.memory.model_sizes``): what transformers refuses there (an activation it has
+    no function for, sizes its layers cannot take) every trial would meet at its start, with the trial's own
+    message (``trainers.engine.unbuildable_is_fatal``)."""
+    from sweep.preflight.memory import model_sizes
+    from trainers.engine import unbuildable_is_fatal
     from trainers.errors import ModelError
-    from trainers.families import pretrained_config
 
     try:
-        config = pretrained_config(model)
-        with torch.device("meta"):
-            transformers.AutoModel.from_config(config)
+        with unbuildable_is_fatal(model):
+            model_sizes(model)
     except ModelError as exc:
         problems.append(str(exc))
-    except UNBUILDABLE as exc:
-        cause = (str(exc).splitlines() or [""])[0]
-        problems.append(
-            f"model.path {model.path}: transformers cannot build a model from its config.json "
-            f"({type(exc).__name__}: {cause}); check the config against its family's, or rebuild the folder "
-            "with save_pretrained"
-        )

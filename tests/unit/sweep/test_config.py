@@ -384,7 +384,7 @@ def test_retrieval_layers_all_or_a_list() -> None:
 
 def test_a_config_transformers_cannot_build_is_refused_before_any_trial(tmp_path: Path) -> None:
     """An activation transformers has no function for: the model's body is built on the meta device at
-    validation, and the problem names the folder and the cause."""
+    validation, and the problem is the one the trial would raise, naming the folder and the cause."""
     import json
 
     from trainers.tiny import save_tiny_model
@@ -394,6 +394,6 @@ def test_a_config_transformers_cannot_build_is_refused_before_any_trial(tmp_path
     (folder / "config.json").write_text(json.dumps({**config, "hidden_act": "no_such_act"}))
     overrides = ["model.init=pretrained", "model.tokenizer=null", "model.max_length=32", f"model.path={folder}"]
     assert problems_of(overrides) == [
-        f"model.path {folder}: transformers cannot build a model from its config.json (KeyError: 'no_such_act'); "
-        "check the config against its family's, or rebuild the folder with save_pretrained"
+        f"model `tiny-xlmr` cannot be built from {folder}: KeyError: 'no_such_act'; check its config.json (and "
+        "training.adapter) against its family's, or rebuild the folder with save_pretrained"
     ]
