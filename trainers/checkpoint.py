@@ -15,6 +15,7 @@ engine are only touched by ``save`` and ``restore``, inside a trial.
 from __future__ import annotations
 
 import json
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,15 @@ def save(engine: Any, folder: Path, *, rank: int, state: dict[str, Any]) -> None
     if rank == 0:
         write_state(folder, **state)
     # Dropout draws from these: restoring them makes a resumed epoch identical to an uninterrupted one.
+    # Tensors, numbers and strings only: loaded with weights_only, so the file cannot carry code.
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    version, words, gauss_next = random.getstate()
     torch.save(
-        {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        {
+            "torch": torch.get_rng_state(),
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(gauss)],
+            "python": [version, list(words), gauss_next],
+        },
         Path(folder) / rng_file(rank),
     )
 
@@ -96,10 +104,20 @@ def restore(engine: Any, folder: Path, *, batches_per_epoch: int) -> dict[str, i
         import numpy as np
         import torch
 
-        rng = torch.load(rng_path, weights_only=False)
-        torch.set_rng_state(rng["torch"])
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
+        try:
+            rng = torch.load(rng_path, weights_only=True)
+        except pickle.UnpicklingError:  # written by an earlier version, as a pickle of numpy's own objects
+            print(
+                f"{rng_path}: random states of an earlier version, not loaded (they may hold code); "
+                "dropout after this resume differs from an uninterrupted run's",
+                flush=True,
+            )
+        else:
+            torch.set_rng_state(rng["torch"])
+            kind, keys, position, has_gauss, gauss = rng["numpy"]
+            np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+            version, words, gauss_next = rng["python"]
+            random.setstate((version, tuple(words), gauss_next))
     if "micro_steps" in state:
         engine.micro_steps = int(state["micro_steps"])
     # Checkpoints of earlier versions were taken at epoch ends only, one evaluation per epoch.

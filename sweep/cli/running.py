@@ -40,7 +40,17 @@ def _launch_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="if the sweep exists already, resume it instead of refusing (for a job its scheduler retries)",
     )
+    _trust_arg(p)
     _smoke_args(p)
+
+
+def _trust_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trust-storage",
+        action="store_true",
+        help="resume a sweep even where other users can write its files (resuming loads pickled state "
+        "from them: docs/security.md)",
+    )
 
 
 def _smoke_args(p: argparse.ArgumentParser) -> None:
@@ -67,6 +77,7 @@ def _launch(args: argparse.Namespace) -> int:
         smoke=args.smoke,
         data_dir=args.data_dir,
         tokenizer=args.tokenizer,
+        trust_storage=args.trust_storage,
     )
     print(f"sweep directory: {root}\nsee the transfer matrix with: sweep query {root} --pivot")
     return 0
@@ -75,12 +86,13 @@ def _launch(args: argparse.Namespace) -> int:
 def _resume_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("sweep_dir")
     p.add_argument("--address", help="join an existing Ray cluster instead of a local one")
+    _trust_arg(p)
 
 
 def _resume(args: argparse.Namespace) -> int:
     from sweep.run.driver import resume
 
-    root = resume(args.sweep_dir, address=args.address)
+    root = resume(args.sweep_dir, address=args.address, trust_storage=args.trust_storage)
     print(f"sweep directory: {root}")
     return 0
 

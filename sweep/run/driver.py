@@ -36,6 +36,7 @@ def launch(
     smoke: bool = False,
     data_dir: str | None = None,
     tokenizer: str | None = None,
+    trust_storage: bool = False,
 ) -> Path | str:
     """Validate a config, create its sweep directory and run the sweep; return the directory (a URI for a
     sweep on shared storage).
@@ -43,6 +44,7 @@ def launch(
     Example: ``launch("configs/quickstart.yaml", ["target.num_samples=2"], storage="/tmp/sweeps")``; with
     ``storage="s3://bucket/sweeps"`` everything lives there and any machine can resume or read it.
     ``resume_existing`` continues the sweep if it exists already (a job retried by its scheduler).
+    ``trust_storage`` resumes such a sweep even where others can write its files (``resume``).
     ``smoke`` runs the study's smoke version (``sweep.run.smoke``), named ``<name>-smoke``, on ``data_dir``
     where it has the data, with ``tokenizer`` where the models' own are not on this machine.
     """
@@ -63,7 +65,7 @@ def launch(
         raise SweepStateError(f"cannot reach the storage {where}: {exc}") from exc
     if taken and resume_existing:
         print(f"{location} holds this sweep already: resuming it", flush=True)
-        return resume(location, address=address, wait_for_lease=True)
+        return resume(location, address=address, wait_for_lease=True, trust_storage=trust_storage)
     if taken:
         raise SweepStateError(
             f"{location} already holds a sweep; continue it with `sweep resume {location}` or pick another --name"
@@ -116,20 +118,43 @@ def _build_smoke(
     return smoke
 
 
-def resume(sweep_dir: str | Path, *, address: str | None = None, wait_for_lease: bool = False) -> Path | str:
+def resume(
+    sweep_dir: str | Path,
+    *,
+    address: str | None = None,
+    wait_for_lease: bool = False,
+    trust_storage: bool = False,
+) -> Path | str:
     """Continue a sweep from where its driver stopped: finished trials are kept, running ones
     continue from their last checkpoint, and searches not yet started run as planned. A sweep on
     shared storage (a URI) resumes from any machine; with ``wait_for_lease`` (a launch with
     ``--resume-existing``, which a job scheduler retries) it first waits for a dead driver's lease there to
-    lapse rather than refuse."""
+    lapse rather than refuse. A local sweep whose files other users can write is refused unless
+    ``trust_storage`` (``layout.refuse_untrusted``): resuming loads pickled state from it."""
     wait_s = LEASE_S + LEASE_RENEW_S if wait_for_lease else 0.0
     folder = layout.open_sweep(sweep_dir, driver=True, wait_s=wait_s)
+    if not trust_storage:
+        layout.refuse_untrusted(folder)
     layout.read_manifest(folder, to_run=True)
     config = load_config(folder.config)
     if address is None and (problems := local_problems(config)):
         raise ConfigError(problems, source=str(folder.config))
     _run(folder, config, address=address, wait_s=wait_s)
     return folder.remote or folder.root
+
+
+def _finish_merges(sweep_dir: layout.SweepDir) -> None:
+    """Finish the compactions a killed driver left pending, so that readers of ``results/`` other than
+    xstilts' own see every row again (``sweep.storage.compaction``)."""
+    from sweep.storage.compaction import compact_search, pending_merges
+
+    for folder in pending_merges(sweep_dir.results):
+        try:
+            merged = compact_search(folder, publish=sweep_dir.publish, remove=sweep_dir.unpublish)
+        except (OSError, XStiltsError) as exc:
+            print(f"{folder.name}: results not compacted ({exc}); xstilts reads them as they are", flush=True)
+        else:
+            print(f"finished merging {folder.name}'s results into {merged.name if merged else 'its merged file'}")
 
 
 def _run(sweep_dir: layout.SweepDir, config: SweepConfig, *, address: str | None, wait_s: float = 0.0) -> None:
@@ -139,6 +164,7 @@ def _run(sweep_dir: layout.SweepDir, config: SweepConfig, *, address: str | None
     with layout.driver_lock(sweep_dir, wait_s=wait_s):
         try:
             manifest = layout.read_manifest(sweep_dir)
+            _finish_merges(sweep_dir)
             for search in plan(config):
                 rebuilt = recorder(sweep_dir, config, search).rebuild_missing()
                 for path in rebuilt:

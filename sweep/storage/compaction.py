@@ -5,11 +5,16 @@ alone. Once a search is done its files never change, so they are merged into ``r
 .parquet``, whose footer lists the attempt files it covers (``xstilts.covers``). The store's guarantees hold
 at every instant:
 
-* Readers (``search_files``) take a search folder's newest compacted file and every attempt file it does not
-  cover, so a row is read exactly once whether the covered files are still there or not.
-* The compacted file is written under a temporary name, fsynced and renamed (complete or absent); only then
-  are the covered files deleted. A crash in between leaves files that readers ignore and that the next
-  compaction deletes.
+* xstilts' readers (``search_files``) take a search folder's newest merged file and every attempt file it
+  does not cover, so a row is read exactly once whether the covered files are still there or not.
+* Any other reader (``pyarrow.dataset`` over ``results/``, DuckDB's or Polars' ``results/**/*.parquet``)
+  never reads a row twice either. The merged file is written whole under a hidden name,
+  ``.search.c<n>.pending`` (pyarrow skips names starting with "."; the globs want ".parquet"), fsynced, and
+  published; only then are the files it covers deleted, and only after them does it take its name
+  ``search.c<n>.parquet``. In between, such a reader misses some of the search's rows, never counts one
+  twice; xstilts' readers read the pending file.
+* A crash at any step leaves a state the next compaction finishes: ``sweep resume`` (before it runs
+  anything) and ``sweep compact`` finish every pending merge (``pending_merges``).
 * Compacting again is idempotent: with nothing uncovered it only deletes what is covered; a later attempt
   (none is expected once a search is done) is merged into the next generation ``search.c<n+1>``.
 * ``has_attempt`` sees covered attempts, so a resumed driver never writes an attempt again.
@@ -23,6 +28,7 @@ the driver's own lock (and, on shared storage, its lease) for the instant of the
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,13 +37,26 @@ from typing import TYPE_CHECKING
 import pyarrow.parquet as pq
 
 from sweep.errors import SweepStateError
-from sweep.storage.results import COMPACTED, COVERS_KEY, ResultsStore, compacted_files, covers
+from sweep.storage.results import (
+    COMPACTED,
+    COVERS_KEY,
+    PENDING,
+    ResultsStore,
+    compacted_files,
+    covers,
+    is_merged,
+    search_listing,
+)
 from sweep.storage.select import trial_counts
 
 if TYPE_CHECKING:
     from sweep.storage.layout import SweepDir
 
-__all__ = ["COMPACTED", "COVERS_KEY", "Compaction", "compact_search", "compact_sweep"]
+__all__ = ["COMPACTED", "COVERS_KEY", "Compaction", "compact_search", "compact_sweep", "pending_merges"]
+
+# Set to "1", a merged file takes its name before the files it covers are deleted: the order before, when a
+# plain reader could count rows twice (bench/compaction_readers.py measures both).
+NAME_FIRST = "XSTILTS_COMPACTION_NAME_FIRST"
 
 
 @dataclass(frozen=True)
@@ -56,23 +75,23 @@ def compact_search(
     publish: Callable[[Path], None] | None = None,
     remove: Callable[[Path], None] | None = None,
 ) -> Path | None:
-    """Merge a search's files into its next compacted file; return it, or None when there was nothing new to
-    merge (or another process merged them first). Files the newest compacted file covers are deleted
-    (``remove`` deletes their copies on shared storage too, after ``publish`` has put the compacted file
-    there)."""
+    """Merge a search's files into its next compacted file, or finish the merge a crash left pending; return
+    the compacted file, or None when there was nothing new to merge (or another process merged them first).
+    Files the newest compacted file covers are deleted (``remove`` deletes their copies on shared storage
+    too, after ``publish`` has put the merged file there)."""
     import json
 
     from trainers.fileio import fsync_dir, write_atomic
 
     folder = Path(folder)
-    listing = sorted(p for p in folder.glob("*.parquet") if p.name[0] not in "._")
+    listing = search_listing(folder)
     generations = compacted_files(listing)
     newest = generations[-1][1] if generations else None
     held = covers(newest) if newest is not None else frozenset()
-    attempts = [p for p in listing if not COMPACTED.match(p.name)]
+    attempts = [p for p in listing if not is_merged(p.name)]
     fresh = [p for p in attempts if p.name not in held]
     if fresh:
-        # Exactly the newest compacted file and the fresh attempts listed: an attempt written since is neither
+        # Exactly the newest merged file and the fresh attempts listed: an attempt written since is neither
         # merged nor covered, and is read from its own file.
         table = ResultsStore.read_files([*([newest] if newest else []), *fresh], where=folder)
         order = ("trial_id", "attempt", "step", "split", "language", "metric")
@@ -80,24 +99,59 @@ def compact_search(
         names = sorted(held | {p.name for p in fresh})
         # ResultsStore.read's metadata: the current schema version (older files were read into it), the sweep.
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), COVERS_KEY: json.dumps(names).encode()})
-        written = folder / f"search.c{(generations[-1][0] if generations else 0) + 1}.parquet"
-        if not write_atomic(written, lambda f: pq.write_table(table, f, row_group_size=1 << 17), overwrite=False):
+        staged = folder / f".search.c{(generations[-1][0] if generations else 0) + 1}.pending"
+        if not write_atomic(staged, lambda f: pq.write_table(table, f, row_group_size=1 << 17), overwrite=False):
             return None  # another compaction got there first: its file, not this one's names, says what is covered
         fsync_dir(folder)
-        newest, held = written, frozenset(names)
-    else:
-        written = None
+        newest, held = staged, frozenset(names)
     if newest is None:
         return None
     stale = [p for p in attempts if p.name in held] + [p for _, p in generations if p != newest]
-    if stale and publish is not None:
+    pending = PENDING.match(newest.name)
+    if (stale or pending) and publish is not None:
         publish(newest)  # on shared storage before anything it covers is deleted there (idempotent)
-    # Only now is anything deleted: every row is in the newest compacted file.
+    final = None
+    if pending and os.environ.get(NAME_FIRST) == "1":
+        final = _name(newest, pending.group(1), publish=publish, remove=remove)
+    # Only now is anything deleted: every row is in the newest merged file.
     for path in stale:
         path.unlink(missing_ok=True)
         if remove is not None:
             remove(path)
-    return written
+    if pending and final is None:
+        # Named last: a reader that skips the pending file (any reader but xstilts') never sees a row twice.
+        final = _name(newest, pending.group(1), publish=publish, remove=remove)
+    return final
+
+
+def _name(
+    pending: Path,
+    generation: str,
+    *,
+    publish: Callable[[Path], None] | None,
+    remove: Callable[[Path], None] | None,
+) -> Path:
+    """Give a pending merged file its name ``search.c<generation>.parquet`` (here and on shared storage)."""
+    from trainers.fileio import fsync_dir
+
+    final = pending.with_name(f"search.c{generation}.parquet")
+    try:
+        pending.rename(final)
+    except FileNotFoundError:
+        if not final.exists():
+            raise
+        return final  # another process finished this merge
+    fsync_dir(final.parent)
+    if publish is not None:
+        publish(final)
+    if remove is not None:
+        remove(pending)
+    return final
+
+
+def pending_merges(results: Path) -> list[Path]:
+    """The search folders under ``results`` where a compaction was cut short (``compact_search`` finishes it)."""
+    return sorted({p.parent for p in Path(results).glob("*/.search.c*.pending") if PENDING.match(p.name)})
 
 
 def compact_sweep(sweep_dir: str | Path, *, only_done: bool = True) -> Compaction:
@@ -113,11 +167,12 @@ def compact_sweep(sweep_dir: str | Path, *, only_done: bool = True) -> Compactio
     folder = layout.open_sweep(sweep_dir, driver=layout.is_uri(str(sweep_dir)))
     manifest = layout.read_manifest(folder)
     written, counts = [], {}
+    unfinished = set(pending_merges(folder.results))
     for search, entry in manifest["searches"].items():
         done = entry["state"] == "done"
-        if only_done and not done:
-            continue
         path = folder.results / search
+        if only_done and not done and path not in unfinished:
+            continue
         if not path.is_dir():
             continue
         out = compact_search(path, publish=folder.publish, remove=folder.unpublish)

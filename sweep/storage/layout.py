@@ -322,6 +322,47 @@ def code_version() -> dict[str, str]:
     return info
 
 
+def untrusted_files(root: Path, *, limit: int = 5) -> list[str]:
+    """Up to ``limit`` files or folders in the sweep folder ``root`` (itself included) that a user other than
+    this one can write: writable by everyone, or owned by another user. Resuming runs code such files can
+    hold (Ray Tune's ``tuner.pkl``, the searcher's and scheduler's pickled state, DeepSpeed's checkpoints)."""
+    import stat
+
+    me, found = os.getuid(), []
+    for folder, folders, files in os.walk(root):
+        for name in ["", *files]:  # the folder itself, then its files
+            path = Path(folder) / name
+            try:
+                st = path.lstat()
+            except FileNotFoundError:
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                continue
+            if st.st_mode & stat.S_IWOTH or st.st_uid != me:
+                who = "writable by everyone" if st.st_mode & stat.S_IWOTH else f"owned by user id {st.st_uid}"
+                found.append(f"{path} ({who})")
+                if len(found) >= limit:
+                    return found
+        folders.sort()
+    return found
+
+
+def refuse_untrusted(sweep_dir: SweepDir) -> None:
+    """Refuse to run a local sweep whose files others can write (``untrusted_files``): raises SweepStateError
+    naming them and the fixes. A sweep on object storage is fetched into a copy of this user's own: there the
+    bucket's write permissions are the trust boundary (docs/security.md)."""
+    if sweep_dir.remote:
+        return
+    found = untrusted_files(sweep_dir.root)
+    if found:
+        raise SweepStateError(
+            f"sweep {sweep_dir.root} holds files other users can write: {'; '.join(found)}. Resuming loads "
+            "pickled state from it (Ray Tune's, the searcher's, DeepSpeed's checkpoints), which runs whatever "
+            f"code was put there: make them yours alone (e.g. `chmod -R o-w {sweep_dir.root}`, or copy the "
+            "sweep to a folder of your own), or pass --trust-storage if everyone who can write there is trusted"
+        )
+
+
 @contextlib.contextmanager
 def driver_lock(sweep_dir: SweepDir, *, wait_s: float = 0.0) -> Iterator[None]:
     """Hold the sweep for this process while the block runs; refuse if another live driver holds it.

@@ -306,12 +306,38 @@ class ResultsStore:
 
 
 COMPACTED = re.compile(r"^search\.c(\d+)\.parquet$")  # a search's merged results (sweep.storage.compaction)
+# A merged file before it takes its name: whole (written atomically), but hidden from other readers (pyarrow
+# skips names starting with "."; DuckDB's and Polars' "*.parquet" globs skip other suffixes).
+PENDING = re.compile(r"^\.search\.c(\d+)\.pending$")
 COVERS_KEY = b"xstilts.covers"  # in a merged file's footer: the attempt files it holds the rows of
 
 
+def is_merged(name: str) -> bool:
+    """Whether a search folder's file ``name`` is a merged file (named, or pending), not an attempt's."""
+    return bool(COMPACTED.match(name) or PENDING.match(name))
+
+
 def compacted_files(names: Sequence[Path]) -> list[tuple[int, Path]]:
-    """The compacted files among ``names`` (one search folder's files), by generation, oldest first."""
-    return sorted((int(m.group(1)), p) for p in names if (m := COMPACTED.match(Path(p).name)))
+    """The merged files among ``names`` (one search folder's files), by generation, oldest first: pending ones
+    too (a pending file is whole), and of one generation's two the named one last."""
+    found = []
+    for p in names:
+        name = Path(p).name
+        if m := COMPACTED.match(name):
+            found.append((int(m.group(1)), 1, p))
+        elif m := PENDING.match(name):
+            found.append((int(m.group(1)), 0, p))
+    return [(generation, p) for generation, _, p in sorted(found)]
+
+
+def search_listing(folder: Path) -> list[Path]:
+    """A search folder's results files as xstilts reads them: attempt files, merged files and pending ones
+    (names starting with "." or "_" are otherwise files being written)."""
+    return sorted(
+        p
+        for p in Path(folder).iterdir()
+        if (PENDING.match(p.name) or (p.suffix == ".parquet" and p.name[0] not in "._")) and p.is_file()
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -330,35 +356,39 @@ def covers(path: Path) -> frozenset[str]:
 
 
 def covered(folder: Path) -> tuple[Path | None, frozenset[str]]:
-    """A search folder's newest compacted file (or None), and the attempt file names it covers."""
-    files = compacted_files(list(Path(folder).glob("search.c*.parquet")))
+    """A search folder's newest merged file (or None), and the attempt file names it covers."""
+    folder = Path(folder)
+    files = compacted_files([*folder.glob("search.c*.parquet"), *folder.glob(".search.c*.pending")])
     if not files:
         return None, frozenset()
     return files[-1][1], covers(files[-1][1])
 
 
 def search_files(names: Sequence[Path]) -> list[Path]:
-    """Of ``names`` (one listing of a search folder's files), those a reader reads: the newest compacted file
+    """Of ``names`` (one listing of a search folder's files), those a reader reads: the newest merged file
     among them and the attempt files it does not cover. Taking the newest from the listing itself keeps the
-    answer whole while the driver writes a newer one: a file deleted meanwhile fails to open, and the
-    reader lists again (``ResultsStore.read``)."""
+    answer whole while the driver writes a newer one: a file deleted or renamed meanwhile fails to open, and
+    the reader lists again (``ResultsStore.read``)."""
     generations = compacted_files(names)
     if not generations:
         return list(names)
     newest = generations[-1][1]
     held = covers(newest)
-    return [p for p in names if p == newest or (not COMPACTED.match(p.name) and p.name not in held)]
+    return [p for p in names if p == newest or (not is_merged(p.name) and p.name not in held)]
 
 
 def result_files(root: Path, *, on_damaged: Callable[[Path, ResultsError], None] | None = None) -> list[Path]:
     """Every results file under ``root`` that a reader reads, sorted: names starting with "." or "_" (a file
-    being written) are not results, and in a compacted search folder the attempt files its compacted file
-    covers are not read again (``sweep.storage.compaction``). A damaged compacted file raises, or with ``on_damaged``
-    is reported there and left out (the files it covered, if still there, are read instead)."""
+    being written) are not results, but for a compaction's pending merged file; in a compacted search folder
+    the attempt files its newest merged file covers are not read again (``sweep.storage.compaction``). A
+    damaged compacted file raises, or with ``on_damaged`` is reported there and left out (the files it
+    covered, if still there, are read instead)."""
     root = Path(root)
     by_folder: dict[Path, list[Path]] = {}
-    for p in root.rglob("*.parquet"):
-        if p.is_file() and not any(part[0] in "._" for part in p.relative_to(root).parts):
+    for p in [*root.rglob("*.parquet"), *root.rglob(".search.c*.pending")]:
+        *folders, name = p.relative_to(root).parts
+        hidden = any(part[0] in "._" for part in folders) or (name[0] in "._" and not PENDING.match(name))
+        if not hidden and p.is_file():
             by_folder.setdefault(p.parent, []).append(p)
     out = []
     for names in by_folder.values():

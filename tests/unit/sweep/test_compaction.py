@@ -61,6 +61,117 @@ def test_a_crash_before_the_covered_files_are_deleted_reads_no_row_twice(tmp_pat
     assert sorted(p.name for p in folder.iterdir()) == ["search.c1.parquet"]
 
 
+class _Crash(BaseException):
+    """A process killed between two steps of a compaction."""
+
+
+def _plain_rows(results: Path) -> tuple[list[tuple], list[tuple]]:
+    """The rows' keys as readers other than xstilts' read them: pyarrow.dataset over the folder, and
+    DuckDB's glob."""
+    import duckdb
+    import pyarrow.dataset as ds
+
+    key = ["search", "trial_id", "attempt", "step", "split", "language", "metric"]
+    dataset = ds.dataset(results, format="parquet")
+    if not dataset.files:  # and DuckDB's glob matches nothing either
+        return [], []
+    table = dataset.to_table(columns=key)
+    by_pyarrow = sorted(zip(*(table[c].to_pylist() for c in key), strict=True), key=repr)
+    glob = str(results / "**" / "*.parquet")
+    by_duckdb = sorted(duckdb.sql(f"SELECT {', '.join(key)} FROM read_parquet('{glob}')").fetchall(), key=repr)
+    return by_pyarrow, by_duckdb
+
+
+@pytest.mark.parametrize("generation", [1, 2])
+def test_a_crash_at_any_step_of_a_compaction_never_shows_a_row_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, generation: int
+) -> None:
+    """Killed before each rename and delete in turn: plain pyarrow and DuckDB readers may miss rows of the
+    search being merged but never read one twice, xstilts' readers read every row once, and the next
+    compaction (as ``sweep resume`` and ``sweep compact`` run it) leaves every reader every row."""
+    import shutil
+
+    original = _sweep(tmp_path / "original")
+    folder = Path("results") / "target-none-xnli"
+    if generation == 2:  # a second generation also deletes the first one
+        compact_search(original / folder)
+        SweepWriter(original, name="s").trial(
+            intermediate="none", target="xnli", trial_id="b9", dev=[0.1], test={"de": [0.1]}
+        )
+    before = _everything(original)
+    whole = _plain_rows(original / "results")
+    assert whole[0] == whole[1] and len(whole[0]) == len(before)
+    steps = {"unlink": Path.unlink, "rename": Path.rename}
+    crashed_at = []
+    for k in range(20):
+        root = tmp_path / f"k{k}"
+        shutil.copytree(original, root)
+        done = []
+
+        def step(name: str, k: int = k, done: list = done):  # noqa: ANN202 - the patched method
+            def run(self: Path, *args: object, **kwargs: object) -> object:
+                if not self.name.endswith(".tmp"):  # write_atomic's own temporary file is no step
+                    if len(done) == k:
+                        raise _Crash
+                    done.append(self.name)
+                return steps[name](self, *args, **kwargs)
+
+            return run
+
+        with monkeypatch.context() as m:
+            m.setattr(Path, "unlink", step("unlink"))
+            m.setattr(Path, "rename", step("rename"))
+            try:
+                compact_search(root / folder)
+            except _Crash:
+                crashed_at.append(k)
+        seen = _plain_rows(root / "results")
+        for rows in seen:
+            assert len(rows) == len(set(rows)), f"a row read twice after a crash at step {k}"
+            assert set(rows) <= set(whole[0])
+        assert _everything(root) == before  # xstilts reads the pending merged file
+        compact_search(root / folder)  # what resume and `sweep compact` run
+        assert _plain_rows(root / "results") == whole
+        assert _everything(root) == before
+        assert [p.name for p in (root / folder).iterdir()] == [f"search.c{generation}.parquet"]
+        if k not in crashed_at:
+            break
+    # A crash before each delete (three attempts; or the new attempt and the first generation) and before
+    # the rename, then a run that went through.
+    assert crashed_at == list(range({1: 4, 2: 3}[generation]))
+
+
+def test_resume_and_compact_finish_a_merge_a_crash_left_pending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sweep.run.driver import _finish_merges
+    from sweep.storage import layout
+    from sweep.storage.compaction import pending_merges
+
+    root = _sweep(tmp_path)
+    before = _everything(root)
+    with monkeypatch.context() as m:
+        m.setattr(Path, "rename", lambda *a: (_ for _ in ()).throw(_Crash()))
+        for folder in sorted((root / "results").iterdir()):
+            with pytest.raises(_Crash):
+                compact_search(folder)
+    assert [p.name for p in pending_merges(root / "results")] == ["target-mnli-xnli", "target-none-xnli"]
+    assert _plain_rows(root / "results") == ([], [])  # every covered file deleted, nothing named yet
+    assert _everything(root) == before
+    _finish_merges(layout.open_sweep(root))
+    assert "finished merging target-mnli-xnli's results into search.c1.parquet" in capsys.readouterr().out
+    assert pending_merges(root / "results") == [] and len(_plain_rows(root / "results")[0]) == len(before)
+    with monkeypatch.context() as m:  # and `sweep compact` finishes one in a search not yet done
+        m.setattr(Path, "rename", lambda *a: (_ for _ in ()).throw(_Crash()))
+        SweepWriter(root, name="s").trial(
+            intermediate="none", target="xnli", trial_id="b9", dev=[0.1], test={"de": [0.1]}
+        )
+        with pytest.raises(_Crash):
+            compact_search(root / "results" / "target-none-xnli")
+    assert [p.name for p in compact_sweep(root).written] == ["search.c2.parquet"]
+    assert len(_plain_rows(root / "results")[1]) == len(before) + 2
+
+
 def test_a_compacted_attempt_is_never_written_again(tmp_path: Path) -> None:
     root = _sweep(tmp_path)
     store = ResultsStore(root / "results", sweep="s", hp_types={"lr": "float"})
@@ -332,3 +443,47 @@ def test_compact_of_a_sweep_on_shared_storage_publishes_the_counts(
         assert [(r["finished"], r["errored"]) for r in _status(capsys, location)] == [(3, 1), (2, 0)]
     finally:
         server.stop()
+
+
+def test_on_shared_storage_a_plain_reader_never_reads_a_row_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On S3 (moto's server) the merged file is published under its hidden name, the covered objects deleted,
+    and only then published under its own: a compaction killed before that leaves a pyarrow reader of the
+    bucket fewer rows, never a row twice, and `sweep compact` of the URI finishes it."""
+    import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
+
+    from sweep.storage.layout import SweepDir
+    from tests.s3 import s3_endpoint
+
+    root = _sweep(tmp_path)
+    before = _everything(root)
+    with s3_endpoint("sweeps") as env:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        local = SweepDir(root, remote="s3://sweeps/s")
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            local.publish(path)
+        fs = pafs.S3FileSystem(endpoint_override=env["AWS_ENDPOINT_URL"], access_key="testing", secret_key="testing")
+
+        def plain() -> list[tuple]:
+            table = ds.dataset("sweeps/s/results", filesystem=fs, format="parquet").to_table()
+            key = ["search", "trial_id", "attempt", "step", "split", "language", "metric"]
+            return list(zip(*(table[c].to_pylist() for c in key), strict=True))
+
+        def keys() -> list[str]:
+            found = fs.get_file_info(pafs.FileSelector("sweeps/s/results/target-none-xnli"))
+            return sorted(info.base_name for info in found)
+
+        whole = plain()
+        assert len(whole) == len(set(whole)) == len(before)
+        with monkeypatch.context() as m:
+            m.setattr(Path, "rename", lambda *a: (_ for _ in ()).throw(_Crash()))
+            with pytest.raises(_Crash):
+                compact_search(root / "results" / "target-none-xnli", publish=local.publish, remove=local.unpublish)
+        assert keys() == [".search.c1.pending"]
+        assert len(plain()) == len(set(plain())) == len(before) // 2
+        assert [p.name for p in compact_sweep("s3://sweeps/s").written] == ["search.c1.parquet", "search.c1.parquet"]
+        assert keys() == ["search.c1.parquet"]
+        assert sorted(plain()) == sorted(whole)

@@ -142,3 +142,32 @@ def test_a_zombie_holds_no_lease() -> None:
         assert pid_alive(os.getpid())
     finally:
         child.wait()
+
+
+def test_a_sweep_others_can_write_is_not_resumed_unless_trusted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Resuming loads pickled state (Tune's, DeepSpeed's) from the sweep folder: a file in it that everyone
+    can write is refused by name, with the fixes, before anything runs; --trust-storage goes past the check."""
+    from sweep.cli import main
+    from sweep.storage.layout import refuse_untrusted, untrusted_files
+    from tests.sweeps import SweepWriter
+
+    root = SweepWriter(tmp_path / "s", name="s").finish()
+    assert untrusted_files(root) == []
+    refuse_untrusted(SweepDir(root))
+    pickle = root / "tune" / "tuner.pkl"
+    pickle.parent.mkdir()
+    pickle.write_bytes(b"")
+    pickle.chmod(0o666)
+    assert untrusted_files(root) == [f"{pickle} (writable by everyone)"]
+    assert main(["resume", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert f"{pickle} (writable by everyone)" in err
+    assert f"chmod -R o-w {root}" in err and "--trust-storage" in err
+
+    assert main(["resume", str(root), "--trust-storage"]) == 2  # past the check: this folder's config is a stub
+    err = capsys.readouterr().err
+    assert "other users can write" not in err and "missing key `data_dir`" in err
+    pickle.chmod(0o644)
+    assert untrusted_files(root) == []
