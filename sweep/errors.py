@@ -5,7 +5,15 @@ The root class lives in ``trainers.errors`` (the lowest layer); it is re-exporte
 
 from __future__ import annotations
 
-from trainers.errors import CheckpointError, DataError, PredictionsError, TaskError, XStiltsError, suggest
+from trainers.errors import (
+    CheckpointError,
+    DataError,
+    PredictionsError,
+    StorageError,
+    TaskError,
+    XStiltsError,
+    suggest,
+)
 
 __all__ = [
     "CheckpointError",
@@ -13,6 +21,7 @@ __all__ = [
     "DataError",
     "PredictionsError",
     "ResultsError",
+    "StorageError",
     "SweepStateError",
     "TaskError",
     "XStiltsError",

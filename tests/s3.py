@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -28,6 +29,8 @@ def s3_endpoint(bucket: str) -> Iterator[dict[str, str]]:
     server.start()
     try:
         endpoint = f"http://127.0.0.1:{port}"
+        # moto keeps its buckets in this process, across servers: each endpoint starts from none.
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30)
         pafs.S3FileSystem(
             endpoint_override=endpoint, access_key="testing", secret_key="testing", allow_bucket_creation=True
         ).create_dir(bucket)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from trainers.errors import CheckpointError
+from trainers.fileio import no_space
 
 TAG = "checkpoint"
 STATE_FILE = "trainer_state.json"
@@ -60,6 +61,15 @@ def read_state(folder: Path) -> dict[str, Any]:
 def save(engine: Any, folder: Path, *, rank: int, state: dict[str, Any]) -> None:
     """Write this worker's part of a trial checkpoint into ``folder``: its DeepSpeed shards (DeepSpeed needs
     every worker to call this), the trainer ``state`` (worker 0 only) and its RNG states."""
+    try:
+        _save(engine, folder, rank=rank, state=state)
+    except Exception as exc:  # a full disk, whatever DeepSpeed or torch wrapped it in: name the folder
+        if (full := no_space(exc, folder)) is not None:
+            raise full from exc
+        raise
+
+
+def _save(engine: Any, folder: Path, *, rank: int, state: dict[str, Any]) -> None:
     import numpy as np
     import torch
 

@@ -131,7 +131,11 @@ def load_records(task: Task, *, language: str, role: str, data_dir: Path | None)
         _, start, end = parse_split(name)
         records.extend(_cut(_keep_language(source, read_records(path), language), start, end))
     if not records:
-        raise DataError(f"task `{task.name}` has no {role} records in `{language}` under {data_dir}")
+        files = ", ".join(map(str, paths))
+        raise DataError(
+            f"task `{task.name}` has no {role} records in `{language}` under {data_dir} ({files} holds none); mirror "
+            f"the split again (`sweep data mirror {task.name}`) or point data_dir at a mirror that has it"
+        )
     return source, records
 
 

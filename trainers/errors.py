@@ -30,6 +30,11 @@ class ModelError(XStiltsError):
     """A model cannot be built or loaded: no config, a tokenizer it cannot pad with, a head its family lacks."""
 
 
+class StorageError(XStiltsError):
+    """Shared storage cannot be used: a location no file system opens (an unknown URI scheme, a URI without its
+    bucket), or a request to it that failed for good."""
+
+
 class PredictionsError(XStiltsError):
     """A predictions file does not fit the task's gold data or the layout the benchmark reads."""
 

@@ -40,11 +40,25 @@ def pretrained_config(spec: ModelSpec) -> Any:
 
     try:
         return AutoConfig.from_pretrained(spec.path, local_files_only=True)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError, _strict_field_error()) as exc:
+        # huggingface_hub's strict configs say which field in two lines: "Validation error for field 'x':", the cause.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+        cause = " ".join(lines[:2]) if lines[0].endswith(":") else lines[0]
         raise ModelError(
-            f"model `{spec.name}`: no usable config.json at {spec.path} ({str(exc).splitlines()[0]}); set "
-            "model.path to a local model folder (one `save_pretrained` wrote) or a hub id already in the local cache"
+            f"model `{spec.name}`: no usable config.json at {spec.path} ({cause}); set model.path to a local model "
+            "folder (one `save_pretrained` wrote) or a hub id already in the local cache, and check its config.json "
+            "against its family's"
         ) from None
+
+
+def _strict_field_error() -> type[Exception]:
+    """What transformers' configs raise for a field of the wrong type (``num_hidden_layers: "two"``), where
+    huggingface_hub's strict dataclasses check them; ``TypeError`` with versions that do not."""
+    try:
+        from huggingface_hub.errors import StrictDataclassError
+    except ImportError:
+        return TypeError
+    return StrictDataclassError
 
 
 def is_decoder_only(config: Any) -> bool:

@@ -10,6 +10,7 @@ one, never half of one; a crash leaves at most a temporary file behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import uuid
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from trainers.errors import DataError
+from trainers.errors import DataError, StorageError
 
 
 def fsync_dir(path: Path) -> None:
@@ -31,6 +32,38 @@ def fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})  # a full disk, or the user's quota on it
+
+
+def no_space(exc: BaseException | None, folder: Path | str) -> StorageError | None:
+    """The error to raise for ``exc`` (or an error it was raised from) if it is a full disk while writing
+    under ``folder``, naming the folder and the fix; None for any other error."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+            at = f": {exc.filename}" if exc.filename and str(exc.filename) != str(folder) else ""
+            return StorageError(
+                f"no space left on the disk holding {folder} ({exc.strerror}{at}); free "
+                f"space there (`df -h {folder}` shows how much is left) or move the sweep to a larger disk, then "
+                "run `sweep resume` on the sweep: everything written before is kept, and what was being "
+                "written is written again"
+            )
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+@contextlib.contextmanager
+def space_checked(folder: Path | str) -> Any:
+    """Turn a full disk met inside into ``no_space``'s error for ``folder``."""
+    try:
+        yield
+    except OSError as exc:
+        if (full := no_space(exc, folder)) is not None:
+            raise full from exc
+        raise
+
+
 def write_atomic(
     path: Path, content: str | bytes | Callable[[IO[bytes]], Any], *, overwrite: bool = True, durable: bool = True
 ) -> bool:
@@ -39,9 +72,17 @@ def write_atomic(
     With ``overwrite=False`` an existing file is kept and nothing is written (the first writer wins,
     even among racing processes: the final name is claimed with a hard link, which fails if it exists).
     ``durable`` fsyncs the file and its folder, for records that must survive a power loss. Returns
-    whether this call wrote the file. Example: ``write_atomic(Path("out.json"), json.dumps(data))``.
+    whether this call wrote the file. Example: ``write_atomic(Path("out.json"), json.dumps(data))``. A full disk
+    raises a StorageError naming the folder (``no_space``), the file left as it was.
     """
     path = Path(path)
+    with space_checked(path.parent):
+        return _write_atomic(path, content, overwrite=overwrite, durable=durable)
+
+
+def _write_atomic(
+    path: Path, content: str | bytes | Callable[[IO[bytes]], Any], *, overwrite: bool, durable: bool
+) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not overwrite and path.exists():
         return False
@@ -97,16 +138,28 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             raise DataError(f"cannot read {path}: {exc}; replace it with a valid Parquet file") from exc
     records = []
     with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{path} line {number} is not valid JSON ({exc.msg}); each line must be one "
-                    "record in the hub's schema"
-                ) from exc
+        try:
+            lines = list(f)
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); write it as UTF-8 JSON lines, one "
+                "record in the hub's schema a line"
+            ) from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{path} line {number} is not valid JSON ({exc.msg}); each line must be one record in the hub's schema"
+            ) from exc
+        if not isinstance(record, dict):
+            raise DataError(
+                f"{path} line {number} is a JSON {type(record).__name__}, not an object; each line must be one "
+                'record in the hub\'s schema, e.g. {"sentence1": ..., "label": ...}'
+            )
+        records.append(record)
     return records
 
 
@@ -122,10 +175,17 @@ def is_uri(location: str | Path) -> bool:
 def filesystem(location: str | Path) -> tuple[Any, str]:
     """pyarrow's file system for ``location`` (the ones Ray Tune uses) and the path in it. S3 honours the
     usual AWS settings, ``AWS_ENDPOINT_URL`` included (an S3-compatible server)."""
+    import pyarrow as pa
     import pyarrow.fs as pafs
 
     if is_uri(location):
-        return pafs.FileSystem.from_uri(str(location))
+        try:
+            return pafs.FileSystem.from_uri(str(location))
+        except pa.ArrowInvalid as exc:  # an unknown scheme, or no bucket: before any request is made
+            raise StorageError(
+                f"cannot open {location} ({exc}); name a local folder or a URI of shared storage, such as "
+                "s3://bucket/prefix or gs://bucket/prefix"
+            ) from None
     return pafs.LocalFileSystem(), str(Path(str(location).removeprefix("file://")).resolve())
 
 

@@ -102,7 +102,7 @@ def copa(task: Task, records: Records, where: str) -> list[ChoiceExample]:
             ChoiceExample(
                 id=_ident(r, i),
                 context=context,
-                choices=(str(r["choice1"]), str(r["choice2"])),
+                choices=(str(_field(r, "choice1", where=where)), str(_field(r, "choice2", where=where))),
                 label=label_index(task, label, where=f"{where} record {i + 1}"),
             )
         )
@@ -117,8 +117,8 @@ def siqa(task: Task, records: Records, where: str) -> list[ChoiceExample]:
         out.append(
             ChoiceExample(
                 id=_ident(r, i),
-                context=f"{_field(r, 'context', where=where)} {r['question']}",
-                choices=(r["answerA"], r["answerB"], r["answerC"]),
+                context=f"{_field(r, 'context', where=where)} {_field(r, 'question', where=where)}",
+                choices=tuple(_field(r, key, where=where) for key in ("answerA", "answerB", "answerC")),
                 label=label_index(
                     task, int(label) - 1 if label not in (None, "") else None, where=f"{where} record {i + 1}"
                 ),
@@ -151,8 +151,8 @@ def cosmos_qa(task: Task, records: Records, where: str) -> list[ChoiceExample]:
     return [
         ChoiceExample(
             id=_ident(r, i),
-            context=f"{_field(r, 'context', where=where)} {r['question']}",
-            choices=tuple(str(r[f"answer{k}"]) for k in range(4)),
+            context=f"{_field(r, 'context', where=where)} {_field(r, 'question', where=where)}",
+            choices=tuple(str(_field(r, f"answer{k}", where=where)) for k in range(4)),
             label=label_index(task, r.get("label"), where=f"{where} record {i + 1}"),
         )
         for i, r in enumerate(records)
@@ -169,7 +169,7 @@ def commonsense_qa(task: Task, records: Records, where: str) -> list[ChoiceExamp
         out.append(
             ChoiceExample(
                 id=_ident(r, i),
-                context=str(r["question"]),
+                context=str(_field(r, "question", where=where)),
                 choices=tuple(choices["text"]),
                 label=label_index(task, label, where=f"{where} record {i + 1}"),
             )
@@ -204,7 +204,9 @@ def tags(field: str) -> Callable[[Task, Records, str], list[TagExample]]:
         for i, r in enumerate(records):
             tokens, labels = _field(r, "tokens", where=where), _field(r, field, where=where)
             if len(tokens) != len(labels):
-                raise DataError(f"{where} record {i + 1}: {len(tokens)} tokens but {len(labels)} tags")
+                raise DataError(
+                    f"{where} record {i + 1}: {len(tokens)} tokens but {len(labels)} tags; give each token one tag"
+                )
             here = f"{where} record {i + 1}"
             out.append(
                 TagExample(
@@ -225,7 +227,7 @@ def ccg(task: Task, records: Records, where: str) -> list[TagExample]:
         labels = str(_field(r, "tags", where=where)).split()
         here = f"{where} record {i + 1}"
         if len(tokens) != len(labels):
-            raise DataError(f"{here}: {len(tokens)} tokens but {len(labels)} tags")
+            raise DataError(f"{here}: {len(tokens)} tokens but {len(labels)} tags; give each token one tag")
         out.append(
             TagExample(
                 id=_ident(r, i), tokens=tuple(tokens), tags=tuple(label_index(task, t, where=here) for t in labels)

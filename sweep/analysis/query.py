@@ -52,7 +52,16 @@ def rows(
     condition, params = where_sql(results, [*where, *([f"metric={metric}"] if metric else [])], view="rows")
     selected = ", ".join(f'"{c}"' for c in wanted)
     order = "sweep, search, trial_id, attempt, step, split, language, metric"
-    return results.sql(f"SELECT {selected} FROM rows WHERE {condition} ORDER BY {order}", params).to_pylist()
+    found = results.sql(f"SELECT {selected} FROM rows WHERE {condition} ORDER BY {order}", params).to_pylist()
+    if not found and metric:  # no rows: say so when it is because no row has that metric at all
+        metrics = [r["metric"] for r in results.sql("SELECT DISTINCT metric FROM rows ORDER BY metric").to_pylist()]
+        if metrics and (unknown := [m for m in metric.split("|") if m not in metrics]):
+            from sweep.errors import suggest
+
+            raise QueryError(
+                f"no row has metric `{unknown[0]}`{suggest(unknown[0], metrics)}; the metrics are {', '.join(metrics)}"
+            )
+    return found
 
 
 def transfer_matrix(

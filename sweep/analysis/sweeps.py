@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sweep.errors import XStiltsError
+from sweep.errors import SweepStateError, XStiltsError
 from sweep.storage.layout import open_sweep, read_manifest
 from trainers.fileio import is_uri
 
@@ -51,7 +51,14 @@ def open_sweeps(locations: Sequence[str | Path]) -> list[SweepInfo]:
                 "apart: query them separately"
             )
         seen[name] = location
-        config = yaml.safe_load(folder.config.read_text()) if folder.config.is_file() else {}
+        try:
+            config = yaml.safe_load(folder.config.read_text()) if folder.config.is_file() else {}
+        except yaml.YAMLError as exc:
+            problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+            raise SweepStateError(
+                f"{location}: its config.yaml is damaged (not valid YAML: {problem}); restore it from a backup, or "
+                "write the config the sweep was launched with there again"
+            ) from exc
         out.append(
             SweepInfo(name=name, location=location, root=folder.root, manifest=manifest, config=config, folder=folder)
         )
@@ -66,5 +73,5 @@ def _no_sweep(location: str, *, uri: bool) -> str:
             shown = ", ".join(inside[:10]) + (", ..." if len(inside) > 10 else "")
             return f"{text}; it holds the sweeps {shown}: name them (e.g. {location.rstrip('/')}/{inside[0]})"
     elif not uri:
-        return f"no sweep at {location}: there is no such folder"
+        text = f"no sweep at {location}: there is no such folder"
     return text + "; name a sweep's own folder (the one `sweep launch` printed)"

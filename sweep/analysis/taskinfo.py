@@ -112,7 +112,10 @@ def score_file(name: str, *, language: str, predictions: Path, role: str, data_d
     task = resolve_labels(get_task(name), data_dir=data_dir)
     role = resolve_role(task, role)
     if not predictions.is_file():
-        raise PredictionsError(f"predictions file {predictions} does not exist")
+        raise PredictionsError(
+            f"predictions file {predictions} does not exist; write one with `sweep export-predictions SWEEP_DIR "
+            "--out DIR`, or give the path of a file in the layout evaluate.py reads"
+        )
     gold = load_examples(task, language=language, role=role, data_dir=data_dir)
     corpora = None
     if task.scorer == "bucc":

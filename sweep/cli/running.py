@@ -123,7 +123,10 @@ def _store_notes(config: Any, searches: list[Any]) -> dict[str, str]:
     for search in searches:
         if search.phase == "intermediate":
             key = stage_one.key(stage_one.identity(config, search))
-            entry = store.entry(key)
+            try:
+                entry = store.entry(key)
+            except OSError as exc:
+                raise store.unreachable(exc) from exc
             by = (entry or {}).get("trained_by", {}).get("sweep", "?")
             notes[search.id] = f"  [reused: {key}, trained by {by}]" if entry else f"  [trained, then stored: {key}]"
     return notes

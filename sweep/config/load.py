@@ -31,7 +31,16 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError([f"override `{item}` is not of the form key=value (e.g. training.zero_stage=2)"])
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError as exc:
+            problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+            raise ConfigError(
+                [
+                    f"override `{item}`: the value is not valid YAML ({problem}); write it as YAML, quoted for the "
+                    "shell, e.g. 'languages=[en,de]'"
+                ]
+            ) from exc
     return out
 
 
@@ -106,7 +115,7 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
         if not isinstance(child, dict):
             child = node[part] = {} if child is None else child
         if not isinstance(child, dict):
-            raise ConfigError([f"override `{dotted}`: `{part}` is not a section"])
+            raise ConfigError([f"override `{dotted}`: `{part}` is a value, not a section; set it whole ({part}=...)"])
         node = child
     node[parts[-1]] = value
 

@@ -72,7 +72,7 @@ def read_source(spec: str | Path) -> tuple[str, Path | None]:
             with fs.open_input_stream(inner) as f:
                 return f.read().decode(), None
         except FileNotFoundError as exc:
-            raise ConfigError([f"config file {text} does not exist on the shared storage"]) from exc
+            raise ConfigError([f"config file {text} does not exist on the shared storage; {HOW}"]) from exc
         except OSError as exc:
             raise ConfigError([f"cannot read the config {text}: {exc}; check the storage's credentials"]) from exc
     path = Path(text)

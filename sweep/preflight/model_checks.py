@@ -42,7 +42,12 @@ def check_model(model: ModelSpec, training: TrainingSpec, problems: list[str], *
         if not model.tokenizer:
             problems.append("model.tokenizer must name a tokenizer.json for a scratch model")
         elif not Path(model.tokenizer).exists():
-            problems.append(f"model.tokenizer {model.tokenizer} does not exist")
+            problems.append(
+                f"model.tokenizer {model.tokenizer} does not exist; point it at a tokenizer.json or a folder "
+                "tokenizer.save_pretrained wrote"
+            )
+        elif check_files:
+            _check_scratch_tokenizer(model.tokenizer, problems)
     elif model.init == "pretrained":
         if not check_files:  # the config alone: this machine may not have the model (a smoke run's)
             if not model.path:
@@ -137,6 +142,31 @@ def _has_file(source: str, names: tuple[str, ...]) -> bool:
     return any(hub_cache_file(source, name) for name in names)
 
 
+def _check_scratch_tokenizer(tokenizer: str, problems: list[str]) -> None:
+    """A scratch model's tokenizer, read as the trials read it (``trainers.model.load_tokenizer``): a
+    ``tokenizer.json``, parsed here by the ``tokenizers`` library (no transformers, no torch), or a folder
+    ``tokenizer.save_pretrained`` wrote."""
+    path = Path(tokenizer)
+    fix = "point model.tokenizer at the tokenizer.json that tokenizer.save_pretrained wrote, or at its folder"
+    if path.is_dir():
+        if not _has_file(tokenizer, TOKENIZER_FILES):
+            problems.append(
+                f"model.tokenizer {tokenizer} holds no tokenizer (none of {', '.join(TOKENIZER_FILES[:3])}, ...); {fix}"
+            )
+        return
+    if path.suffix != ".json":
+        problems.append(f"model.tokenizer {tokenizer} is neither a tokenizer.json nor a folder; {fix}")
+        return
+    from tokenizers import Tokenizer
+
+    try:
+        Tokenizer.from_file(tokenizer)
+    except Exception as exc:  # noqa: BLE001 - the tokenizers library raises a bare Exception for unreadable files
+        cause = (str(exc).splitlines() or [type(exc).__name__])[0]
+        what = f"model.tokenizer {tokenizer} is not a tokenizer.json"
+        problems.append(f"{what} the tokenizers library can read ({cause}); {fix}")
+
+
 def _check_pretrained_files(model: ModelSpec, problems: list[str]) -> None:
     """What the trials would find out one by one: config, weights, tokenizer and sizes of a local model."""
     if not model.path:
@@ -148,6 +178,14 @@ def _check_pretrained_files(model: ModelSpec, problems: list[str]) -> None:
             "folder `save_pretrained` wrote"
         )
         return
+    from trainers.errors import ModelError
+    from trainers.families import pretrained_config
+
+    try:  # a field of the wrong type: transformers reads config.json for the tokenizer too, so say it once
+        pretrained_config(model)
+    except ModelError as exc:
+        problems.append(str(exc))
+        return
     if not _has_file(model.path, WEIGHT_FILES):
         problems.append(
             f"model.path {model.path} has no weights ({' or '.join(WEIGHT_FILES[:2])}); copy the whole folder "
@@ -156,7 +194,10 @@ def _check_pretrained_files(model: ModelSpec, problems: list[str]) -> None:
     tokenizer = model.tokenizer or model.path
     if Path(tokenizer).suffix == ".json":
         if not Path(tokenizer).is_file():
-            problems.append(f"model.tokenizer {tokenizer} does not exist")
+            problems.append(
+                f"model.tokenizer {tokenizer} does not exist; point it at the model's tokenizer.json, or set "
+                "model.tokenizer=null to use the one in model.path"
+            )
         else:
             _check_vocabulary(model, data, problems)
     elif not (Path(tokenizer).exists() or in_hub_cache(tokenizer)) or not _has_file(tokenizer, TOKENIZER_FILES):
@@ -201,7 +242,10 @@ def _check_vocabulary(model: ModelSpec, data: dict[str, Any], problems: list[str
         return
     except Exception as exc:  # noqa: BLE001 - tokenizers and transformers raise many kinds on unreadable files
         where = f"model.tokenizer {model.tokenizer}" if model.tokenizer else f"model.path {model.path}"
-        problems.append(f"{where}: its tokenizer cannot be loaded ({str(exc).splitlines()[0]})")
+        problems.append(
+            f"{where}: its tokenizer cannot be loaded ({(str(exc).splitlines() or [type(exc).__name__])[0]}); save "
+            "the model's tokenizer there again (tokenizer.save_pretrained)"
+        )
         return
     size = len(tokenizer)  # added tokens included
     configured = data.get("pad_token_id")

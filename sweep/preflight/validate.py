@@ -18,6 +18,7 @@ from sweep.errors import ConfigError, check_choice, suggest
 from sweep.preflight.machine import check_local_resources
 from sweep.preflight.model_checks import check_attention, check_model
 from sweep.preflight.task_checks import check_tasks
+from trainers.fileio import is_uri
 from trainers.spec import POOLINGS
 
 
@@ -73,6 +74,14 @@ def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
         from sweep.storage.store import location_problems
 
         problems += location_problems(config.checkpoint_store, check_files=check_data)
+    if config.storage is not None and is_uri(config.storage):
+        from sweep.storage.store import SCHEMES
+
+        if (scheme := config.storage.split("://", 1)[0]) not in SCHEMES:
+            problems.append(
+                f"storage {config.storage}: scheme `{scheme}` is not one of {', '.join(SCHEMES)}; name a folder "
+                "or a URI such as s3://bucket/prefix"
+            )
     check_choice(problems, "retrieval.pooling", config.retrieval.pooling, POOLINGS)
     if config.retrieval.pooling == "cls" and (data := model_config_data(config.model)) and decoder_only(data):
         problems.append(

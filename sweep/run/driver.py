@@ -22,7 +22,7 @@ from sweep.preflight.model_checks import attention_of
 from sweep.preflight.validate import load_config, local_problems
 from sweep.storage import layout
 from sweep.storage.lease import LEASE_RENEW_S, LEASE_S
-from trainers.fileio import exists, is_uri, join, write_atomic, write_json
+from trainers.fileio import exists, is_uri, join, no_space, write_atomic, write_json
 
 
 def launch(
@@ -62,7 +62,10 @@ def launch(
     try:
         taken = exists(join(location, "manifest.json"))
     except OSError as exc:
-        raise SweepStateError(f"cannot reach the storage {where}: {exc}") from exc
+        raise SweepStateError(
+            f"cannot reach the storage {where}: {exc}; check the URI, AWS_ENDPOINT_URL and the storage's "
+            "credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"
+        ) from exc
     if taken and resume_existing:
         print(f"{location} holds this sweep already: resuming it", flush=True)
         return resume(location, address=address, wait_for_lease=True, trust_storage=trust_storage)
@@ -160,8 +163,10 @@ def _finish_merges(sweep_dir: layout.SweepDir) -> None:
 def _run(sweep_dir: layout.SweepDir, config: SweepConfig, *, address: str | None, wait_s: float = 0.0) -> None:
     from cluster import ray_session
     from sweep.run.runner import StudyRun, failure_message, recorder, unpublished
+    from sweep.storage.publisher import install_checked_copies
 
-    with layout.driver_lock(sweep_dir, wait_s=wait_s):
+    install_checked_copies()  # Tune's uploads of its experiment state: every file on storage, or an error
+    with layout.driver_lock(sweep_dir, wait_s=wait_s), layout.publishing(sweep_dir):
         try:
             manifest = layout.read_manifest(sweep_dir)
             _finish_merges(sweep_dir)
@@ -188,6 +193,11 @@ def _run(sweep_dir: layout.SweepDir, config: SweepConfig, *, address: str | None
             print(f"sweep finished: {sweep_dir.root}", flush=True)
             if failed:
                 raise failure_message(sweep_dir, failed)
+        except Exception as exc:
+            # A full disk under the sweep, met anywhere (Tune's own state included): say where, and the fix.
+            if not isinstance(exc, XStiltsError) and (full := no_space(exc, sweep_dir.root)) is not None:
+                raise full from exc
+            raise
         finally:
             ray_session.stop()
 

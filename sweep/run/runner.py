@@ -49,7 +49,7 @@ def recorder(sweep_dir: layout.SweepDir, config: SweepConfig, search: Search) ->
         store=ResultsStore(sweep_dir.results, sweep=config.name, hp_types=HP_COLUMN_TYPES, publish=sweep_dir.publish),
         journal=TrialJournal(
             sweep_dir.journal,
-            publish=sweep_dir.publish,
+            publish=sweep_dir.publish_now,  # what results are rebuilt from: on storage before the driver goes on
             publish_part=sweep_dir.publish_bytes,
             unpublish_parts=sweep_dir.unpublish_tree,
         ),

@@ -288,7 +288,14 @@ def _tiny(model: ModelSpec, *, work: Path, tokenizer: str | None, texts: list[st
         )
     own = None
     if tokenizer is not None:
-        own = load_tokenizer(ModelSpec(name=model.name, tokenizer=tokenizer))
+        fix = "give a tokenizer.json or a folder tokenizer.save_pretrained wrote"
+        if not Path(tokenizer).exists():
+            raise ConfigError([f"--tokenizer {tokenizer} does not exist; {fix}"])
+        try:
+            own = load_tokenizer(ModelSpec(name=model.name, tokenizer=tokenizer))
+        except Exception as exc:  # noqa: BLE001 - tokenizers and transformers raise many kinds on unreadable files
+            cause = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise ConfigError([f"--tokenizer {tokenizer} cannot be loaded ({cause}); {fix}"]) from exc
     elif model.init == "scratch" or data:  # the model's own tokenizer, where this machine has it
         try:
             own = load_tokenizer(model)

@@ -32,6 +32,9 @@ def xstilts_trial(config: dict[str, Any]) -> None:
     """
     from ray import tune
 
+    from sweep.storage.publisher import install_checked_copies
+
+    install_checked_copies()  # Tune's checkpoint uploads: every file on storage, or an error
     if config.get("workers", {}).get("count", 1) > 1:
         from sweep.run.workers import fit_workers
 

@@ -114,6 +114,9 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
     import ray.train
 
     from sweep.run.trial_run import run_or_fatal
+    from sweep.storage.publisher import install_checked_copies
+
+    install_checked_copies()  # Train's checkpoint uploads: every file on storage, or an error
 
     fatal = run_or_fatal(loop_config["trial"], reporter=_TrainReporter(), checkpoint=loop_config["resume"])
     if fatal is not None:

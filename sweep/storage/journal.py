@@ -22,7 +22,7 @@ from typing import Any
 
 from sweep.errors import ResultsError
 from sweep.storage.results import safe_path_part
-from trainers.fileio import fsync_dir, write_atomic
+from trainers.fileio import fsync_dir, space_checked, write_atomic
 
 #: The environment variable that publishes a trial's whole journal at each append (the way before).
 WHOLE_UPLOADS = "XSTILTS_JOURNAL_WHOLE_UPLOADS"
@@ -80,19 +80,21 @@ class TrialJournal:
                 f"{where} cannot be stored as JSON ({exc}); pass only str, numbers, bools, None, lists and dicts"
             ) from exc
         new_dir = not path.parent.exists()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        new_file = not path.exists()
         data = line.encode() + b"\n"
-        with open(path, "a+b") as fh:
-            _cut_torn_tail(fh)
-            start = fh.seek(0, os.SEEK_END)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if new_file:
-            fsync_dir(path.parent)
-        if new_dir:
-            fsync_dir(path.parent.parent)
+        # A full disk: an error naming the folder; a line written in part is cut by the next append.
+        with space_checked(path.parent):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            new_file = not path.exists()
+            with open(path, "a+b") as fh:
+                _cut_torn_tail(fh)
+                start = fh.seek(0, os.SEEK_END)
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if new_file:
+                fsync_dir(path.parent)
+            if new_dir:
+                fsync_dir(path.parent.parent)
         if self.publish_part is not None:
             self.publish_part(part_path(path, start), data)
         elif self.publish is not None:

@@ -20,15 +20,16 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from filelock import Timeout, UnixFileLock
 
-from sweep.errors import CheckpointError, SweepStateError
+from sweep.errors import CheckpointError, StorageError, SweepStateError
 from sweep.storage.lease import LEASE_S, Renewal, alive, holder_note, read_note
+from sweep.storage.publisher import INLINE, TALLY, Publisher, with_retries
 from trainers.checkpoint import STATE_FILE, TAG, read_state, report_step
 from trainers.encoder_io import publish_encoder
 from trainers.fileio import (
@@ -40,7 +41,6 @@ from trainers.fileio import (
     join,
     remove_file,
     remove_tree,
-    upload,
     upload_bytes,
     write_json,
 )
@@ -110,31 +110,53 @@ class SweepDir:
     def publish_encoder(self, task: str) -> None:
         """Upload an exported encoder folder to shared storage (no-op without), its index last."""
         if self.remote:
-            publish_encoder(self.encoder(task), join(self.remote, "encoders", task, ENCODER))
+            to = join(self.remote, "encoders", task, ENCODER)
+            with_retries(lambda: publish_encoder(self.encoder(task), to), what=f"uploading the encoder to {to}")
 
     def publish(self, path: Path) -> None:
-        """Copy a file written in the local copy to the same place on shared storage (no-op without)."""
+        """Copy a file written in the local copy to the same place on shared storage (no-op without): as it
+        is now, by the driver's publisher while it runs (in the order given, off its loop), else at once.
+        Transient errors are retried (``sweep.storage.publisher``)."""
         if self.remote:
-            upload(path, join(self.remote, *Path(path).relative_to(self.root).parts))
+            data, to = Path(path).read_bytes(), self._remote_of(path)
+            self._run(f"uploading {to}", lambda: upload_bytes(data, to))
+
+    def publish_now(self, path: Path) -> None:
+        """``publish``, done before this returns (a journal: what results are rebuilt from)."""
+        if self.remote:
+            data, to = Path(path).read_bytes(), self._remote_of(path)
+            with_retries(lambda: upload_bytes(data, to), what=f"uploading {to}")
 
     def publish_bytes(self, path: Path, data: bytes) -> None:
         """Write ``data`` to the place on shared storage of ``path`` in the local copy (no-op without): an
-        object of its own, with no local file behind it (a journal append's part)."""
+        object of its own, with no local file behind it (a journal append's part), before this returns."""
         if self.remote:
-            upload_bytes(data, self._remote_of(path))
+            to = self._remote_of(path)
+            with_retries(lambda: upload_bytes(data, to), what=f"uploading {to}")
 
     def unpublish_tree(self, path: Path) -> None:
-        """Delete the folder on shared storage at the place of ``path`` in the local copy (no-op without)."""
+        """Delete the folder on shared storage at the place of ``path`` in the local copy (no-op without),
+        before this returns."""
         if self.remote:
-            remove_tree(self._remote_of(path))
+            at = self._remote_of(path)
+            with_retries(lambda: remove_tree(at), what=f"deleting {at}")
 
     def _remote_of(self, path: Path) -> str:
         return join(self.remote or "", *Path(path).relative_to(self.root).parts)
 
     def unpublish(self, path: Path) -> None:
-        """Delete the copy on shared storage of a file deleted from the local copy (no-op without)."""
+        """Delete the copy on shared storage of a file deleted from the local copy (no-op without), in order
+        with what was published before it (``publish``)."""
         if self.remote:
-            remove_file(join(self.remote, *Path(path).relative_to(self.root).parts))
+            at = self._remote_of(path)
+            self._run(f"deleting {at}", lambda: remove_file(at))
+
+    def _run(self, what: str, action: Callable[[], object]) -> None:
+        publisher = _PUBLISHERS.get(self.remote or "")
+        if publisher is not None:
+            publisher.submit(what, action)
+        else:
+            with_retries(action, what=what)
 
     def checkpoint(self, *, search: str, trial_id: str, step: int) -> Path:
         """A local folder holding a trial's checkpoint at ``step`` (its evaluation, or epoch), as Tune kept
@@ -212,7 +234,7 @@ class SweepDir:
         """Raise unless this looks like a sweep directory."""
         if not self.manifest.is_file() or not self.config.is_file():
             raise SweepStateError(
-                f"{self.root} is not a sweep directory (no manifest.json/config.yaml); "
+                f"{self.remote or self.root} is not a sweep directory (no manifest.json/config.yaml); "
                 "give the folder `sweep launch` printed"
             )
 
@@ -258,7 +280,10 @@ def open_sweep(location: str | Path, *, driver: bool = False, launch: bool = Fal
             for name in FETCHED:
                 download(join(remote, name), root / name)
         except OSError as exc:
-            raise SweepStateError(f"cannot read the sweep at {remote}: {exc}") from exc
+            raise SweepStateError(
+                f"cannot read the sweep at {remote}: {exc}; check the URI, AWS_ENDPOINT_URL and the storage's "
+                "credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"
+            ) from exc
         from sweep.storage.journal import fold_parts
 
         fold_parts(root / "journal")  # each trial's whole file and its appends since (sweep.storage.journal)
@@ -270,8 +295,11 @@ def read_manifest(sweep_dir: SweepDir, *, to_run: bool = False) -> dict[str, Any
     sweep_dir.require()
     try:
         data = json.loads(sweep_dir.manifest.read_text())
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # not JSON, or not UTF-8 text
         raise SweepStateError(f"{sweep_dir.manifest} is damaged ({exc}); restore it from a backup") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("searches"), dict):
+        what = "not a JSON object" if not isinstance(data, dict) else "it has no `searches` object"
+        raise SweepStateError(f"{sweep_dir.manifest} is damaged ({what}); restore it from a backup")
     version = data.get("version")
     if version not in READABLE_VERSIONS:
         raise SweepStateError(
@@ -320,6 +348,38 @@ def code_version() -> dict[str, str]:
     except (OSError, subprocess.SubprocessError):
         pass
     return info
+
+
+_PUBLISHERS: dict[str, Publisher] = {}  # the running driver's, by its sweep's URI (``publishing``)
+
+
+@contextlib.contextmanager
+def publishing(sweep_dir: SweepDir) -> Iterator[None]:
+    """While inside, ``sweep_dir.publish`` and ``unpublish`` hand their uploads to a background publisher
+    (``sweep.storage.publisher``); on the way out every one of them is done, or its error raised (unless
+    another error is on its way out already, which it is printed beside). ``XSTILTS_PUBLISH_INLINE=1``
+    publishes on the caller's thread instead, as before."""
+    if not sweep_dir.remote or os.environ.get(INLINE) == "1":
+        yield
+        return
+    publisher = _PUBLISHERS[sweep_dir.remote] = Publisher()
+    failed = False
+    try:
+        yield
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        del _PUBLISHERS[sweep_dir.remote]
+        try:
+            publisher.close()
+        except StorageError as exc:
+            if not failed:
+                raise
+            print(f"also: {exc}", flush=True)
+        finally:
+            if TALLY.retried or TALLY.failed:
+                print(f"shared storage: {TALLY.retried} requests retried, {TALLY.failed} failed", flush=True)
 
 
 def untrusted_files(root: Path, *, limit: int = 5) -> list[str]:

@@ -51,6 +51,7 @@ from filelock import Timeout, UnixFileLock
 
 from sweep.errors import SweepStateError
 from sweep.storage.lease import Renewal, alive, holder_note, read_note, write_note
+from sweep.storage.publisher import with_retries
 from trainers.encoder_io import encoder_files
 from trainers.fileio import filesystem, fsync_dir, is_uri, join, remove_tree, upload, write_atomic, write_json
 
@@ -88,10 +89,7 @@ class CheckpointStore:
             fs.create_dir(path, recursive=True)
             fs.get_file_info(path)
         except OSError as exc:
-            raise SweepStateError(
-                f"cannot reach the checkpoint store {self.location}: {exc}; fix its path or credentials, or "
-                "remove `checkpoint_store` to train every stage one in this sweep"
-            ) from exc
+            raise self.unreachable(exc) from exc
         if not self.remote:
             probe = FileLease(self, f".probe-{uuid.uuid4().hex}", holder={})
             try:
@@ -129,12 +127,22 @@ class CheckpointStore:
             ) from exc
         return record
 
-    def entries(self) -> list[dict[str, Any]]:
-        """Every complete entry's record, oldest first."""
-        return sorted(
-            (record for key in self._keys() if (record := self.entry(key)) is not None),
-            key=lambda r: r.get("created_at", 0),
+    def unreachable(self, exc: OSError) -> SweepStateError:
+        """The error for a store that could not be reached (``exc``), naming it and the fixes."""
+        return SweepStateError(
+            f"cannot reach the checkpoint store {self.location}: {exc}; fix its path or credentials, or "
+            "remove `checkpoint_store` to train every stage one in this sweep"
         )
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every complete entry's record, oldest first (a store that cannot be reached: SweepStateError)."""
+        try:
+            return sorted(
+                (record for key in self._keys() if (record := self.entry(key)) is not None),
+                key=lambda r: r.get("created_at", 0),
+            )
+        except OSError as exc:
+            raise self.unreachable(exc) from exc
 
     def unreferenced(self) -> list[str]:
         """Data folders no record names: what interrupted publishes left (never read; safe to delete
@@ -208,7 +216,8 @@ class CheckpointStore:
                 return False
             staging.write_text(text)
             try:
-                upload(staging, join(self.entry_location(key), ENTRY))
+                to = join(self.entry_location(key), ENTRY)
+                with_retries(lambda: upload(staging, to), what=f"uploading {to}")
             finally:
                 staging.unlink(missing_ok=True)
             return True
@@ -219,7 +228,7 @@ class CheckpointStore:
 
     def _put_file(self, local: Path, location: str) -> None:
         if self.remote:
-            upload(local, location)
+            with_retries(lambda: upload(local, location), what=f"uploading {location}")
             return
         target = Path(location)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -459,21 +459,21 @@ def test_on_shared_storage_a_plain_reader_never_reads_a_row_twice(
 
     root = _sweep(tmp_path)
     before = _everything(root)
-    with s3_endpoint("sweeps") as env:
+    with s3_endpoint("merged") as env:
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        local = SweepDir(root, remote="s3://sweeps/s")
+        local = SweepDir(root, remote="s3://merged/s")
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             local.publish(path)
         fs = pafs.S3FileSystem(endpoint_override=env["AWS_ENDPOINT_URL"], access_key="testing", secret_key="testing")
 
         def plain() -> list[tuple]:
-            table = ds.dataset("sweeps/s/results", filesystem=fs, format="parquet").to_table()
+            table = ds.dataset("merged/s/results", filesystem=fs, format="parquet").to_table()
             key = ["search", "trial_id", "attempt", "step", "split", "language", "metric"]
             return list(zip(*(table[c].to_pylist() for c in key), strict=True))
 
         def keys() -> list[str]:
-            found = fs.get_file_info(pafs.FileSelector("sweeps/s/results/target-none-xnli"))
+            found = fs.get_file_info(pafs.FileSelector("merged/s/results/target-none-xnli"))
             return sorted(info.base_name for info in found)
 
         whole = plain()
@@ -484,6 +484,6 @@ def test_on_shared_storage_a_plain_reader_never_reads_a_row_twice(
                 compact_search(root / "results" / "target-none-xnli", publish=local.publish, remove=local.unpublish)
         assert keys() == [".search.c1.pending"]
         assert len(plain()) == len(set(plain())) == len(before) // 2
-        assert [p.name for p in compact_sweep("s3://sweeps/s").written] == ["search.c1.parquet", "search.c1.parquet"]
+        assert [p.name for p in compact_sweep("s3://merged/s").written] == ["search.c1.parquet", "search.c1.parquet"]
         assert keys() == ["search.c1.parquet"]
         assert sorted(plain()) == sorted(whole)
