@@ -22,10 +22,11 @@ class Faults:
 
 
 class FaultProxy:
-    """Forwards 127.0.0.1:``port`` to 127.0.0.1:``upstream``. Each chunk a client sends (about one request)
-    is, with probability ``reset``, dropped and both connections reset (the client sees ECONNRESET before
-    any answer: the request never reached the server); else, with probability ``delay``, held ``delay_s``
-    seconds first. Use as a context manager; ``faults`` counts what it did."""
+    """Forwards 127.0.0.1:``port`` to 127.0.0.1:``upstream``. Each chunk a client sends (a small request, or
+    up to 64 KiB of a large one) is, with probability ``reset``, dropped and both connections reset: the
+    client sees the connection reset before any answer, and the server a request cut short (or, for a first
+    chunk, none). Else, with probability ``delay``, it is held ``delay_s`` seconds first. Use as a context
+    manager; ``faults`` counts what it did."""
 
     def __init__(
         self, upstream: int, *, reset: float = 0.0, delay: float = 0.0, delay_s: float = 0.05, seed: int = 0

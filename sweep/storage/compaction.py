@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sweep.errors import SweepStateError
@@ -90,13 +91,20 @@ def compact_search(
     held = covers(newest) if newest is not None else frozenset()
     attempts = [p for p in listing if not is_merged(p.name)]
     fresh = [p for p in attempts if p.name not in held]
-    if fresh:
+    # An older merged file holding attempts the newest lacks (two compactions raced: ``_name``): its rows of
+    # those attempts are merged again, not deleted with it.
+    orphans = {p: covers(p) - held for _, p in generations if p != newest and not covers(p) <= held}
+    if fresh or orphans:
         # Exactly the newest merged file and the fresh attempts listed: an attempt written since is neither
         # merged nor covered, and is read from its own file.
         table = ResultsStore.read_files([*([newest] if newest else []), *fresh], where=folder)
+        for orphan, extra in orphans.items():
+            rows = ResultsStore.read_files([orphan], where=folder).cast(table.schema)
+            keep = [f"{t}.a{a}.parquet" in extra for t, a in zip(rows["trial_id"], rows["attempt"], strict=True)]
+            table = pa.concat_tables([table, rows.filter(pa.array(keep, pa.bool_()))])
         order = ("trial_id", "attempt", "step", "split", "language", "metric")
         table = table.sort_by([(c, "ascending") for c in order])
-        names = sorted(held | {p.name for p in fresh})
+        names = sorted(held | {p.name for p in fresh} | {n for extra in orphans.values() for n in extra})
         # ResultsStore.read's metadata: the current schema version (older files were read into it), the sweep.
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), COVERS_KEY: json.dumps(names).encode()})
         staged = folder / f".search.c{(generations[-1][0] if generations else 0) + 1}.pending"
@@ -121,6 +129,8 @@ def compact_search(
     if pending and final is None:
         # Named last: a reader that skips the pending file (any reader but xstilts') never sees a row twice.
         final = _name(newest, pending.group(1), publish=publish, remove=remove)
+    if pending and newest.exists():  # it lost the race for its name: merge what only it holds
+        return compact_search(folder, publish=publish, remove=remove) or final
     return final
 
 
@@ -136,17 +146,30 @@ def _name(
 
     final = pending.with_name(f"search.c{generation}.parquet")
     try:
-        pending.rename(final)
+        _claim(pending, final)  # never written over: two compactions may race to this name
     except FileNotFoundError:
         if not final.exists():
             raise
         return final  # another process finished this merge
+    except FileExistsError:
+        # Another compaction named its merge of this generation first. This one stays pending, an older
+        # generation now: the next compaction (run at once by compact_search) merges what only it holds.
+        return final
+    except OSError:  # a file system without hard links: check, then rename (a narrow race)
+        if not final.exists():
+            pending.rename(final)
+    pending.unlink(missing_ok=True)
     fsync_dir(final.parent)
     if publish is not None:
         publish(final)
     if remove is not None:
         remove(pending)
     return final
+
+
+def _claim(pending: Path, final: Path) -> None:
+    """Give ``pending`` the name ``final`` too, unless that name exists (FileExistsError)."""
+    os.link(pending, final)
 
 
 def pending_merges(results: Path) -> list[Path]:

@@ -363,48 +363,54 @@ def publishing(sweep_dir: SweepDir) -> Iterator[None]:
         yield
         return
     publisher = _PUBLISHERS[sweep_dir.remote] = Publisher()
-    failed = False
+    failed: BaseException | None = None
     try:
         yield
-    except BaseException:
-        failed = True
+    except BaseException as exc:
+        failed = exc
         raise
     finally:
         del _PUBLISHERS[sweep_dir.remote]
         try:
             publisher.close()
         except StorageError as exc:
-            if not failed:
+            if failed is None:
                 raise
-            print(f"also: {exc}", flush=True)
+            if exc is not failed:  # the publisher's own error, raised at a hand-off, is on its way out already
+                print(f"also: {exc}", flush=True)
         finally:
             if TALLY.retried or TALLY.failed:
                 print(f"shared storage: {TALLY.retried} requests retried, {TALLY.failed} failed", flush=True)
 
 
 def untrusted_files(root: Path, *, limit: int = 5) -> list[str]:
-    """Up to ``limit`` files or folders in the sweep folder ``root`` (itself included) that a user other than
-    this one can write: writable by everyone, or owned by another user. Resuming runs code such files can
-    hold (Ray Tune's ``tuner.pkl``, the searcher's and scheduler's pickled state, DeepSpeed's checkpoints)."""
+    """Up to ``limit`` files or folders in the sweep folder ``root`` (itself included; a link's target) that a
+    user other than this one can write: writable by everyone, or owned by another user, and folders that cannot
+    be listed. Group-writable ones pass (a team's shared group is its own choice: docs/security.md). Resuming
+    runs code such files can hold (Ray Tune's ``tuner.pkl``, the searcher's and scheduler's pickled state,
+    DeepSpeed's checkpoints)."""
     import stat
 
     me, found = os.getuid(), []
-    for folder, folders, files in os.walk(root):
-        for name in ["", *files]:  # the folder itself, then its files
+
+    def unlistable(exc: OSError) -> None:
+        found.append(f"{exc.filename} (cannot be listed: {exc.strerror})")
+
+    for folder, folders, files in os.walk(root, onerror=unlistable):
+        # The folder itself, its files, and links to folders (walked as links, not followed).
+        for name in ["", *files, *(d for d in folders if (Path(folder) / d).is_symlink())]:
             path = Path(folder) / name
             try:
-                st = path.lstat()
+                st = path.stat()  # a link: its target, which is what gets loaded
             except FileNotFoundError:
-                continue
-            if stat.S_ISLNK(st.st_mode):
                 continue
             if st.st_mode & stat.S_IWOTH or st.st_uid != me:
                 who = "writable by everyone" if st.st_mode & stat.S_IWOTH else f"owned by user id {st.st_uid}"
-                found.append(f"{path} ({who})")
-                if len(found) >= limit:
-                    return found
+                found.append(f"{path} ({who}{', through a link' if path.is_symlink() else ''})")
+        if len(found) >= limit:
+            return found[:limit]
         folders.sort()
-    return found
+    return found[:limit]
 
 
 def refuse_untrusted(sweep_dir: SweepDir) -> None:
@@ -512,7 +518,8 @@ def note_driver(sweep_dir: SweepDir, **fields: Any) -> None:
         except (OSError, ValueError):
             info = {}
         write_json(sweep_dir.driver_info, {**info, **fields})
-        sweep_dir.publish(sweep_dir.driver_info)
+        # At once, not behind queued uploads: it is the lease, renewed every 20 s (no order to keep).
+        sweep_dir.publish_now(sweep_dir.driver_info)
 
 
 def driver_note(sweep_dir: SweepDir) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from trainers.errors import XStiltsError
 from trainers.fileio import filesystem
 
 LEASE_S = 90.0  # a note not renewed for this long is a dead holder's
@@ -98,6 +99,7 @@ class Renewal:
 
     def _run(self) -> None:
         while not self._stop.wait(LEASE_RENEW_S):
-            with contextlib.suppress(OSError):
+            # An unreachable store (OSError, or the StorageError its retries end in) skips one renewal.
+            with contextlib.suppress(OSError, XStiltsError):
                 if not self._renew():
                     return

@@ -175,9 +175,9 @@ def checked_copy_files(
     import pyarrow.fs as pafs
 
     original = _ORIGINAL_COPY[0] if _ORIGINAL_COPY else pafs.copy_files
-    if destination_filesystem is None:
+    if destination_filesystem is None and "://" in str(destination):
         destination_filesystem, destination = pafs.FileSystem.from_uri(destination)
-    if destination_filesystem.type_name == "local":
+    if destination_filesystem is None or destination_filesystem.type_name == "local":
         return original(
             source,
             destination,
@@ -187,8 +187,13 @@ def checked_copy_files(
             use_threads=use_threads,
         )
     if source_filesystem is None:
-        source_filesystem, source = pafs.FileSystem.from_uri(source)
+        if "://" in str(source):
+            source_filesystem, source = pafs.FileSystem.from_uri(source)
+        else:
+            source_filesystem, source = pafs.LocalFileSystem(), os.path.abspath(source)
     info = source_filesystem.get_file_info(source)
+    if info.type == pafs.FileType.NotFound:
+        raise FileNotFoundError(f"{source} does not exist: nothing to copy")
     if info.type == pafs.FileType.File:
         pairs = [(source, destination)]
     else:

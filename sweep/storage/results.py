@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -330,14 +331,24 @@ def compacted_files(names: Sequence[Path]) -> list[tuple[int, Path]]:
     return [(generation, p) for generation, _, p in sorted(found)]
 
 
-def search_listing(folder: Path) -> list[Path]:
-    """A search folder's results files as xstilts reads them: attempt files, merged files and pending ones
+def _results_file(name: str) -> bool:
+    """Whether a search folder's file ``name`` is one xstilts reads: an attempt's, a merged or a pending one
     (names starting with "." or "_" are otherwise files being written)."""
-    return sorted(
-        p
-        for p in Path(folder).iterdir()
-        if (PENDING.match(p.name) or (p.suffix == ".parquet" and p.name[0] not in "._")) and p.is_file()
-    )
+    return bool(PENDING.match(name)) or (name.endswith(".parquet") and name[0] not in "._")
+
+
+def search_listing(folder: Path) -> list[Path]:
+    """A search folder's results files (``_results_file``), from one listing of the folder taken while nothing
+    was added, deleted or renamed in it: a listing taken during a compaction's rename could hold neither the
+    pending name nor the final one (the folder's mtime tells; it is listed again)."""
+    folder = Path(folder)
+    for _ in range(100):
+        before = folder.stat().st_mtime_ns
+        with os.scandir(folder) as entries:
+            names = sorted(e.name for e in entries if _results_file(e.name) and e.is_file())
+        if folder.stat().st_mtime_ns == before:
+            break
+    return [folder / name for name in names]
 
 
 @lru_cache(maxsize=4096)
@@ -358,7 +369,7 @@ def covers(path: Path) -> frozenset[str]:
 def covered(folder: Path) -> tuple[Path | None, frozenset[str]]:
     """A search folder's newest merged file (or None), and the attempt file names it covers."""
     folder = Path(folder)
-    files = compacted_files([*folder.glob("search.c*.parquet"), *folder.glob(".search.c*.pending")])
+    files = compacted_files(search_listing(folder)) if folder.is_dir() else []
     if not files:
         return None, frozenset()
     return files[-1][1], covers(files[-1][1])
@@ -385,11 +396,10 @@ def result_files(root: Path, *, on_damaged: Callable[[Path, ResultsError], None]
     covered, if still there, are read instead)."""
     root = Path(root)
     by_folder: dict[Path, list[Path]] = {}
-    for p in [*root.rglob("*.parquet"), *root.rglob(".search.c*.pending")]:
-        *folders, name = p.relative_to(root).parts
-        hidden = any(part[0] in "._" for part in folders) or (name[0] in "._" and not PENDING.match(name))
-        if not hidden and p.is_file():
-            by_folder.setdefault(p.parent, []).append(p)
+    for folder, folders, _ in os.walk(root):
+        folders[:] = sorted(d for d in folders if d[0] not in "._")  # hidden folders hold no results
+        if files := search_listing(Path(folder)):  # each folder from one listing (see search_listing)
+            by_folder[Path(folder)] = files
     out = []
     for names in by_folder.values():
         while True:

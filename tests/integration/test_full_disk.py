@@ -50,7 +50,6 @@ def test_a_full_disk_stops_the_driver_and_resume_loses_nothing(
     message = out.strip().splitlines()[-1]
     assert message.startswith("sweep launch: error: no space left on the disk holding"), out[-3000:]
     assert str(disk) in message and "`df -h" in message and "run `sweep resume` on the sweep" in message
-    assert "Traceback" not in out.split("sweep launch: ")[-1]
 
     ballast.unlink()
     resumed = run_sweep("resume", str(sweep_dir))

@@ -12,6 +12,7 @@ from sweep.analysis import analyses
 from sweep.analysis.tables import Results
 from sweep.cli import main
 from sweep.errors import ResultsError
+from sweep.storage import compaction
 from sweep.storage.compaction import COVERS_KEY, Compaction, compact_search, compact_sweep
 from sweep.storage.results import ResultsStore, result_files
 from tests.sweeps import SweepWriter
@@ -86,7 +87,7 @@ def _plain_rows(results: Path) -> tuple[list[tuple], list[tuple]]:
 def test_a_crash_at_any_step_of_a_compaction_never_shows_a_row_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, generation: int
 ) -> None:
-    """Killed before each rename and delete in turn: plain pyarrow and DuckDB readers may miss rows of the
+    """Killed before each delete and each naming step in turn: plain pyarrow and DuckDB readers may miss rows of the
     search being merged but never read one twice, xstilts' readers read every row once, and the next
     compaction (as ``sweep resume`` and ``sweep compact`` run it) leaves every reader every row."""
     import shutil
@@ -101,14 +102,14 @@ def test_a_crash_at_any_step_of_a_compaction_never_shows_a_row_twice(
     before = _everything(original)
     whole = _plain_rows(original / "results")
     assert whole[0] == whole[1] and len(whole[0]) == len(before)
-    steps = {"unlink": Path.unlink, "rename": Path.rename}
+    steps = {"unlink": Path.unlink, "claim": compaction._claim}
     crashed_at = []
     for k in range(20):
         root = tmp_path / f"k{k}"
         shutil.copytree(original, root)
         done = []
 
-        def step(name: str, k: int = k, done: list = done):  # noqa: ANN202 - the patched method
+        def step(name: str, k: int = k, done: list = done):  # noqa: ANN202 - the patched function
             def run(self: Path, *args: object, **kwargs: object) -> object:
                 if not self.name.endswith(".tmp"):  # write_atomic's own temporary file is no step
                     if len(done) == k:
@@ -120,7 +121,7 @@ def test_a_crash_at_any_step_of_a_compaction_never_shows_a_row_twice(
 
         with monkeypatch.context() as m:
             m.setattr(Path, "unlink", step("unlink"))
-            m.setattr(Path, "rename", step("rename"))
+            m.setattr(compaction, "_claim", step("claim"))
             try:
                 compact_search(root / folder)
             except _Crash:
@@ -136,9 +137,9 @@ def test_a_crash_at_any_step_of_a_compaction_never_shows_a_row_twice(
         assert [p.name for p in (root / folder).iterdir()] == [f"search.c{generation}.parquet"]
         if k not in crashed_at:
             break
-    # A crash before each delete (three attempts; or the new attempt and the first generation) and before
-    # the rename, then a run that went through.
-    assert crashed_at == list(range({1: 4, 2: 3}[generation]))
+    # A crash before each delete (three attempts; or the new attempt and the first generation), before the
+    # name is claimed and before the pending name is let go, then a run that went through.
+    assert crashed_at == list(range({1: 5, 2: 4}[generation]))
 
 
 def test_resume_and_compact_finish_a_merge_a_crash_left_pending(
@@ -151,7 +152,7 @@ def test_resume_and_compact_finish_a_merge_a_crash_left_pending(
     root = _sweep(tmp_path)
     before = _everything(root)
     with monkeypatch.context() as m:
-        m.setattr(Path, "rename", lambda *a: (_ for _ in ()).throw(_Crash()))
+        m.setattr(compaction, "_claim", lambda *a: (_ for _ in ()).throw(_Crash()))
         for folder in sorted((root / "results").iterdir()):
             with pytest.raises(_Crash):
                 compact_search(folder)
@@ -162,7 +163,7 @@ def test_resume_and_compact_finish_a_merge_a_crash_left_pending(
     assert "finished merging target-mnli-xnli's results into search.c1.parquet" in capsys.readouterr().out
     assert pending_merges(root / "results") == [] and len(_plain_rows(root / "results")[0]) == len(before)
     with monkeypatch.context() as m:  # and `sweep compact` finishes one in a search not yet done
-        m.setattr(Path, "rename", lambda *a: (_ for _ in ()).throw(_Crash()))
+        m.setattr(compaction, "_claim", lambda *a: (_ for _ in ()).throw(_Crash()))
         SweepWriter(root, name="s").trial(
             intermediate="none", target="xnli", trial_id="b9", dev=[0.1], test={"de": [0.1]}
         )
@@ -170,6 +171,42 @@ def test_resume_and_compact_finish_a_merge_a_crash_left_pending(
             compact_search(root / "results" / "target-none-xnli")
     assert [p.name for p in compact_sweep(root).written] == ["search.c2.parquet"]
     assert len(_plain_rows(root / "results")[1]) == len(before) + 2
+
+
+def test_a_merge_that_lost_the_race_for_its_name_is_merged_again(tmp_path: Path) -> None:
+    """Two compactions raced (a `sweep compact` beside the driver): the other one named its merge of the
+    generation first, and this one's merge, left pending, holds an attempt the named one lacks (and whose own
+    file this one deleted). The next compaction merges that attempt's rows once, and deletes both."""
+    import shutil
+
+    root = _sweep(tmp_path / "a")
+    folder = root / "results" / "target-none-xnli"
+    w = SweepWriter(tmp_path / "b" / "s", name="s")  # the same trials' rows, and one more: b9
+    w.trial(intermediate="none", target="xnli", trial_id="b2", dev=[0.7], test={"de": [0.6]})
+    w.trial(intermediate="none", target="xnli", trial_id="b9", dev=[0.1], test={"de": [0.1]})
+    other = tmp_path / "b" / "s" / "results" / "target-none-xnli"
+    shutil.copy(folder / "b2.a0.parquet", other / "b2.a0.parquet")  # this search's own b2
+    compact_search(other)  # covers b2 and b9
+    compact_search(folder)  # the one named first: covers b0, b1 and b2
+    shutil.copy(other / "search.c1.parquet", folder / ".search.c1.pending")
+    # xstilts reads b0-b2 from the named merge (the newest) and not b9 yet; the next compaction adds it.
+    assert {r["trial_id"] for r in ResultsStore.read(folder).to_pylist()} == {"b0", "b1", "b2"}
+    before = _everything(root)
+    assert compact_search(folder).name == "search.c2.parquet"
+    assert sorted(p.name for p in folder.iterdir()) == ["search.c2.parquet"]
+    after = _everything(root)
+    assert [r for r in after if r["trial_id"] != "b9"] == before
+    assert len([r for r in after if r["trial_id"] == "b9"]) == 2  # its dev and test rows, once
+    assert covers_of(folder / "search.c2.parquet") == [
+        "b0.a0.parquet",
+        "b1.a0.parquet",
+        "b2.a0.parquet",
+        "b9.a0.parquet",
+    ]
+
+
+def covers_of(path: Path) -> list[str]:
+    return json.loads(pq.read_schema(path).metadata[COVERS_KEY])
 
 
 def test_a_compacted_attempt_is_never_written_again(tmp_path: Path) -> None:
@@ -479,7 +516,7 @@ def test_on_shared_storage_a_plain_reader_never_reads_a_row_twice(
         whole = plain()
         assert len(whole) == len(set(whole)) == len(before)
         with monkeypatch.context() as m:
-            m.setattr(Path, "rename", lambda *a: (_ for _ in ()).throw(_Crash()))
+            m.setattr(compaction, "_claim", lambda *a: (_ for _ in ()).throw(_Crash()))
             with pytest.raises(_Crash):
                 compact_search(root / "results" / "target-none-xnli", publish=local.publish, remove=local.unpublish)
         assert keys() == [".search.c1.pending"]
