@@ -55,7 +55,7 @@ def _trials_under(pid: int) -> list[psutil.Process]:
 
 
 def test_a_study_survives_node_kills_driver_kills_and_a_flaky_object_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import pyarrow.dataset as ds
     import pyarrow.fs as pafs
@@ -210,14 +210,16 @@ def test_a_study_survives_node_kills_driver_kills_and_a_flaky_object_store(
             errored[key] = max(errored.get(key, 0.0), r["wall_s"] or 0.0)
     retried = [line for p in sorted(tmp_path.glob("d*.log")) for line in p.read_text().splitlines()]
     storage = [line for line in retried if line.startswith("shared storage: ")]
-    print(
-        f"\nchaos tally ({minutes:.1f} min): {tally['node kills']} worker nodes killed and "
-        f"{tally['nodes added']} added, the driver killed {tally['driver kills']} times (kill -9) and resumed "
-        f"{tally['resumes']} times; {len(errored)} trial attempts errored and were retried, "
-        f"{sum(errored.values()):.0f} trial-seconds of training in them lost to faults; the proxy reset "
-        f"{faults.resets} of {faults.chunks} requests and delayed {faults.delays}, all survived"
-        + (f"; drivers' own retries: {'; '.join(storage)}" if storage else "; no request needed xstilts' retries")
-    )
+    with capsys.disabled():  # shown in every run, `make test-all` included, not only with -s
+        print(
+            f"\nchaos tally ({minutes:.1f} min): {tally['node kills']} worker nodes killed and "
+            f"{tally['nodes added']} added, the driver killed {tally['driver kills']} times (kill -9) and resumed "
+            f"{tally['resumes']} times; {len(errored)} trial attempts errored and were retried, "
+            f"{sum(errored.values()):.0f} trial-seconds of training in them lost to faults; the proxy reset "
+            f"{faults.resets} of {faults.chunks} requests and delayed {faults.delays}, all survived"
+            + (f"; drivers' own retries: {'; '.join(storage)}" if storage else "; no request needed xstilts' retries")
+        )
+
     # The first node's loss was seen by the first driver, which retried its trial (it ran on for 3 searches).
     first = (tmp_path / "d0.log").read_text()
     assert "failed; retrying from its last checkpoint" in first, first[-3000:]
