@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from sweep.console import progress
 from sweep.errors import XStiltsError
 
 REPLICATES = 1000
@@ -176,7 +177,7 @@ def pair_intervals(
     sweeps = {s.name: s for s in results.sweeps}
     reader = PredictionReader()
     out: dict[tuple, dict[str, Any]] = {}
-    for key, languages in runs.items():
+    for key, languages in progress(runs.items(), description="paired bootstrap over test examples"):
         sweep, model, intermediate, target, regime = key
         base_key = (sweep, model, BASELINE, target, regime)
         if intermediate == BASELINE or base_key not in runs or seeded[key] or seeded[base_key]:

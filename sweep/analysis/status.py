@@ -18,19 +18,34 @@ _COLUMNS = ("search", "trial_id", "attempt", "status", "step", "split", "metric"
 
 
 def sweep_status(sweep_dir: str | Path) -> dict[str, Any]:
-    """Return ``{"driver_alive": bool, "driver": {...}, "searches": [{search, pair, state, needs, finished,
-    running, errored, pending, best, test_mean}, ...]}`` for a sweep directory, e.g.
-    ``sweep_status("sweeps/quickstart")``. ``driver`` is the live driver's note: who runs the sweep and
-    the cluster's resources in use, as it last wrote them.
+    """Return ``{"sweep": name, "created_at": seconds, "driver_alive": bool, "driver": {...}, "searches":
+    [{search, pair, state, needs, finished, running, errored, pending, best, test_mean}, ...]}`` for a sweep
+    directory, e.g. ``sweep_status("sweeps/quickstart")``. ``driver`` is the live driver's note: who runs the
+    sweep and the cluster's resources in use, as it last wrote them; ``created_at`` is when it was launched
+    (None for a manifest without it).
 
     A finished search is summarised from the manifest (its best trial, test scores and trial counts, written
     when it finished); only the rows of searches still running, or of sweeps too old to have the summary, are
     read, so status takes about as long for a study of 10,000 trials as for one of ten."""
     folder = layout.open_sweep(sweep_dir)
+    try:
+        return _status(folder)
+    finally:
+        if folder.remote:  # a reader's copy of a sweep on shared storage: one per call, gone after it
+            import shutil
+
+            shutil.rmtree(folder.root, ignore_errors=True)
+
+
+def _status(folder: layout.SweepDir) -> dict[str, Any]:
     manifest = layout.read_manifest(folder)
     config = load_config(folder.config, check_data=False)
     journal = TrialJournal(folder.journal)
     alive = layout.driver_alive(folder)
+    note = layout.driver_note(folder) if alive else {}
+    # The live driver's count of each search's trials in flight, those yet to report included (the journal
+    # holds only trials that have reported); as of its last note, so the larger of the two is shown.
+    live = note.get("running") or {}
     out = []
     searches = {s.id: s for s in plan(config)}
     states = {search_id: entry["state"] for search_id, entry in manifest["searches"].items()}
@@ -56,7 +71,8 @@ def sweep_status(sweep_dir: str | Path) -> dict[str, Any]:
         else:
             sub = _rows(folder, search_id)
             counts = trial_counts(sub, search_id)
-            running = len([t for t in journal.trials(search=search_id) if t not in _trial_ids(sub)])
+            reported = len([t for t in journal.trials(search=search_id) if t not in _trial_ids(sub)])
+            running = max(reported, int(live.get(search_id, 0))) if entry["state"] != "done" else reported
             best = best_trial(sub, search=search_id) if sub.num_rows else None
             summary = test_summary(sub, best=best) if best and phase == "target" else {}
         out.append(
@@ -76,8 +92,9 @@ def sweep_status(sweep_dir: str | Path) -> dict[str, Any]:
         )
     return {
         "sweep": manifest["name"],
+        "created_at": manifest.get("created_at"),
         "driver_alive": alive,
-        "driver": layout.driver_note(folder) if alive else {},
+        "driver": note,
         "searches": out,
     }
 

@@ -17,11 +17,24 @@ BENCHMARKS = ("xtreme", "xtreme-r")  # sweep.analysis.benchmark.VERSIONS
 def _status_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("sweep_dir")
     p.add_argument("--format", choices=TEXT_FORMATS, default="table")
+    p.add_argument(
+        "--watch",
+        nargs="?",
+        type=float,
+        const=5.0,
+        metavar="SECONDS",
+        help="redraw every SECONDS (default 5) until the sweep ends, with a bar per search, the cluster in use and "
+        "an estimated time to the end; plain text blocks when stdout is no terminal; Ctrl-C stops watching, not "
+        "the sweep (exit 0)",
+    )
 
 
 def _status(args: argparse.Namespace) -> int:
     from sweep.analysis.status import sweep_status
+    from sweep.report.watch import driver_lines
 
+    if args.watch is not None:
+        return _watch(args)
     info = sweep_status(args.sweep_dir)
     rows = info["searches"]
     if args.format != "table":
@@ -30,17 +43,31 @@ def _status(args: argparse.Namespace) -> int:
     if not info["driver_alive"]:
         rows = [{("interrupted" if k == "running" else k): v for k, v in r.items()} for r in rows]
     print(render(rows, fmt=args.format))
-    if not info["driver_alive"]:
-        print("driver: not running (`sweep resume` continues the sweep)")
-        return 0
-    note = info["driver"]
-    in_flight = sum(1 for r in rows if r["state"] == "running")
-    running = sum(r["running"] for r in rows)
-    print(f"driver: running, process {note.get('pid', '?')} on {note.get('host', '?')}")
-    print(f"in flight: {in_flight} searches, {running} trials running")
-    if resources := note.get("resources"):
-        used = ", ".join(f"{name} {pair[0]:g}/{pair[1]:g}" for name, pair in resources.items())
-        print(f"cluster resources in use: {used}")
+    lines = driver_lines(info)
+    if info["driver_alive"]:
+        in_flight = sum(1 for r in rows if r["state"] == "running")
+        running = sum(r["running"] for r in rows)
+        lines.insert(1, f"in flight: {in_flight} searches, {running} trials running")
+    print("\n".join(lines))
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from sweep.report.watch import watch
+
+    if args.format != "table":
+        raise XStiltsError("--watch draws a table; leave out --format, or poll `sweep status --format json`")
+    if args.watch <= 0:
+        raise XStiltsError(f"--watch {args.watch:g}: give the seconds between redraws, more than 0")
+    ended = watch(args.sweep_dir, interval=args.watch)
+    print(
+        {
+            "finished": "sweep ended: every search is done or failed",
+            "stopped": "sweep stopped: its driver is gone; `sweep resume` continues it",
+            "interrupted": "stopped watching; the sweep goes on",
+        }[ended],
+        flush=True,
+    )
     return 0
 
 
@@ -161,9 +188,11 @@ def _compact_args(p: argparse.ArgumentParser) -> None:
 
 
 def _compact(args: argparse.Namespace) -> int:
+    from sweep.console import busy
     from sweep.storage.compaction import compact_sweep
 
-    done = compact_sweep(args.sweep_dir)
+    with busy(f"compacting {args.sweep_dir}"):
+        done = compact_sweep(args.sweep_dir)
     print(
         f"compacted {len(done.written)} finished searches' results into one file each"
         if done.written

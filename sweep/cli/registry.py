@@ -78,16 +78,20 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _mirror(args: argparse.Namespace) -> int:
+    from sweep.console import progress
     from trainers.data import write_mirror
     from trainers.tasks import get_task
 
     if not args.out:
         raise XStiltsError("`sweep data mirror` needs --out DIR, the folder to write the mirror to")
     languages = args.languages.split(",") if args.languages else None
+    work = []  # (task, language), one hub download each, so the bar moves as each is written
     for name in args.task:
         task = get_task(name)
         wanted = [lang for lang in languages if lang in task.languages] if languages else None
-        for path in write_mirror(task, out=Path(args.out), languages=wanted):
+        work += [(task, language) for language in wanted or task.languages]
+    for task, language in progress(work, description="mirroring"):
+        for path in write_mirror(task, out=Path(args.out), languages=[language]):
             print(f"wrote {path}", flush=True)
     print(f"mirror: {Path(args.out).resolve()} (use it as data_dir, or --data-dir)")
     return 0

@@ -8,8 +8,9 @@ from typing import Any
 from sweep.errors import ConfigError
 
 
-def _config_arg(p: argparse.ArgumentParser) -> None:
-    """The config argument, with the forms it takes and the packaged configs' names below the options."""
+def _config_arg(p: argparse.ArgumentParser, *, examples: str = "") -> None:
+    """The config argument, and below the options ``examples`` (lines of commands), the forms a config takes
+    and the packaged configs' names."""
     from sweep.config.source import packaged_configs
 
     p.add_argument(
@@ -17,17 +18,37 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
         help="the sweep config: a YAML file, a packaged config by name (xstilts:quickstart) or a file on "
         "shared storage (s3://bucket/configs/study.yaml)",
     )
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. target.num_samples=2")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="config overrides, e.g. target.num_samples=2, before or after the options",
+    )
     names = "\n".join(f"  {name}" for name in packaged_configs()) or "  (none: xstilts is not installed)"
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = (
-        f"packaged configs (paths inside them resolve against the package):\n{names}\n"
+        (f"examples:\n{examples}\n\n" if examples else "")
+        + f"packaged configs (paths inside them resolve against the package):\n{names}\n"
         "a config on shared storage names its paths absolutely, or they are given as overrides (data_dir=/data)"
     )
 
 
+LAUNCH_EXAMPLES = """\
+  sweep launch configs/quickstart.yaml                       a sweep in ./sweeps/quickstart
+  sweep launch configs/quickstart.yaml --smoke               the study in miniature on a CPU
+  sweep launch xstilts:quickstart target.num_samples=8 --name qs8 --storage /scratch/sweeps
+  sweep launch study.yaml --address auto --storage s3://bucket/sweeps   on a running Ray cluster
+  sweep status sweeps/quickstart --watch                     then follow it as it runs"""
+
+VALIDATE_EXAMPLES = """\
+  sweep validate configs/quickstart.yaml                     every check launch runs, no Ray, no GPU
+  sweep validate configs/quickstart.yaml --skip-files target.num_samples=8   the config alone
+  sweep validate study.yaml --address 10.0.0.1:6379          for a cluster: skip this machine's CPUs/GPUs
+  sweep validate study.yaml --smoke                          the smoke version launch --smoke would run"""
+
+
 def _launch_args(p: argparse.ArgumentParser) -> None:
-    _config_arg(p)
+    _config_arg(p, examples=LAUNCH_EXAMPLES)
     p.add_argument("--name", help="sweep name (default: the config's name)")
     p.add_argument(
         "--storage",
@@ -98,7 +119,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _validate_args(p: argparse.ArgumentParser) -> None:
-    _config_arg(p)
+    _config_arg(p, examples=VALIDATE_EXAMPLES)
     p.add_argument(
         "--address",
         help="the sweep will join this cluster: skip the checks against this machine's "

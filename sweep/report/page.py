@@ -22,6 +22,7 @@ from typing import Any
 from sweep.analysis import analyses, benchmark
 from sweep.analysis.catalog import BASELINE
 from sweep.analysis.tables import Results
+from sweep.console import busy, progress
 from sweep.errors import XStiltsError, suggest
 from sweep.report import figures
 from sweep.report.output import cell
@@ -48,7 +49,8 @@ def write_report(
     results = Results(locations, skip_bad=skip_bad)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    stats_rows = analyses.pair_stats(results)
+    with busy("statistics of every pair"):
+        stats_rows = analyses.pair_stats(results)
     if not stats_rows:
         raise XStiltsError(
             f"{', '.join(results.names)}: no target pair has a selected trial with test scores yet; "
@@ -57,14 +59,15 @@ def write_report(
     entries = sorted({r["intermediate"] for r in stats_rows}, key=lambda e: (e != BASELINE, e))
     palette = figures.colours(entries)
     several = len({(r["sweep"], r["model"]) for r in stats_rows}) > 1
-    sections = [
-        _matrix_section(results, stats_rows, out, several=several),
-        _language_section(results, stats_rows, out, target=target, palette=palette),
-        _progress_section(results, out),
-        *_optional_sections(results, stats_rows, out, palette=palette),
-        _benchmark_section(results),
-        _cost_section(results),
+    parts = [  # each a list of sections, drawn one after the other under a progress bar
+        lambda: [_matrix_section(results, stats_rows, out, several=several)],
+        lambda: [_language_section(results, stats_rows, out, target=target, palette=palette)],
+        lambda: [_progress_section(results, out)],
+        lambda: _optional_sections(results, stats_rows, out, palette=palette),
+        lambda: [_benchmark_section(results)],
+        lambda: [_cost_section(results)],
     ]
+    sections = [section for part in progress(parts, description="drawing the report's figures") for section in part()]
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     environment = Environment(

@@ -191,7 +191,9 @@ def compact_sweep(sweep_dir: str | Path, *, only_done: bool = True) -> Compactio
     manifest = layout.read_manifest(folder)
     written, counts = [], {}
     unfinished = set(pending_merges(folder.results))
-    for search, entry in manifest["searches"].items():
+    from sweep.console import progress
+
+    for search, entry in progress(list(manifest["searches"].items()), description="compacting searches"):
         done = entry["state"] == "done"
         path = folder.results / search
         if only_done and not done and path not in unfinished:
