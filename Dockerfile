@@ -25,7 +25,8 @@ RUN if command -v nvcc >/dev/null; then export DS_BUILD_CPU_ADAM=1 DS_BUILD_FUSE
     pip install --no-cache-dir -c /tmp/xstilts/constraints.txt deepspeed
 
 COPY --chown=ray:users dist/ /tmp/xstilts/dist/
-RUN pip install --no-cache-dir -c /tmp/xstilts/constraints.txt /tmp/xstilts/dist/xstilts-*.whl \
+# [trackers]: MLflow, W&B and TensorBoard, which the driver logs to when a study's `tracking:` names them
+RUN pip install --no-cache-dir -c /tmp/xstilts/constraints.txt "$(ls /tmp/xstilts/dist/xstilts-*.whl)[trackers]" \
     && rm -rf /tmp/xstilts
 
 # The packaged study configs resolve and validate in the image, with no checkout beside them.

@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,trackers]"
 	@echo "compiling DeepSpeed's CPU ops once (about a minute on a fresh machine)"
 	$(BIN)/python -m trainers.warmup
 	touch $(STAMP)

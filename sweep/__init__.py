@@ -7,6 +7,7 @@ Subpackages, each importing only those below it (``pyproject.toml``'s import con
     sweep.report                HTML report, figures, exported predictions, printed tables
     sweep.analysis | sweep.run  reading sweeps  |  running a study (neither imports the other)
     sweep.preflight             every check of a config before compute
+    sweep.track                 MLflow, W&B, TensorBoard, the Optuna journal, a webhook: views of a running study
     sweep.plan                  the searches, their graph, a stage one's identity
     sweep.config | sweep.storage  the config records  |  the sweep folder, results and stores
     sweep.errors                one exception family

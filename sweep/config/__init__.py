@@ -4,7 +4,8 @@ The lowest layer of ``sweep`` beside ``sweep.storage``: it knows the shape of a 
 what runs it. A record holds data only; the checks of a record (``sweep.preflight``), the searches it
 asks for (``sweep.plan``) and the running study (``sweep.run``) all take one as input.
 
-* ``records``: ``SweepConfig`` and its sections (stages, search, resources, retrieval, per-target overrides);
+* ``records``: ``SweepConfig`` and its sections (stages, search, resources, retrieval,
+  per-target overrides, tracking, notify);
 * ``load``: ``read_config``, a YAML file plus ``key=value`` overrides, its paths resolved;
 * ``source``: where a config comes from: a file, a packaged config (``xstilts:studies/xstilts``) or a URI;
 * ``parse``: mappings into dataclasses, strictly (unknown keys are problems, with "did you mean");
@@ -19,6 +20,7 @@ __getattr__ = offers(
     __name__,
     {
         "ModelEntry": "sweep.config.models",
+        "NotifyConfig": "sweep.config.records",
         "PHASES": "sweep.config.records",
         "ResourcesConfig": "sweep.config.records",
         "RetrievalConfig": "sweep.config.records",
@@ -27,12 +29,14 @@ __getattr__ = offers(
         "StageConfig": "sweep.config.records",
         "SweepConfig": "sweep.config.records",
         "TargetOverrides": "sweep.config.records",
+        "TrackingConfig": "sweep.config.records",
         "parse_overrides": "sweep.config.load",
         "read_config": "sweep.config.load",
     },
 )
 __all__ = [
     "ModelEntry",
+    "NotifyConfig",
     "PHASES",
     "ResourcesConfig",
     "RetrievalConfig",
@@ -41,6 +45,7 @@ __all__ = [
     "StageConfig",
     "SweepConfig",
     "TargetOverrides",
+    "TrackingConfig",
     "parse_overrides",
     "read_config",
 ]

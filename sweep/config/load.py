@@ -70,6 +70,7 @@ def read_config(path: str | Path, overrides: Sequence[str] = ()) -> tuple[SweepC
     unanchored: list[tuple[str, str]] = []
     for key in ("data_dir", "model.tokenizer", "model.path", "storage", "checkpoint_store"):
         _resolve_path(raw, key, base=Path.cwd() if key in overridden else folder, unanchored=unanchored)
+    _resolve_file_uri(raw, base=Path.cwd() if "tracking.mlflow.tracking_uri" in overridden else folder)
     problems: list[str] = []
     if isinstance(raw.get("model"), list):  # several models (``sweep.config.models``)
         entries = raw.pop("model")
@@ -141,6 +142,21 @@ def _resolve_path(raw: dict[str, Any], dotted: str, *, base: Path | None, unanch
     # A model.path that does not exist locally may be a hub id: leave it as written.
     if dotted != "model.path" or candidate.exists():
         node[parts[-1]] = str(candidate.resolve())
+
+
+def _resolve_file_uri(raw: dict[str, Any], *, base: Path | None) -> None:
+    """A relative MLflow store in a folder or a SQLite file (``file:mlruns``, ``sqlite:///mlflow.db``) made
+    absolute, as paths are: the driver that resumes the sweep may start in another folder."""
+    mlflow = (raw.get("tracking") or {}).get("mlflow") if isinstance(raw.get("tracking"), dict) else None
+    uri = mlflow.get("tracking_uri") if isinstance(mlflow, dict) else None
+    if base is None or not isinstance(uri, str):
+        return
+    for prefix in ("sqlite:///", "file:"):
+        if uri.startswith(prefix) and not uri.startswith("file://"):
+            path = Path(os.path.expanduser(uri.removeprefix(prefix)))
+            if not path.is_absolute():
+                mlflow["tracking_uri"] = f"{prefix}{(base / path).resolve()}"
+            return
 
 
 def _all_languages(targets: Any) -> list[str]:

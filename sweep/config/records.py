@@ -81,6 +81,39 @@ class RetrievalConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MlflowConfig:
+    """An MLflow tracking server or store: a run per trial, nested under a run per search."""
+
+    tracking_uri: str | None = None  # http(s)://..., sqlite:///..., file:...; None: MLflow's own default
+    experiment: str | None = None  # None: the sweep's name
+
+
+@dataclass(frozen=True, kw_only=True)
+class WandbConfig:
+    """Weights & Biases: a run per trial, ``group`` the sweep and ``job_type`` the search."""
+
+    project: str = "xstilts"
+    entity: str | None = None  # None: the logged-in user's default
+    mode: str = "online"  # online, offline (run files under SWEEP_DIR/wandb, for `wandb sync`) or disabled
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackingConfig:
+    """Where else a sweep's trials are shown as they run (``sweep.track``); the Parquet tables stay the record."""
+
+    mlflow: MlflowConfig | None = None
+    wandb: WandbConfig | None = None
+    tensorboard: bool = False  # event files under SWEEP_DIR/tensorboard/<search>/<trial>
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotifyConfig:
+    """Who is told when the study ends or a search fails."""
+
+    webhook: str | None = None  # an http(s) URL that takes a JSON POST (a Slack incoming webhook, ...)
+
+
+@dataclass(frozen=True, kw_only=True)
 class SweepConfig:
     """A whole sweep: model, tasks, languages, the two searches and the resources they run on."""
 
@@ -105,6 +138,8 @@ class SweepConfig:
     regimes: dict[str, Any] = field(default_factory=dict)  # target -> regimes (default [zero_shot])
     models: tuple[ModelEntry, ...] = ()  # `model:` given as a list (``sweep.config.models``); `model` is then the first
     per_target: dict[str, TargetOverrides] = field(default_factory=dict)  # target -> its own epochs, length...
+    tracking: TrackingConfig = TrackingConfig()  # MLflow, W&B, TensorBoard; none by default
+    notify: NotifyConfig = NotifyConfig()
 
     def stage_of(self, search: Any) -> StageConfig:
         """The stage settings of ``search``: its phase's, with its target's ``per_target`` overrides."""

@@ -17,7 +17,7 @@ from sweep.config.records import PHASES, ResourcesConfig, SweepConfig
 from sweep.errors import ConfigError, check_choice, suggest
 from sweep.preflight.machine import check_local_resources
 from sweep.preflight.model_checks import check_attention, check_model
-from sweep.preflight.task_checks import check_tasks
+from sweep.preflight.task_checks import check_tasks, registered
 from trainers.fileio import is_uri
 from trainers.spec import POOLINGS
 
@@ -99,9 +99,10 @@ def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
             )
     _validate_layers(config, problems)
     for target, override in config.per_target.items():
-        if target not in config.target_tasks:
+        if target not in config.target_tasks and not registered(target):  # a task left out: a note says unused
             problems.append(
-                f"per_target.{target}: `{target}` is not one of target_tasks{suggest(target, config.target_tasks)}"
+                f"per_target.{target}: `{target}` is neither one of target_tasks ({', '.join(config.target_tasks)}) "
+                f"nor a registered task{suggest(target, config.target_tasks)}"
             )
         for key in ("epochs", "num_samples"):
             if (value := getattr(override, key)) is not None and value < 1:
@@ -123,6 +124,9 @@ def validate(config: SweepConfig, *, check_data: bool = True) -> list[str]:
     if len(set(config.seeds)) != len(config.seeds):
         problems.append(f"seeds {list(config.seeds)} names a seed twice; each seed is one re-run")
     check_tasks(config, problems, check_data=check_data)
+    from sweep.track import tracking_problems
+
+    problems += tracking_problems(config)
     if check_data and not problems:
         from sweep.preflight.memory import check_memory
 

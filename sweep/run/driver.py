@@ -189,7 +189,10 @@ def _run(sweep_dir: layout.SweepDir, config: SweepConfig, *, address: str | None
                 _connect(config, address)
                 from sweep.run.trainable import xstilts_trial
 
+                started = time.monotonic()
                 failed = StudyRun(sweep_dir, config).run(trainable=xstilts_trial)
+                if config.notify.webhook:
+                    _notify_end(sweep_dir, config, elapsed_s=time.monotonic() - started)
             print(f"sweep finished: {sweep_dir.root}", flush=True)
             if failed:
                 raise failure_message(sweep_dir, failed)
@@ -200,6 +203,26 @@ def _run(sweep_dir: layout.SweepDir, config: SweepConfig, *, address: str | None
             raise
         finally:
             ray_session.stop()
+
+
+def _notify_end(sweep_dir: layout.SweepDir, config: SweepConfig, *, elapsed_s: float) -> None:
+    """Tell ``notify.webhook`` the study ended: its searches done and failed (a failure is only a note)."""
+    from sweep.track import notify
+
+    searches = layout.read_manifest(sweep_dir)["searches"]
+    message = notify.study_ended(
+        sweep=config.name,
+        location=sweep_dir.remote or str(sweep_dir.root),
+        done=[entry.get("pair", key) for key, entry in searches.items() if entry["state"] == "done"],
+        failed={
+            entry.get("pair", key): entry.get("error", "")
+            for key, entry in searches.items()
+            if entry["state"] == "failed"
+        },
+        elapsed_s=elapsed_s,
+    )
+    if (trouble := notify.post(config.notify.webhook, message)) is not None:
+        print(f"notify: {trouble}", flush=True)
 
 
 def _connect(config: SweepConfig, address: str | None) -> None:

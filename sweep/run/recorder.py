@@ -52,6 +52,7 @@ class Recorder:
         # for ``xnli@de``), or for a mixture's own rows (objective, lr) the mixture.
         self.task = search.target or search.intermediate.split(LANGUAGE_MARK)[0]
         self.regime = regime
+        self.last_status: dict[str, str] = {}  # trial id -> how its last recorded attempt ended
 
     def attempt(self, trial_id: str) -> int:
         """The attempt a trial is on: the first one without a results file."""
@@ -118,6 +119,7 @@ class Recorder:
                 "ended_at": time.time(),
             },
         )
+        self.last_status[trial_id] = status
         written = self._write(trial_id, attempt)
         self.journal.seal(search=self.search.id, trial_id=trial_id)  # one object on shared storage again
         return written

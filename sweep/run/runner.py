@@ -107,6 +107,9 @@ class StudyRun:
         self.progress = Progress(
             total_searches=len(self.searches), in_flight=lambda: self.study.in_flight, done=lambda: self.study.done
         )
+        from sweep.track import open_trackers
+
+        self.trackers = open_trackers(sweep_dir, config, note=self.progress.note)  # MLflow, W&B, ... as set
         self._announced: set[str] = set()
         self._ended: set[str] = set()  # trials whose end this driver recorded
         self._resources_noted = 0.0
@@ -129,6 +132,7 @@ class StudyRun:
             self.study.finalize_finished()
             self._run_study(trainable)
         finally:
+            self.trackers.close()
             if self.reuse is not None:
                 self.reuse.release_all()
         return [s.search for s in self.study.states.values() if s.state == "failed"]
@@ -153,6 +157,7 @@ class StudyRun:
                         state.search,
                         f"the study's Tune run ended with {ended} of its {state.samples} trials ended; "
                         f"`sweep resume {self.sweep_dir.remote or self.sweep_dir.root}` runs the rest",
+                        notify=False,
                     )
                     state.state = "failed"
 
@@ -241,7 +246,11 @@ class StudyRun:
     def result(self, trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> None:
         """A trial reported: journal it, and keep the display and the resources note current."""
         state = self.study.state_of(trial_id, config)
-        self.recorders[state.search.id].on_result(trial_id, result, config.get("hp", {}))
+        recorder = self.recorders[state.search.id]
+        if self.trackers and not recorder.finished(trial_id):
+            step = int(result["training_iteration"])
+            self.trackers.result(self._trial(state.search, trial_id, config), step=step, result=result)
+        recorder.on_result(trial_id, result, config.get("hp", {}))
         self.progress.trial_result(state.search, trial_id, result)
         self._note_resources()
 
@@ -250,7 +259,12 @@ class StudyRun:
         state = self.study.state_of(trial_id, config)
         search = state.search
         self._ended.add(trial_id)
-        self.recorders[search.id].on_end(trial_id, error=error, hp=config.get("hp", {}))
+        recorder = self.recorders[search.id]
+        tracked = self._trial(search, trial_id, config) if self.trackers else None
+        recorder.last_status.pop(trial_id, None)
+        recorder.on_end(trial_id, error=error, hp=config.get("hp", {}))
+        if tracked is not None and trial_id in recorder.last_status:  # this end was recorded now, not before
+            self.trackers.ended(tracked, status=recorder.last_status[trial_id], error=error)
         self._uncompacted[search.id] = self._uncompacted.get(search.id, 0) + 1
         if self._uncompacted[search.id] >= COMPACT_EVERY:  # a long search: its finished attempts, merged
             self._uncompacted[search.id] = 0
@@ -268,7 +282,23 @@ class StudyRun:
         """A trial crashed and will be retried from its last checkpoint: its attempt ends as errored."""
         state = self.study.state_of(trial_id, config)
         self.recorders[state.search.id].on_end(trial_id, error=error, hp=config.get("hp", {}))
+        if self.trackers:  # the same run goes on, in its next attempt
+            self.trackers.retried(self._trial(state.search, trial_id, config), error=error)
         self.progress.trial_retried(state.search, trial_id)
+
+    def _trial(self, search: Search, trial_id: str, config: dict[str, Any]) -> Any:
+        """The trial as the trackers know it, on the attempt it is on now."""
+        from sweep.track import TrialInfo
+
+        return TrialInfo(
+            sweep=self.config.name,
+            search=search,
+            trial_id=trial_id,
+            model=search.model or self.config.model.name,
+            seed=int(config.get("spec", {}).get("seed", self.config.seed)),
+            attempt=self.recorders[search.id].attempt(trial_id),
+            hp=dict(config.get("hp", {})),
+        )
 
     def checkpoint_lost(self, trial_id: str, config: dict[str, Any], *, lost: int, kept: int | None) -> None:
         """A resumed trial's last checkpoint was deleted after Tune's saved state named it; it continues
@@ -301,7 +331,12 @@ class StudyRun:
                 continue
             error = str(result.error)[-4000:] if result.error is not None else None
             state = self.study.state_of(trial_id, config)
-            self.recorders[state.search.id].on_end(trial_id, error=error, hp=config.get("hp", {}))
+            recorder = self.recorders[state.search.id]
+            tracked = self._trial(state.search, trial_id, config)
+            recorder.last_status.pop(trial_id, None)
+            recorder.on_end(trial_id, error=error, hp=config.get("hp", {}))
+            if trial_id in recorder.last_status:
+                self.trackers.ended(tracked, status=recorder.last_status[trial_id], error=error)
             if self.recorders[state.search.id].finished(trial_id):
                 self.study.trial_finished(trial_id, config)
             elif error is not None:
@@ -341,6 +376,7 @@ class StudyRun:
             )
         record["trials"] = trial_counts(table, search.id)
         layout.set_state(self.sweep_dir, search, state="done", **record)
+        self.trackers.search_ended(search, state="done", record=record)
         self.compact(search)
         if search.phase == "intermediate" and self.reuse is not None:
             self.reuse.publish(search, best)
@@ -375,6 +411,7 @@ class StudyRun:
         layout.set_state(
             self.sweep_dir, search, state="done", best=best, seeds=seeds, trials=trial_counts(table, search.id)
         )
+        self.trackers.search_ended(search, state="done", record={"best": best, "seeds": seeds})
         self.compact(search)
         if not self.config.for_model(search.model).resources.keep_finished_checkpoints:
             for entry in seeds.values():  # each seed's best checkpoint (its test predictions) and no other
@@ -395,7 +432,7 @@ class StudyRun:
 
     def skip(self, search: Search, needed: str) -> None:
         """``search`` can never run: the search it needs failed."""
-        self.failed(search, f"it needs {needed}, which failed")
+        self.failed(search, f"it needs {needed}, which failed", notify=False)  # the study's end lists it
 
     def compact(self, search: Search) -> None:
         """Merge a search's results files into one (``sweep.storage.compaction``): as it finishes, and every
@@ -411,10 +448,19 @@ class StudyRun:
         except (OSError, XStiltsError) as exc:
             self.progress.note(f"{search.pair}: results not compacted ({exc}); its files are read as they are")
 
-    def failed(self, search: Search, reason: str) -> str:
+    def failed(self, search: Search, reason: str, *, notify: bool = True) -> str:
+        """Mark ``search`` failed, saying why; ``notify.webhook`` hears of it (``notify``) unless it failed only
+        because another did, or because the study's Tune run ended first (the study's end message lists both)."""
         if self.reuse is not None and search.phase == "intermediate":
             self.reuse.release(search)  # another sweep may train it
         layout.set_state(self.sweep_dir, search, state="failed", error=reason)
+        self.trackers.search_ended(search, state="failed", record={"error": reason})
+        if notify and self.config.notify.webhook:
+            from sweep.track import notify as webhook
+
+            message = webhook.search_failed(sweep=self.config.name, search=search.pair, reason=reason)
+            if (trouble := webhook.post(self.config.notify.webhook, message)) is not None:
+                self.progress.note(f"notify: {trouble}")
         self.progress.search_failed(search, reason)
         return "failed"
 

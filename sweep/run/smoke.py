@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sweep.config.model_files import model_config_data
-from sweep.config.records import StageConfig, SweepConfig
+from sweep.config.records import MlflowConfig, NotifyConfig, StageConfig, SweepConfig, TrackingConfig
 from sweep.errors import ConfigError
 from sweep.plan import stage_one
 from sweep.plan.searches import ZERO_SHOT, eval_languages, plan, regime_sources
@@ -132,8 +132,21 @@ def smoke_config(
         search=dataclasses.replace(config.search, grace_period=1),
         # Its own store: tiny models' stage ones are no one else's to reuse.
         checkpoint_store=str(work / "checkpoint_store") if config.checkpoint_store else None,
+        # A rehearsal tells no one and logs nowhere shared: its trackers write under its own folder, offline.
+        tracking=smoke_tracking(config.tracking, work=work),
+        notify=NotifyConfig(),
     )
     return smoke, report
+
+
+def smoke_tracking(tracking: TrackingConfig, *, work: Path) -> TrackingConfig:
+    """A smoke run's trackers: the study's own, but local (MLflow in a SQLite file under ``work``, W&B
+    offline), so that a rehearsal exercises them without adding runs to a team's experiments."""
+    return dataclasses.replace(
+        tracking,
+        mlflow=None if tracking.mlflow is None else MlflowConfig(tracking_uri=f"sqlite:///{work / 'mlflow.db'}"),
+        wandb=None if tracking.wandb is None else dataclasses.replace(tracking.wandb, mode="offline"),
+    )
 
 
 def needed_splits(config: SweepConfig) -> list[tuple[Task, str, str]]:
@@ -171,11 +184,12 @@ def needed_splits(config: SweepConfig) -> list[tuple[Task, str, str]]:
 def build_data(config: SweepConfig, *, source: Path, overlay: Path) -> dict[str, Any]:
     """Lay out under ``overlay`` every split the study reads: linked from ``source`` where it has it,
     synthetic where it has not. Returns ``{"real": [...], "synthetic": [...]}`` (``task/language/role``)."""
+    from sweep.console import progress
     from trainers.data import mirror_source, split_paths
     from trainers.fixtures import write_split
 
     real, synthetic, missing = [], [], []
-    for task, language, role in needed_splits(config):
+    for task, language, role in progress(needed_splits(config), description="smoke: laying out the data"):
         label = f"{task.name}/{language}/{role}"
         try:
             paths = split_paths(task, language=language, role=role, data_dir=source)

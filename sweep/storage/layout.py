@@ -240,8 +240,8 @@ class SweepDir:
 
 
 #: What a local copy of a sweep on shared storage holds (Tune's state stays there; encoders are fetched when
-#: needed).
-FETCHED = ("config.yaml", "manifest.json", "driver.json", "journal", "results")
+#: needed). The Optuna journal (``sweep.track.optuna_journal``) is a view a resumed driver extends.
+FETCHED = ("config.yaml", "manifest.json", "driver.json", "journal", "results", "optuna-journal.log")
 
 
 def open_sweep(location: str | Path, *, driver: bool = False, launch: bool = False, wait_s: float = 0.0) -> SweepDir:

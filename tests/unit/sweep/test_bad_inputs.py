@@ -203,7 +203,10 @@ OVERRIDES = [
     ),
     pytest.param(
         ["per_target={toy_pawz: {epochs: 2}}"],
-        ["per_target.toy_pawz: `toy_pawz` is not one of target_tasks; did you mean `toy_paws`?"],
+        [
+            "per_target.toy_pawz: `toy_pawz` is neither one of target_tasks (toy_paws, toy_order) nor a registered "
+            "task; did you mean `toy_paws`?"
+        ],
         id="per-target-of-no-target",
     ),
     pytest.param(
