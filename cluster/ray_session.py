@@ -4,9 +4,9 @@ Ray 2.60 turns token authentication on for clusters it starts: joining one needs
 ``RAY_AUTH_MODE=token`` and the cluster's token (``~/.ray/auth_token`` on its head node, or
 ``RAY_AUTH_TOKEN``), otherwise Ray fails with ``AuthenticationError: InvalidAuthToken``.
 
-The driver's Hugging Face cache and offline settings (``hf_env``) go to every trial through the job's
-``runtime_env``: a worker of a node started elsewhere (``ray start``, a KubeRay pod) has that node's
-environment, not the driver's.
+The driver's Hugging Face cache and offline settings (``hf_env``) go to every trial of a cluster it joins
+through the job's ``runtime_env``: a worker of a node started elsewhere (``ray start``, a KubeRay pod) has
+that node's environment, not the driver's.
 """
 
 from __future__ import annotations
@@ -65,9 +65,10 @@ def start(
 
     Without ``address`` an embedded single-node instance starts on 127.0.0.1 only (its GCS and
     workers never listen on other interfaces). With ``address`` (``HOST:PORT`` or ``auto``) the
-    process joins that cluster, using token authentication when a token is available. Either way every
-    task and actor of this job (Tune's trials, Ray Train's workers) sees this process's Hugging Face
-    settings (``hf_env``). A process already connected to Ray keeps its connection as it is.
+    process joins that cluster, using token authentication when a token is available, and passes this
+    process's Hugging Face settings (``hf_env``) to every task and actor of the job (Tune's trials, Ray
+    Train's workers) through its runtime_env; the nodes of a local instance inherit them. A process already
+    connected to Ray keeps its connection as it is.
     """
     if address is not None and address != "auto":
         _check_reachable(address)
@@ -97,7 +98,12 @@ def start(
         )
     else:
         kwargs["address"] = address
-    if env_vars := _job_env_vars():
+    if address is None:
+        # An instance started here: its nodes' processes inherit this process's environment, so a runtime_env
+        # would only cost each trial a worker process of its own (Ray prestarts workers without one); the
+        # relative cache folders become absolute, as workers run in Ray's session folder.
+        os.environ.update(hf_env())
+    elif env_vars := _job_env_vars():
         # Job-level: tasks and actors inherit it, and one that sets env_vars of its own (Ray Train's workers
         # do) has them merged per variable with these.
         kwargs["runtime_env"] = {"env_vars": env_vars}
