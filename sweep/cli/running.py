@@ -221,7 +221,7 @@ def _estimate_args(p: argparse.ArgumentParser) -> None:
 def _estimate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from sweep.preflight.estimate import estimate, measured_durations
+    from sweep.preflight.estimate import estimate, measured_durations, measured_pauses
     from sweep.preflight.validate import load_config
 
     config = load_config(args.config, args.overrides, check_data=False)
@@ -236,7 +236,10 @@ def _estimate(args: argparse.Namespace) -> int:
     if unknown:
         raise ConfigError([f"--throughput names {sorted(unknown)}, not models of this study: {config.model_names()}"])
     durations = measured_durations(Path(args.durations)) if args.durations else None
-    result = estimate(config, gpus=args.gpus, gpu=args.gpu, mfu=args.mfu, throughputs=throughputs, durations=durations)
+    pauses = measured_pauses(Path(args.durations)) if args.durations else None
+    result = estimate(
+        config, gpus=args.gpus, gpu=args.gpu, mfu=args.mfu, throughputs=throughputs, durations=durations, pauses=pauses
+    )
     unit = result.unit
     basis = f"trial lengths measured in {args.durations}" if durations else f"{args.gpu} at {args.mfu:.0%} MFU"
     print(f"{args.config} on {args.gpus:g} {unit}s ({basis}):")
@@ -249,6 +252,9 @@ def _estimate(args: argparse.Namespace) -> int:
     print(f"  total: {result.gpu_hours:,.2f} {unit}-hours; wall-clock {_span(result.wall_seconds)}")
     print(f"  {unit}s in use: peak {result.peak_in_use:g} of {result.capacity:g}, mean {result.mean_in_use:.1f}")
     print(f"  longest chain: {' -> '.join(result.chain)} ({_span(result.chain_seconds)})")
+    if pauses is not None:
+        stops = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(result.stops.items())) or "none"
+        print(f"  measured between trials: {pauses.per_trial:.1f}s before each trial; stops after stage ones: {stops}")
     return 0
 
 

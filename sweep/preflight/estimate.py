@@ -13,7 +13,10 @@ on W workers runs W times faster on W times the GPUs.
 The schedule is simulated with the study's own ``Study`` (the same priorities, per-search caps and
 dependencies the driver uses): trials start when the cluster has room for them, in the order the study
 proposes them, and a search ends when its last trial does. Measured trial lengths of a finished sweep may
-be fed in instead (``durations``), which is how a test checks the simulation against a real run.
+be fed in instead (``durations``), which is how a test checks the simulation against a real run; with them
+come the seconds that sweep's driver spent between trials (``Pauses``): a trial's start after its slot
+freed (Ray starting its actors) and the stop after each stage one ended (its encoder's export, during which
+the driver starts no trial), which a sizing from the data alone leaves out.
 """
 
 from __future__ import annotations
@@ -70,6 +73,14 @@ class SearchCost:
 
 
 @dataclass
+class Pauses:
+    """The seconds a finished sweep's driver spent between trials, beyond the trials themselves."""
+
+    per_trial: float = 0.0  # the median wait from a slot freeing to the next trial's start
+    after: dict[str, float] = field(default_factory=dict)  # search id -> the stop after it ended
+
+
+@dataclass
 class Estimate:
     """The simulated study on a cluster of ``capacity`` GPUs (or CPUs)."""
 
@@ -80,6 +91,7 @@ class Estimate:
     peak_in_use: float = 0.0
     chain: list[str] = field(default_factory=list)  # the longest chain of searches, first to last
     chain_seconds: float = 0.0
+    stops: dict[str, float] = field(default_factory=dict)  # search id -> the driver's stop after it, simulated
 
     @property
     def gpu_hours(self) -> float:
@@ -290,20 +302,29 @@ def flops_seconds(gpu: str, mfu: float, throughputs: Mapping[str, float]) -> Any
 # ------------------------------------------------------------------------------------ simulation
 
 
-def simulate(config: SweepConfig, costs: list[SearchCost], *, capacity: float, unit: str) -> Estimate:
+def simulate(
+    config: SweepConfig, costs: list[SearchCost], *, capacity: float, unit: str, pauses: Pauses | None = None
+) -> Estimate:
     """Run the study's ``Study`` on a cluster of ``capacity`` GPUs (or CPUs) with each trial's expected
-    length; trials start in the order the study proposes them, when they fit."""
+    length; trials start in the order the study proposes them, when they fit, and none while the driver
+    stops after a search (``pauses.after``)."""
     by_id = {c.search.id: c for c in costs}
     for cost in costs:
         if cost.gpus_per_trial > capacity:
             raise ConfigError(
                 [f"{cost.search.id}: one trial needs {cost.gpus_per_trial:g} {unit}s but the cluster has {capacity:g}"]
             )
-    now = 0.0
+    now, blocked_until = 0.0, 0.0
     ended: dict[str, float] = {}
+    running: list[tuple[float, int, str | None, float]] = []  # (end, order, trial id or None: a stop's end, gpus)
+    stops = (pauses or Pauses()).after
 
     def finalize(search: Search) -> str:
+        nonlocal blocked_until
         ended[search.id] = now
+        if stops.get(search.id, 0.0) > 0:
+            blocked_until = max(blocked_until, now + stops[search.id])
+            heapq.heappush(running, (blocked_until, -1, None, 0.0))
         return "done"
 
     started: set[str] = set()
@@ -324,10 +345,9 @@ def simulate(config: SweepConfig, costs: list[SearchCost], *, capacity: float, u
         max_trials_in_flight=res.max_trials_in_flight,
         max_searches_in_flight=res.max_searches_in_flight,
     )
-    running: list[tuple[float, int, str, float]] = []  # (end, order, trial id, gpus)
     in_use, peak, counter, waiting = 0.0, 0.0, 0, None
     while True:
-        while True:  # start what fits, in the study's order (a trial that does not fit waits, as in Tune)
+        while now >= blocked_until - 1e-9:  # start what fits, in the study's order (one that does not waits)
             if waiting is None:
                 trial_id = f"t{counter}"
                 proposal = study.suggest(trial_id)
@@ -345,11 +365,12 @@ def simulate(config: SweepConfig, costs: list[SearchCost], *, capacity: float, u
         if not running:
             break
         now, _, trial_id, gpus = heapq.heappop(running)
-        in_use -= gpus
-        study.trial_finished(trial_id)
+        if trial_id is not None:
+            in_use -= gpus
+            study.trial_finished(trial_id)
     for cost in costs:
         cost.end = ended.get(cost.search.id, now)
-    estimate = Estimate(costs, capacity=capacity, unit=unit, wall_seconds=now, peak_in_use=peak)
+    estimate = Estimate(costs, capacity=capacity, unit=unit, wall_seconds=now, peak_in_use=peak, stops=dict(stops))
     estimate.chain, estimate.chain_seconds = _longest_chain(costs)
     return estimate
 
@@ -377,13 +398,20 @@ def estimate(
     mfu: float = 0.4,
     throughputs: Mapping[str, float] | None = None,
     durations: Mapping[str, float] | None = None,
+    pauses: Pauses | None = None,
 ) -> Estimate:
     """The study of ``config`` sized and simulated on ``gpus`` GPUs (or, for a study whose trials take no
-    GPU, that many CPUs)."""
+    GPU, that many CPUs); ``pauses`` (measured with ``durations``) add each trial's start and the driver's
+    stops after stage ones."""
     seconds = flops_seconds(gpu, mfu, throughputs or {})
     costs = [size_search(config, s, seconds=seconds, durations=durations) for s in plan(config)]
+    if pauses is not None:
+        for cost in costs:  # a trial holds its slot from the moment it frees, actors starting included
+            cost.trial_seconds += pauses.per_trial
+        needed = {cost.search.needs for cost in costs if cost.search.needs}
+        pauses = Pauses(pauses.per_trial, {k: v for k, v in pauses.after.items() if k in needed})
     unit = "GPU" if any(config.for_model(n).resources.gpus_per_trial > 0 for n in config.model_names()) else "CPU"
-    return simulate(config, costs, capacity=gpus, unit=unit)
+    return simulate(config, costs, capacity=gpus, unit=unit, pauses=pauses)
 
 
 def measured_durations(sweep_root: Path) -> dict[str, float]:
@@ -398,3 +426,29 @@ def measured_durations(sweep_root: Path) -> dict[str, float]:
         f"read_parquet('{sweep_root}/results/**/*.parquet', union_by_name=true) group by 1, 2) group by 1"
     ).fetchall()
     return {search: float(span) for search, span in rows}
+
+
+def measured_pauses(sweep_root: Path) -> Pauses:
+    """The seconds a finished sweep's driver spent between trials, from its results: each trial's wait from
+    the last trial end before its start (the median: Ray starting its actors; the first trials, which waited
+    for no end, count none), and after each search's last report, the wait until the next trial anywhere
+    started, less that median (a stage one's encoder export stops the driver)."""
+    import statistics
+
+    import duckdb
+
+    rows = duckdb.sql(
+        "select search, epoch(min(started_at)), epoch(max(reported_at)) from "
+        f"read_parquet('{sweep_root}/results/**/*.parquet', union_by_name=true) group by search, trial_id"
+    ).fetchall()
+    ends = sorted(end for _, _, end in rows)
+    starts = sorted(start for _, start, _ in rows)
+    gaps = [start - max(e for e in ends if e <= start) for start in starts if ends and ends[0] <= start]
+    per_trial = statistics.median(gaps) if gaps else 0.0
+    after: dict[str, float] = {}
+    for search in {search for search, _, _ in rows}:
+        last = max(end for s, _, end in rows if s == search)
+        later = [start for start in starts if start >= last]
+        if later:
+            after[search] = max(0.0, later[0] - last - per_trial)
+    return Pauses(per_trial, after)

@@ -1,6 +1,6 @@
 """`sweep estimate` against a real run: the quickstart as shipped, then its schedule simulated on this
-machine's CPUs with the trial lengths the run measured; predicted and measured wall-clock (first trial
-start to last report) agree within 25%."""
+machine's CPUs with the trial lengths and the driver's pauses between trials that the run measured;
+predicted and measured wall-clock (first trial start to last report) agree within 25%."""
 
 from __future__ import annotations
 
@@ -37,4 +37,5 @@ def test_the_simulated_quickstart_takes_as_long_as_the_real_one(tmp_path: Path) 
     (span,) = re.findall(r"wall-clock (\S+)", estimated.stdout)
     predicted = _seconds(span)
     print(f"quickstart on {cpus} CPUs: measured {measured:.0f}s, predicted {predicted:.0f}s")
+    assert "measured between trials:" in estimated.stdout, estimated.stdout
     assert abs(predicted - measured) <= 0.25 * measured, estimated.stdout

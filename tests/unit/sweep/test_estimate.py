@@ -9,7 +9,7 @@ import pytest
 
 from sweep.cli import main
 from sweep.plan.searches import plan
-from sweep.preflight.estimate import _expected_epochs, estimate
+from sweep.preflight.estimate import Pauses, _expected_epochs, estimate, measured_pauses
 from sweep.preflight.validate import load_config
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -47,6 +47,62 @@ def test_the_schedule_follows_the_study_s_caps_and_dependencies() -> None:
     assert result.wall_seconds == 25.0
     assert result.gpu_hours == pytest.approx((3 * 10 + 2 * 4 + 2 * 5) / 3600)
     assert result.chain == ["intermediate-toy_nli", "target-toy_nli-toy_order"] and result.chain_seconds == 25.0
+
+
+def test_measured_pauses_start_each_trial_later_and_stop_the_driver_after_a_stage_one() -> None:
+    """The schedule above with a second before each trial and a 3 s stop after stage one: its trials end at
+    11 and 22, the baseline's at 16 and 21; the pair starts at 25 and ends at 31. The baseline's own stop is
+    no stage one's, so it stops nothing."""
+    config = load_config(
+        QUICKSTART,
+        [
+            "intermediate_tasks=[toy_nli]",
+            "target_tasks=[toy_order]",
+            "intermediate.num_samples=3",
+            "target.num_samples=2",
+        ],
+    )
+    durations = {"intermediate-toy_nli": 10.0, "target-none-toy_order": 4.0, "target-toy_nli-toy_order": 5.0}
+    pauses = Pauses(per_trial=1.0, after={"intermediate-toy_nli": 3.0, "target-none-toy_order": 7.0})
+    result = estimate(config, gpus=2, durations=durations, pauses=pauses)
+    spans = {c.search.id: (c.start, c.end) for c in result.searches}
+    assert spans["intermediate-toy_nli"] == (0.0, 22.0)
+    assert spans["target-none-toy_order"][1] == 21.0
+    assert spans["target-toy_nli-toy_order"] == (25.0, 31.0)
+    assert result.wall_seconds == 31.0 and result.stops == {"intermediate-toy_nli": 3.0}
+
+
+def test_pauses_are_measured_from_a_sweep_s_results(tmp_path: Path) -> None:
+    """Each trial's wait from the last end before its start (the first wave waited for none), its median;
+    after each search's last report, the wait until the next start anywhere, less that median."""
+    from datetime import UTC, datetime, timedelta
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t0 = datetime(2026, 12, 7, tzinfo=UTC)
+    trials = [  # search, trial, start, last report (seconds)
+        ("A", "a1", 0.0, 10.0),
+        ("A", "a2", 0.0, 9.0),
+        ("B", "b1", 9.5, 15.0),
+        ("A", "a3", 10.5, 20.0),
+        ("B", "b2", 15.5, 19.0),
+        ("C", "c1", 23.5, 30.0),
+    ]
+    rows = [(s, t, start, at) for s, t, start, end in trials for at in (start + 0.1, end)]  # two reports each
+    (tmp_path / "results" / "x").mkdir(parents=True)
+    table = pa.table(
+        {
+            "search": [r[0] for r in rows],
+            "trial_id": [r[1] for r in rows],
+            "started_at": [t0 + timedelta(seconds=r[2]) for r in rows],
+            "reported_at": [t0 + timedelta(seconds=r[3]) for r in rows],
+        }
+    )
+    pq.write_table(table, tmp_path / "results" / "x" / "part.parquet")
+    pauses = measured_pauses(tmp_path)
+    assert pauses.per_trial == pytest.approx(0.5)
+    assert pauses.after == pytest.approx({"A": 3.0, "B": 4.0})
 
 
 def test_the_data_s_files_are_counted_where_they_are_here() -> None:
