@@ -26,19 +26,18 @@ def test_asha_expects_each_rung_to_keep_one_trial_in_reduction_factor() -> None:
     assert _expected_epochs(fifo, plan(fifo)[0], 8) == 8.0
 
 
+def _one_pair_and_its_baseline() -> tuple[object, dict[str, float]]:
+    """The quickstart narrowed to stage one toy_nli (3 trials of 10 s), its pair with toy_order and the
+    baseline (2 trials each, of 5 s and 4 s)."""
+    overrides = ["intermediate_tasks=[toy_nli]", "target_tasks=[toy_order]"]
+    config = load_config(QUICKSTART, [*overrides, "intermediate.num_samples=3", "target.num_samples=2"])
+    return config, {"intermediate-toy_nli": 10.0, "target-none-toy_order": 4.0, "target-toy_nli-toy_order": 5.0}
+
+
 def test_the_schedule_follows_the_study_s_caps_and_dependencies() -> None:
     """Two CPUs, two trials a search at once: stage one's 3 trials of 10 s take 20 s; the baseline pair
     fills the second CPU meanwhile, and the other pair starts when stage one ends."""
-    config = load_config(
-        QUICKSTART,
-        [
-            "intermediate_tasks=[toy_nli]",
-            "target_tasks=[toy_order]",
-            "intermediate.num_samples=3",
-            "target.num_samples=2",
-        ],
-    )
-    durations = {"intermediate-toy_nli": 10.0, "target-none-toy_order": 4.0, "target-toy_nli-toy_order": 5.0}
+    config, durations = _one_pair_and_its_baseline()
     result = estimate(config, gpus=2, durations=durations)
     spans = {c.search.id: (c.start, c.end) for c in result.searches}
     assert result.unit == "CPU" and result.peak_in_use == 2
@@ -53,16 +52,7 @@ def test_measured_pauses_start_each_trial_later_and_stop_the_driver_after_a_stag
     """The schedule above with a second before each trial and a 3 s stop after stage one: its trials end at
     11 and 22, the baseline's at 16 and 21; the pair starts at 25 and ends at 31. The baseline's own stop is
     no stage one's, so it stops nothing."""
-    config = load_config(
-        QUICKSTART,
-        [
-            "intermediate_tasks=[toy_nli]",
-            "target_tasks=[toy_order]",
-            "intermediate.num_samples=3",
-            "target.num_samples=2",
-        ],
-    )
-    durations = {"intermediate-toy_nli": 10.0, "target-none-toy_order": 4.0, "target-toy_nli-toy_order": 5.0}
+    config, durations = _one_pair_and_its_baseline()
     pauses = Pauses(per_trial=1.0, after={"intermediate-toy_nli": 3.0, "target-none-toy_order": 7.0})
     result = estimate(config, gpus=2, durations=durations, pauses=pauses)
     spans = {c.search.id: (c.start, c.end) for c in result.searches}
