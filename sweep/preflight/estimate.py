@@ -433,6 +433,7 @@ def measured_pauses(sweep_root: Path) -> Pauses:
     the last trial end before its start (the median: Ray starting its actors; the first trials, which waited
     for no end, count none), and after each search's last report, the wait until the next trial anywhere
     started, less that median (a stage one's encoder export stops the driver)."""
+    import bisect
     import statistics
 
     import duckdb
@@ -443,12 +444,12 @@ def measured_pauses(sweep_root: Path) -> Pauses:
     ).fetchall()
     ends = sorted(end for _, _, end in rows)
     starts = sorted(start for _, start, _ in rows)
-    gaps = [start - max(e for e in ends if e <= start) for start in starts if ends and ends[0] <= start]
+    gaps = [start - ends[bisect.bisect_right(ends, start) - 1] for start in starts if ends and ends[0] <= start]
     per_trial = statistics.median(gaps) if gaps else 0.0
     after: dict[str, float] = {}
     for search in {search for search, _, _ in rows}:
         last = max(end for s, _, end in rows if s == search)
-        later = [start for start in starts if start >= last]
-        if later:
-            after[search] = max(0.0, later[0] - last - per_trial)
+        following = bisect.bisect_left(starts, last)  # the first trial to start after its last report
+        if following < len(starts):
+            after[search] = max(0.0, starts[following] - last - per_trial)
     return Pauses(per_trial, after)
