@@ -45,14 +45,17 @@ QUICKSTART = ROOT / "configs" / "quickstart.yaml"
 SIDES = {"before": ["resources.max_searches_in_flight=1"], "after": []}
 
 
-def launch(side: str, overrides: list[str], work: Path) -> tuple[float, Path, list[str]]:
-    """Run one quickstart in a fresh process; its wall seconds, its sweep folder, and the names of the
-    processes it started that outlived it by 10 s (ended here, by pid)."""
+def launch(
+    side: str, overrides: list[str], work: Path, env: dict[str, str] | None = None
+) -> tuple[float, Path, list[str]]:
+    """Run one quickstart with ``overrides`` (and ``env`` added to the environment) in a fresh process; its
+    wall seconds, its sweep folder, and the names of the processes it started that outlived it by 10 s
+    (ended here, by pid). ``side`` names the run in errors."""
     import psutil
 
-    command = [sys.executable, "-m", "sweep.cli", "launch", str(QUICKSTART), *SIDES[side], *overrides]
+    command = [sys.executable, "-m", "sweep.cli", "launch", str(QUICKSTART), *overrides]
     command += ["--storage", str(work / "sweeps")]
-    env = {**os.environ, "XSTILTS_FEATURE_CACHE": str(work / "features")}
+    env = {**os.environ, "XSTILTS_FEATURE_CACHE": str(work / "features"), **(env or {})}
     seen: dict[int, psutil.Process] = {}
     started = time.perf_counter()
     with open(work / "launch.log", "w") as log:
@@ -122,7 +125,7 @@ def main() -> None:
         for side in SIDES:  # alternated: before, after, before, after, ...
             work = Path(tempfile.mkdtemp(prefix=f"xstilts-quickstart-{side}-"))
             try:
-                wall, folder, left = launch(side, args.overrides, work)
+                wall, folder, left = launch(side, [*SIDES[side], *args.overrides], work)
                 matrices[side].append(matrix(folder))
             finally:
                 shutil.rmtree(work, ignore_errors=True)

@@ -253,8 +253,8 @@ def _estimate(args: argparse.Namespace) -> int:
     print(f"  {unit}s in use: peak {result.peak_in_use:g} of {result.capacity:g}, mean {result.mean_in_use:.1f}")
     print(f"  longest chain: {' -> '.join(result.chain)} ({_span(result.chain_seconds)})")
     if pauses is not None:
-        stops = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(result.stops.items())) or "none"
-        print(f"  measured between trials: {pauses.per_trial:.1f}s before each trial; stops after stage ones: {stops}")
+        exports = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(result.exports.items())) or "none"
+        print(f"  measured between trials: {pauses.per_trial:.1f}s before each trial; stage ones' exports: {exports}")
     return 0
 
 

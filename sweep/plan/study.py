@@ -2,7 +2,8 @@
 
 Design. Stage-one searches, baseline pairs and baseline retrieval evaluations can start at once; a
 pair search (or a retrieval evaluation) needs its intermediate task's encoder, exported when that
-task's stage-one search finishes. The whole graph runs in a single Tune run, as Ray's maintainers
+task's stage-one search finishes (the search is ``FINISHING`` while its export runs: only the
+searches that need it wait). The whole graph runs in a single Tune run, as Ray's maintainers
 advise (Tune's FAQ: several Tune runs on one cluster at once are not supported, ray #18851): one
 searcher multiplexes every search (``StudySearcher`` in ``sweep.run.tuning``) and one scheduler every
 search's ASHA (``StudyScheduler``), because a Tune run has exactly one of each (#21329). The other
@@ -34,6 +35,7 @@ from typing import Any
 from sweep.plan.searches import Search
 
 FINISHED = "FINISHED"  # what ``suggest`` returns once every search has proposed all its trials
+FINISHING = "finishing"  # a search whose trials all ended and whose end the driver is still completing
 
 
 @dataclass
@@ -48,7 +50,7 @@ class SearchState:
     suggested: list[str] = field(default_factory=list)  # trial ids, in the order they were proposed
     finished: set[str] = field(default_factory=set)  # trials with a completed or stopped attempt
     failed: set[str] = field(default_factory=set)  # trials that errored with no retry left
-    state: str = "waiting"  # waiting | running | done | failed
+    state: str = "waiting"  # waiting | running | finishing | done | failed
 
     @property
     def live(self) -> int:
@@ -58,7 +60,7 @@ class SearchState:
     @property
     def exhausted(self) -> bool:
         """Whether this search will propose no more trials."""
-        return self.state in ("done", "failed") or len(self.suggested) >= self.samples
+        return self.state in (FINISHING, "done", "failed") or len(self.suggested) >= self.samples
 
 
 class Study:
@@ -66,10 +68,13 @@ class Study:
 
     ``trial_config(search, sampled)`` builds a trial's Tune config from the values its searcher chose;
     ``finalize(search)`` runs when a search's last trial has ended and returns the search's new state
-    (``done`` or ``failed``); ``skip(search, needed)`` when a search can never run because the search it
-    needs failed; ``claim(search)``, when a ready search would start within the caps, says whether it may
-    (False: it waits, e.g. for another sweep that trains the same stage one; the driver may have marked it
-    done meanwhile). They come from the driver, which knows encoders, specs and the manifest.
+    (``done`` or ``failed``, or ``FINISHING`` while work it started goes on, such as a stage one's encoder
+    export: the searches that need it wait, every other search goes on proposing trials); ``finish(search)``
+    is then asked, at each ``suggest`` and ``poll``, for the new state of a finishing search (None: not
+    yet); ``skip(search, needed)`` when a search can never run because the search it needs failed;
+    ``claim(search)``, when a ready search would start within the caps, says whether it may (False: it waits,
+    e.g. for another sweep that trains the same stage one; the driver may have marked it done meanwhile).
+    They come from the driver, which knows encoders, specs and the manifest.
     """
 
     def __init__(
@@ -78,6 +83,7 @@ class Study:
         *,
         trial_config: Callable[[Search, dict[str, Any]], dict[str, Any]],
         finalize: Callable[[Search], str],
+        finish: Callable[[Search], str | None] = lambda search: "done",
         skip: Callable[[Search, str], None] = lambda search, needed: None,
         claim: Callable[[Search], bool] = lambda search: True,
         max_concurrent_trials: int,
@@ -86,7 +92,7 @@ class Study:
     ) -> None:
         self.states = {s.search.id: s for s in states}
         self.trial_config = trial_config
-        self.finalize, self.skip, self.claim = finalize, skip, claim
+        self.finalize, self.finish, self.skip, self.claim = finalize, finish, skip, claim
         self.max_concurrent_trials = max_concurrent_trials
         self.max_trials_in_flight = max_trials_in_flight
         self.max_searches_in_flight = max_searches_in_flight
@@ -120,7 +126,7 @@ class Study:
         """The next trial's config, from the ready search of highest ``priority`` (plan order among
         equals) that may propose one within the caps. None when every search must wait (for an encoder,
         or for a slot); FINISHED when no search will propose another trial."""
-        self._settle()
+        self.settle()
         if all(s.exhausted for s in self.states.values()):
             return FINISHED
         in_flight = sum(s.live for s in self.states.values())
@@ -149,8 +155,21 @@ class Study:
             return config
         return None
 
-    def _settle(self) -> None:
-        """Searches that can never run (what they need failed) fail too."""
+    def poll(self) -> None:
+        """Finishing searches whose end the driver has completed take their new state."""
+        for state in self.states.values():
+            if state.state == FINISHING and (new := self.finish(state.search)) is not None:
+                state.state = new
+
+    @property
+    def finishing(self) -> list[Search]:
+        """Searches whose trials all ended and whose end the driver is still completing."""
+        return [s.search for s in self.states.values() if s.state == FINISHING]
+
+    def settle(self) -> None:
+        """Finishing searches that have ended take their state; searches that can never run (what they need
+        failed) fail too."""
+        self.poll()
         changed = True
         while changed:
             changed = False
@@ -187,7 +206,7 @@ class Study:
         return state
 
     def _maybe_finalize(self, state: SearchState) -> None:
-        if state.state in ("done", "failed"):
+        if state.state in (FINISHING, "done", "failed"):
             return
         ended = (state.finished | state.failed) & set(state.suggested)
         if len(state.suggested) >= state.samples and len(ended) >= len(state.suggested):
@@ -197,7 +216,7 @@ class Study:
         """Finalize every search whose trials all finished before the driver died, before its end was
         recorded in the manifest (the searcher state says how many it proposed, or the results do)."""
         for state in self.states.values():
-            if state.state in ("done", "failed"):
+            if state.state in (FINISHING, "done", "failed"):
                 continue
             if len(state.finished) >= state.samples:
                 state.suggested = list(dict.fromkeys([*state.suggested, *sorted(state.finished)]))

@@ -14,9 +14,9 @@ The schedule is simulated with the study's own ``Study`` (the same priorities, p
 dependencies the driver uses): trials start when the cluster has room for them, in the order the study
 proposes them, and a search ends when its last trial does. Measured trial lengths of a finished sweep may
 be fed in instead (``durations``), which is how a test checks the simulation against a real run; with them
-come the seconds that sweep's driver spent between trials (``Pauses``): a trial's start after its slot
-freed (Ray starting its actors) and the stop after each stage one ended (its encoder's export, during which
-the driver starts no trial), which a sizing from the data alone leaves out.
+come the seconds that sweep spent between trials (``Pauses``): a trial's start after its slot freed (Ray
+starting its actors) and, after each stage one ended, its encoder's export, for which the searches that
+need it wait (the others go on), which a sizing from the data alone leaves out.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from sweep.config.mixtures import is_mixture, mixture_spec
 from sweep.config.records import SweepConfig
 from sweep.errors import ConfigError
 from sweep.plan.searches import ZERO_SHOT, Search, eval_languages, is_evaluation, plan, regime_sources
-from sweep.plan.study import SearchState, Study
+from sweep.plan.study import FINISHING, SearchState, Study
 from trainers.tasks import get_task, selection_languages, training_data
 from trainers.tasks.sizes import choices_of, size_of
 
@@ -77,7 +77,7 @@ class Pauses:
     """The seconds a finished sweep's driver spent between trials, beyond the trials themselves."""
 
     per_trial: float = 0.0  # the median wait from a slot freeing to the next trial's start
-    after: dict[str, float] = field(default_factory=dict)  # search id -> the stop after it ended
+    after: dict[str, float] = field(default_factory=dict)  # search id -> its export: its dependents' wait after it
 
 
 @dataclass
@@ -91,7 +91,7 @@ class Estimate:
     peak_in_use: float = 0.0
     chain: list[str] = field(default_factory=list)  # the longest chain of searches, first to last
     chain_seconds: float = 0.0
-    stops: dict[str, float] = field(default_factory=dict)  # search id -> the driver's stop after it, simulated
+    exports: dict[str, float] = field(default_factory=dict)  # search id -> its export, simulated (``Pauses.after``)
 
     @property
     def gpu_hours(self) -> float:
@@ -306,26 +306,28 @@ def simulate(
     config: SweepConfig, costs: list[SearchCost], *, capacity: float, unit: str, pauses: Pauses | None = None
 ) -> Estimate:
     """Run the study's ``Study`` on a cluster of ``capacity`` GPUs (or CPUs) with each trial's expected
-    length; trials start in the order the study proposes them, when they fit, and none while the driver
-    stops after a search (``pauses.after``)."""
+    length; trials start in the order the study proposes them, when they fit, and the searches that need a
+    search start only once its export (``pauses.after``) has ended, as in the driver (``FINISHING``)."""
     by_id = {c.search.id: c for c in costs}
     for cost in costs:
         if cost.gpus_per_trial > capacity:
             raise ConfigError(
                 [f"{cost.search.id}: one trial needs {cost.gpus_per_trial:g} {unit}s but the cluster has {capacity:g}"]
             )
-    now, blocked_until = 0.0, 0.0
+    now = 0.0
     ended: dict[str, float] = {}
-    running: list[tuple[float, int, str | None, float]] = []  # (end, order, trial id or None: a stop's end, gpus)
-    stops = (pauses or Pauses()).after
+    running: list[tuple[float, int, str | None, float]] = []  # (end, order, trial id or None: an export's, gpus)
+    exports = (pauses or Pauses()).after
 
     def finalize(search: Search) -> str:
-        nonlocal blocked_until
         ended[search.id] = now
-        if stops.get(search.id, 0.0) > 0:
-            blocked_until = max(blocked_until, now + stops[search.id])
-            heapq.heappush(running, (blocked_until, -1, None, 0.0))
+        if exports.get(search.id, 0.0) > 0:
+            heapq.heappush(running, (now + exports[search.id], -1, None, 0.0))
+            return FINISHING
         return "done"
+
+    def finish(search: Search) -> str | None:
+        return "done" if now >= ended[search.id] + exports[search.id] - 1e-9 else None
 
     started: set[str] = set()
 
@@ -341,13 +343,14 @@ def simulate(
         states,
         trial_config=trial_config,
         finalize=finalize,
+        finish=finish,
         max_concurrent_trials=res.max_concurrent_trials,
         max_trials_in_flight=res.max_trials_in_flight,
         max_searches_in_flight=res.max_searches_in_flight,
     )
     in_use, peak, counter, waiting = 0.0, 0.0, 0, None
     while True:
-        while now >= blocked_until - 1e-9:  # start what fits, in the study's order (one that does not waits)
+        while True:  # start what fits, in the study's order (one that does not waits)
             if waiting is None:
                 trial_id = f"t{counter}"
                 proposal = study.suggest(trial_id)
@@ -370,7 +373,7 @@ def simulate(
             study.trial_finished(trial_id)
     for cost in costs:
         cost.end = ended.get(cost.search.id, now)
-    estimate = Estimate(costs, capacity=capacity, unit=unit, wall_seconds=now, peak_in_use=peak, stops=dict(stops))
+    estimate = Estimate(costs, capacity=capacity, unit=unit, wall_seconds=now, peak_in_use=peak, exports=dict(exports))
     estimate.chain, estimate.chain_seconds = _longest_chain(costs)
     return estimate
 
@@ -401,8 +404,8 @@ def estimate(
     pauses: Pauses | None = None,
 ) -> Estimate:
     """The study of ``config`` sized and simulated on ``gpus`` GPUs (or, for a study whose trials take no
-    GPU, that many CPUs); ``pauses`` (measured with ``durations``) add each trial's start and the driver's
-    stops after stage ones."""
+    GPU, that many CPUs); ``pauses`` (measured with ``durations``) add each trial's start and the stage
+    ones' exports."""
     seconds = flops_seconds(gpu, mfu, throughputs or {})
     costs = [size_search(config, s, seconds=seconds, durations=durations) for s in plan(config)]
     if pauses is not None:
@@ -429,11 +432,15 @@ def measured_durations(sweep_root: Path) -> dict[str, float]:
 
 
 def measured_pauses(sweep_root: Path) -> Pauses:
-    """The seconds a finished sweep's driver spent between trials, from its results: each trial's wait from
-    the last trial end before its start (the median: Ray starting its actors; the first trials, which waited
-    for no end, count none), and after each search's last report, the wait until the next trial anywhere
-    started, less that median (a stage one's encoder export stops the driver)."""
+    """The seconds a finished sweep spent between trials, from its results: each trial's wait from the last
+    trial end before its start (the median: Ray starting its actors; the first trials, which waited for no
+    end, count none), and each stage one's export, as its manifest recorded it (``export_s``: from its last
+    trial's end to its encoder's being written). A sweep whose manifest records no ``export_s`` was run by a
+    driver that started no trial while exporting: for it, the wait after each search's last report until
+    the next trial anywhere started, less that median (none for a search reused from the checkpoint store,
+    whose rows are another sweep's)."""
     import bisect
+    import json
     import statistics
 
     import duckdb
@@ -446,8 +453,15 @@ def measured_pauses(sweep_root: Path) -> Pauses:
     starts = sorted(start for _, start, _ in rows)
     gaps = [start - ends[bisect.bisect_right(ends, start) - 1] for start in starts if ends and ends[0] <= start]
     per_trial = statistics.median(gaps) if gaps else 0.0
+    manifest = sweep_root / "manifest.json"
+    recorded = json.loads(manifest.read_text()).get("searches", {}) if manifest.is_file() else {}
+    exported = {k: float(v["export_s"]) for k, v in recorded.items() if v.get("export_s") is not None}
+    if exported:
+        return Pauses(per_trial, exported)
     after: dict[str, float] = {}
     for search in {search for search, _, _ in rows}:
+        if recorded.get(search, {}).get("origin") == "reused":
+            continue
         last = max(end for s, _, end in rows if s == search)
         following = bisect.bisect_left(starts, last)  # the first trial to start after its last report
         if following < len(starts):

@@ -25,7 +25,7 @@ from sweep.plan.searches import (
     regime_sources,
     stage_one_id,
 )
-from sweep.plan.study import SearchState, Study
+from sweep.plan.study import FINISHING, SearchState, Study
 from sweep.run.progress import Progress
 from sweep.run.recorder import HP_COLUMN_TYPES, Recorder
 from sweep.storage import layout
@@ -97,6 +97,7 @@ class StudyRun:
             states,
             trial_config=self.trial_config,
             finalize=self.finalize,
+            finish=self.finish,
             skip=self.skip,
             claim=self.claim,
             max_concurrent_trials=config.resources.max_concurrent_trials,
@@ -113,6 +114,7 @@ class StudyRun:
         self._announced: set[str] = set()
         self._ended: set[str] = set()  # trials whose end this driver recorded
         self._resources_noted = 0.0
+        self._finishing: dict[str, tuple[Any, dict[str, Any], Any, str, float]] = {}  # stage ones exporting
         self.reuse = None  # stage one shared with other studies (``sweep.run.reuse``)
         if config.checkpoint_store:
             from sweep.run.reuse import StageOneReuse
@@ -150,6 +152,9 @@ class StudyRun:
             remove_tree(join(str(self.sweep_dir.tune), TRAIN_RUNS))
             self._reconcile(grid)
             self.study.finalize_finished()
+            for search in self.study.finishing:  # exports that outlasted the Tune run
+                self.study.states[search.id].state = self.finish(search, wait=True)
+            self.study.settle()  # the searches that needed an export that failed: they fail saying so
             for state in self.study.states.values():
                 if state.state not in ("done", "failed"):  # never a silent success: say so, and resume it
                     ended = len((state.finished | state.failed) & set(state.suggested))
@@ -361,19 +366,47 @@ class StudyRun:
         if search.rerun_of is not None:
             return self._finalize_seeds(search, table, best=best)
         if search.phase == "intermediate":
+            started = time.monotonic()
             try:
-                record["encoder"] = str(self._export(search, best))
+                export = self._export(search, best)
             except Exception as exc:  # the pairs that need this encoder fail; the rest of the study goes on
                 return self.failed(search, f"exporting the best encoder failed: {type(exc).__name__}: {exc}")
-            detail = f"{where}; encoder saved"
-            record["origin"] = "trained"
-        else:
-            metric = get_task(search.target).metric if is_evaluation(search) else None
-            summary = test_summary(table, best=best, metric=metric)
-            record["test"] = summary
-            detail = (
-                (f"{where if not is_evaluation(search) else ''}; test mean {summary['mean']:.4f}") if summary else ""
-            )
+            self._finishing[search.id] = (export, record, table, where, started)
+            return self.finish(search) or FINISHING  # the study goes on while the export runs
+        metric = get_task(search.target).metric if is_evaluation(search) else None
+        summary = test_summary(table, best=best, metric=metric)
+        record["test"] = summary
+        detail = (f"{where if not is_evaluation(search) else ''}; test mean {summary['mean']:.4f}") if summary else ""
+        return self._conclude(search, record, table, best=best, detail=detail)
+
+    def finish(self, search: Search, *, wait: bool = False) -> str | None:
+        """The state of stage one ``search`` once its encoder's export (started by ``finalize``) has ended:
+        ``done`` with the encoder recorded, or ``failed``; None while it runs (``wait``: wait for it)."""
+        export, record, table, where, started = self._finishing[search.id]
+        if not wait and not export.ready():
+            return None
+        try:
+            location = str(export.location())
+        except Exception as exc:  # the pairs that need this encoder fail; the rest of the study goes on
+            del self._finishing[search.id]
+            return self.failed(search, f"exporting the best encoder failed: {type(exc).__name__}: {exc}")
+        # How long its pairs waited for the encoder (what `sweep estimate --durations` simulates).
+        done = {"encoder": location, "export_s": round(time.monotonic() - started, 3), "origin": "trained"}
+        state = self._conclude(
+            search,
+            {**record, **done},
+            table,
+            best=record["best"],
+            detail=f"{where}; encoder saved",
+        )
+        del self._finishing[search.id]  # only now: an error above leaves it to be finished again
+        return state
+
+    def _conclude(
+        self, search: Search, record: dict[str, Any], table: Any, *, best: dict[str, Any], detail: str
+    ) -> str:
+        """Record ``search`` done: its row in the manifest, its trackers, its compacted results, its entry
+        in the checkpoint store (a stage one), and its checkpoints pruned to the best."""
         record["trials"] = trial_counts(table, search.id)
         layout.set_state(self.sweep_dir, search, state="done", **record)
         self.trackers.search_ended(search, state="done", record=record)
@@ -464,9 +497,9 @@ class StudyRun:
         self.progress.search_failed(search, reason)
         return "failed"
 
-    def _export(self, search: Search, best: dict[str, Any]) -> str:
-        """Export ``search``'s best encoder on the cluster (``sweep.run.exports``); return where it is."""
-        from sweep.run.exports import export_best_encoder
+    def _export(self, search: Search, best: dict[str, Any]) -> Any:
+        """Start exporting ``search``'s best encoder on the cluster (``sweep.run.exports``)."""
+        from sweep.run.exports import start_export
 
         spec = self.specs.get(search.id) or trial_spec(self.config, search, self.sweep_dir)
         # The trial's own values: an adapter's rank and scale decide the tensors its checkpoint holds.
@@ -475,7 +508,7 @@ class StudyRun:
         table = ResultsStore.read(self.sweep_dir.results / search.id)
         mask = pc.and_(pc.equal(table["search"], search.id), pc.equal(table["trial_id"], best["trial_id"]))
         nodes = [n for n in table.filter(mask).column("node").to_pylist() if n]
-        return export_best_encoder(
+        return start_export(
             self.sweep_dir,
             search=search.id,
             trial_id=best["trial_id"],

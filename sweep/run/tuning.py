@@ -184,9 +184,10 @@ class StudyCallback(tune.Callback):
         self.adopted = False
 
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        study = _study(self.key)
+        study.poll()  # a stage one whose encoder export ended releases its pairs, whether Tune asks for a trial or not
         if not self.adopted:  # the first step: Tune has restored (or not yet made) its trials
             self.adopted = True
-            study = _study(self.key)
             study.adopt((t.trial_id, t.config) for t in trials)
             for trial in trials:
                 if trial.status != "TERMINATED" and (moved := continue_from_a_kept_checkpoint(trial)):

@@ -82,6 +82,26 @@ def test_stage_one_encoder_feeds_stage_two(finished_sweep: Path) -> None:
             assert not torch.equal(rows, expected), f"{checkpoint}: the English rows did not train"
 
 
+def test_the_baseline_runs_while_stage_one_exports_and_the_pair_waits_for_it(finished_sweep: Path) -> None:
+    """The driver does not wait for stage one's encoder export: a baseline trial starts while it runs (the
+    export's window begins at stage one's last report, before the export does), and the pair's first trial
+    only after it ended (``export_s`` in the manifest: what its pairs waited)."""
+    import duckdb
+
+    manifest = json.loads((finished_sweep / "manifest.json").read_text())
+    export = manifest["searches"]["intermediate-toy_nli"]["export_s"]
+    assert export > 0
+    trials = duckdb.sql(
+        "select search, epoch(min(started_at)), epoch(max(reported_at)) from "
+        f"read_parquet('{finished_sweep}/results/**/*.parquet', union_by_name=true) group by search, trial_id"
+    ).fetchall()
+    last = max(end for search, _, end in trials if search == "intermediate-toy_nli")
+    baseline = sorted(start for search, start, _ in trials if search == "target-none-toy_order")
+    pair = min(start for search, start, _ in trials if search == "target-toy_nli-toy_order")
+    assert pair >= last + export
+    assert any(last <= start <= last + export for start in baseline), (last, export, baseline)
+
+
 def test_manifest_names_the_code_that_ran(finished_sweep: Path) -> None:
     from importlib.metadata import version
 

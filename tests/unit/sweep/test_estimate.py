@@ -48,10 +48,10 @@ def test_the_schedule_follows_the_study_s_caps_and_dependencies() -> None:
     assert result.chain == ["intermediate-toy_nli", "target-toy_nli-toy_order"] and result.chain_seconds == 25.0
 
 
-def test_measured_pauses_start_each_trial_later_and_stop_the_driver_after_a_stage_one() -> None:
-    """The schedule above with a second before each trial and a 3 s stop after stage one: its trials end at
-    11 and 22, the baseline's at 16 and 21; the pair starts at 25 and ends at 31. The baseline's own stop is
-    no stage one's, so it stops nothing."""
+def test_measured_pauses_start_each_trial_later_and_hold_the_pair_for_its_stage_one_s_export() -> None:
+    """The schedule above with a second before each trial and a 3 s export after stage one: its trials end
+    at 11 and 22, the baseline's at 16 and 21; the pair starts at 25 and ends at 31. The baseline's own
+    pause is no stage one's, so it holds nothing."""
     config, durations = _one_pair_and_its_baseline()
     pauses = Pauses(per_trial=1.0, after={"intermediate-toy_nli": 3.0, "target-none-toy_order": 7.0})
     result = estimate(config, gpus=2, durations=durations, pauses=pauses)
@@ -59,12 +59,30 @@ def test_measured_pauses_start_each_trial_later_and_stop_the_driver_after_a_stag
     assert spans["intermediate-toy_nli"] == (0.0, 22.0)
     assert spans["target-none-toy_order"][1] == 21.0
     assert spans["target-toy_nli-toy_order"] == (25.0, 31.0)
-    assert result.wall_seconds == 31.0 and result.stops == {"intermediate-toy_nli": 3.0}
+    assert result.wall_seconds == 31.0 and result.exports == {"intermediate-toy_nli": 3.0}
+
+
+def test_an_export_holds_only_the_searches_that_need_it() -> None:
+    """Stage one's 2 trials of 10 s hold both CPUs until 10; during its 3 s export the baseline's 2 trials
+    (4 s) start at once, and the pair, ready at 13, starts when they end, at 14, and ends at 19. A driver
+    that started nothing while exporting would have run the baseline from 13 to 17 and ended at 22."""
+    overrides = ["intermediate_tasks=[toy_nli]", "target_tasks=[toy_order]"]
+    config = load_config(QUICKSTART, [*overrides, "intermediate.num_samples=2", "target.num_samples=2"])
+    durations = {"intermediate-toy_nli": 10.0, "target-none-toy_order": 4.0, "target-toy_nli-toy_order": 5.0}
+    result = estimate(config, gpus=2, durations=durations, pauses=Pauses(after={"intermediate-toy_nli": 3.0}))
+    spans = {c.search.id: (c.start, c.end) for c in result.searches}
+    assert spans["intermediate-toy_nli"] == (0.0, 10.0)
+    assert spans["target-none-toy_order"][1] == 14.0
+    assert spans["target-toy_nli-toy_order"] == (13.0, 19.0)  # proposed at 13; a CPU frees at 14
+    assert result.wall_seconds == 19.0
 
 
 def test_pauses_are_measured_from_a_sweep_s_results(tmp_path: Path) -> None:
     """Each trial's wait from the last end before its start (the first wave waited for none), its median;
-    after each search's last report, the wait until the next start anywhere, less that median."""
+    each stage one's export as the manifest recorded it; for a sweep with none recorded (from a driver that
+    stopped while exporting), the wait after each search's last report until the next start anywhere, less
+    that median."""
+    import json
     from datetime import UTC, datetime, timedelta
 
     import pyarrow as pa
@@ -93,6 +111,12 @@ def test_pauses_are_measured_from_a_sweep_s_results(tmp_path: Path) -> None:
     pauses = measured_pauses(tmp_path)
     assert pauses.per_trial == pytest.approx(0.5)
     assert pauses.after == pytest.approx({"A": 3.0, "B": 4.0})
+    reused = {"searches": {"A": {"state": "done", "origin": "reused"}, "B": {"state": "done"}}}
+    (tmp_path / "manifest.json").write_text(json.dumps(reused))
+    assert measured_pauses(tmp_path).after == pytest.approx({"B": 4.0})  # A's rows are another sweep's
+    recorded = {"searches": {"A": {"state": "done", "export_s": 1.25}, "B": {"state": "done"}}}
+    (tmp_path / "manifest.json").write_text(json.dumps(recorded))
+    assert measured_pauses(tmp_path).after == pytest.approx({"A": 1.25})
 
 
 def test_the_data_s_files_are_counted_where_they_are_here() -> None:

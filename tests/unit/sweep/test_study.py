@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from sweep.plan.searches import Search
-from sweep.plan.study import FINISHED, SearchState, Study
+from sweep.plan.study import FINISHED, FINISHING, SearchState, Study
 
 NLI = Search(id="intermediate-nli", phase="intermediate", intermediate="nli", target=None)
 BASE = Search(id="target-none-xnli", phase="target", intermediate="none", target="xnli")
@@ -104,6 +104,52 @@ def test_when_stage_one_fails_its_pairs_are_skipped_and_the_study_still_finishes
     s.trial_finished("b")
     assert s.suggest("c") is FINISHED
     assert skipped == [(PAIR.id, NLI.id)] and s.states[PAIR.id].state == "failed"
+
+
+@pytest.mark.parametrize("export", ["done", "failed"])
+def test_while_a_stage_one_exports_only_its_pairs_wait(export: str) -> None:
+    """``finalize`` returns FINISHING while the encoder's export runs: the baseline goes on proposing, the pair
+    waits until ``finish`` gives the stage one its state; a failed export fails the pair."""
+    outcome: dict[str, str | None] = {NLI.id: None}
+    skipped = []
+    states = [SearchState(search=x, samples=1, needs=x.needs) for x in (NLI, BASE, PAIR)]
+    s = Study(
+        states,
+        trial_config=lambda x, hp: {"search": x.id},
+        finalize=lambda x: FINISHING if x is NLI else "done",
+        finish=lambda x: outcome[x.id],
+        skip=lambda x, needed: skipped.append(x.id),
+        max_concurrent_trials=1,
+        max_searches_in_flight=1,
+    )
+    assert s.suggest("a")["search"] == NLI.id and s.suggest("b") is None
+    s.trial_finished("a")
+    assert s.states[NLI.id].state == FINISHING and s.finishing == [NLI] and s.done == 0
+    assert s.suggest("b")["search"] == BASE.id  # an exporting search holds no slot of the searches' cap
+    assert s.suggest("c") is None  # the pair waits for the encoder
+    s.trial_finished("b")
+    outcome[NLI.id] = export
+    s.poll()
+    assert s.states[NLI.id].state == export and s.finishing == []
+    if export == "done":
+        assert s.suggest("c")["search"] == PAIR.id and s.suggest("d") is FINISHED
+    else:
+        assert s.suggest("c") is FINISHED and skipped == [PAIR.id]
+
+
+def test_a_finishing_search_that_nobody_needs_lets_the_study_finish() -> None:
+    """The Tune run may end while such a search still exports; the driver then waits for it."""
+    states = [SearchState(search=NLI, samples=1, needs=None)]
+    s = Study(
+        states,
+        trial_config=lambda x, hp: {"search": x.id},
+        finalize=lambda x: FINISHING,
+        finish=lambda x: None,
+        max_concurrent_trials=1,
+    )
+    s.suggest("a")
+    s.trial_finished("a")
+    assert s.suggest("b") is FINISHED and s.finishing == [NLI]
 
 
 def test_a_stage_one_the_driver_does_not_claim_waits_and_one_it_marks_reused_releases_its_pairs() -> None:
