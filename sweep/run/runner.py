@@ -418,9 +418,12 @@ class StudyRun:
             # predictions are what `export-predictions` writes).
             trials = set(table.filter(pc.equal(table["search"], search.id)).column("trial_id").to_pylist())
             # A pair's best checkpoint is read for its predictions only; stage one's for its encoder too.
-            self.sweep_dir.prune_checkpoints(
-                trials, keep=(best["trial_id"], best["step"]), keep_weights=search.phase == "intermediate"
-            )
+            try:
+                self.sweep_dir.prune_checkpoints(
+                    trials, keep=(best["trial_id"], best["step"]), keep_weights=search.phase == "intermediate"
+                )
+            except OSError as exc:  # disk space only: the search's result is recorded above
+                self.progress.note(f"{search.pair}: checkpoints not pruned ({exc}); they only take disk space")
         self.progress.search_finished(search, best=best["objective"], detail=detail)
         return "done"
 

@@ -206,6 +206,10 @@ class SweepDir:
             for trial_id in sorted(trial_ids):
                 trial = f"{run.path}/trial_{trial_id}"
                 for entry in fs.get_file_info(pafs.FileSelector(trial, allow_not_found=True)):
+                    # A checkpoint is a folder; a Train run's own files may share the prefix, e.g.
+                    # checkpoint_manager_snapshot.json, which Ray Train can write after the trial ended.
+                    if entry.type != pafs.FileType.Directory:
+                        continue
                     if not entry.path.rsplit("/", 1)[-1].startswith("checkpoint_"):
                         continue
                     if trial_id == keep[0] and self._step_of(fs, entry.path) == keep[1]:
