@@ -459,10 +459,12 @@ def measured_pauses(sweep_root: Path) -> Pauses:
     if exported:
         return Pauses(per_trial, exported)
     after: dict[str, float] = {}
-    for search in {search for search, _, _ in rows}:
+    last_report: dict[str, float] = {}  # each search's last report, in one pass over its trials
+    for search, _, end in rows:
+        last_report[search] = max(end, last_report.get(search, end))
+    for search, last in last_report.items():
         if recorded.get(search, {}).get("origin") == "reused":
             continue
-        last = max(end for s, _, end in rows if s == search)
         following = bisect.bisect_left(starts, last)  # the first trial to start after its last report
         if following < len(starts):
             after[search] = max(0.0, starts[following] - last - per_trial)
